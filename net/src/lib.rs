@@ -1,0 +1,1 @@
+//! Remoting protocol codec, mio server and blocking client.

@@ -1,0 +1,1 @@
+//! Storage engine (filled in by the storage issue).
