@@ -1,0 +1,268 @@
+//! `ExtFields`, the header's string→string map, with typed getters; [`HeaderError`]; and the
+//! [`CommandHeader`] trait that turns the map into a typed header struct and back.
+//!
+//! Parsing follows Java's `RemotingCommand.decodeCommandCustomHeader`: numbers are parsed with
+//! `Integer.parseInt`/`Long.parseLong` rules, and a boolean is `true` only for `"true"` in any
+//! case (`Boolean.parseBoolean`), anything else being `false`.
+
+use std::fmt;
+
+/// A typed request or response header that lives in `extFields`.
+pub trait CommandHeader: Sized {
+    /// Writes the header's fields as strings (absent optional fields are left out).
+    fn to_ext_fields(&self) -> ExtFields;
+    /// Reads the header, naming the first missing or malformed field in the error.
+    fn from_ext_fields(fields: &ExtFields) -> Result<Self, HeaderError>;
+}
+
+/// The whole map is a valid (untyped) header.
+impl CommandHeader for ExtFields {
+    fn to_ext_fields(&self) -> ExtFields {
+        self.clone()
+    }
+
+    fn from_ext_fields(fields: &ExtFields) -> Result<Self, HeaderError> {
+        Ok(fields.clone())
+    }
+}
+
+/// A header field that is missing or cannot be parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HeaderError {
+    /// A required field is absent.
+    Missing { field: &'static str },
+    /// A field is present but its value does not parse as `expected`.
+    Invalid { field: &'static str, value: String, expected: &'static str },
+}
+
+impl fmt::Display for HeaderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            // The Java wording, so that remarks sent to clients read the same.
+            Self::Missing { field } => write!(f, "the custom field <{field}> is null"),
+            Self::Invalid { field, value, expected } => {
+                write!(f, "the custom field <{field}> is not {expected}: \"{value}\"")
+            }
+        }
+    }
+}
+
+impl std::error::Error for HeaderError {}
+
+/// The `extFields` map: insertion-ordered, keys unique. Headers hold a handful of entries, so a
+/// vector with linear lookups is faster than hashing and keeps encoding deterministic.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExtFields {
+    entries: Vec<(String, String)>,
+}
+
+impl ExtFields {
+    /// An empty map.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An empty map with room for `capacity` entries.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self { entries: Vec::with_capacity(capacity) }
+    }
+
+    /// Sets `key` to `value`, replacing an earlier value of the same key in place.
+    pub fn insert(&mut self, key: impl Into<String>, value: impl Into<String>) {
+        let key = key.into();
+        let value = value.into();
+        match self.entries.iter_mut().find(|(k, _)| *k == key) {
+            Some(entry) => entry.1 = value,
+            None => self.entries.push((key, value)),
+        }
+    }
+
+    /// Sets `key` when `value` is `Some`; does nothing for `None`.
+    pub fn insert_opt<V: Into<String>>(&mut self, key: impl Into<String>, value: Option<V>) {
+        if let Some(value) = value {
+            self.insert(key, value);
+        }
+    }
+
+    /// Sets `key` to the `Display` text of `value` (numbers, booleans as `true`/`false`).
+    pub fn insert_display(&mut self, key: impl Into<String>, value: impl fmt::Display) {
+        self.insert(key, value.to_string());
+    }
+
+    /// The value of `key`, if present.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    /// Whether `key` is present.
+    pub fn contains(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// Removes `key` and returns its value.
+    pub fn remove(&mut self, key: &str) -> Option<String> {
+        let index = self.entries.iter().position(|(k, _)| k == key)?;
+        Some(self.entries.remove(index).1)
+    }
+
+    /// Entries in insertion order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.entries.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// A required string field.
+    pub fn required_str(&self, key: &'static str) -> Result<&str, HeaderError> {
+        self.get(key).ok_or(HeaderError::Missing { field: key })
+    }
+
+    /// An optional string field.
+    pub fn optional_str(&self, key: &str) -> Option<&str> {
+        self.get(key)
+    }
+
+    /// A required `i32` field (Java `Integer.parseInt`).
+    pub fn required_i32(&self, key: &'static str) -> Result<i32, HeaderError> {
+        parse_number(key, self.required_str(key)?, "an int32")
+    }
+
+    /// A required `i64` field (Java `Long.parseLong`).
+    pub fn required_i64(&self, key: &'static str) -> Result<i64, HeaderError> {
+        parse_number(key, self.required_str(key)?, "an int64")
+    }
+
+    /// A required boolean field (Java `Boolean.parseBoolean`: only `"true"` is true).
+    pub fn required_bool(&self, key: &'static str) -> Result<bool, HeaderError> {
+        self.required_str(key).map(parse_bool)
+    }
+
+    /// An optional `i32` field; present but malformed is an error.
+    pub fn optional_i32(&self, key: &'static str) -> Result<Option<i32>, HeaderError> {
+        self.get(key).map(|v| parse_number(key, v, "an int32")).transpose()
+    }
+
+    /// An optional `i64` field; present but malformed is an error.
+    pub fn optional_i64(&self, key: &'static str) -> Result<Option<i64>, HeaderError> {
+        self.get(key).map(|v| parse_number(key, v, "an int64")).transpose()
+    }
+
+    /// An optional boolean field. It never fails: Java reads anything but `"true"` as `false`.
+    pub fn optional_bool(&self, key: &'static str) -> Result<Option<bool>, HeaderError> {
+        Ok(self.get(key).map(parse_bool))
+    }
+
+    /// Appends without looking for the key; decoders call [`Self::dedup_keep_last`] after.
+    pub(crate) fn push_unchecked(&mut self, key: String, value: String) {
+        self.entries.push((key, value));
+    }
+
+    /// Drops earlier entries of repeated keys (the wire's last value wins, as in a Java map).
+    /// Linear for the usual handful of entries, hashed for large hostile headers.
+    pub(crate) fn dedup_keep_last(&mut self) {
+        const LINEAR_MAX: usize = 16;
+        let n = self.entries.len();
+        let has_dup = if n <= LINEAR_MAX {
+            (1..n).any(|i| self.entries[..i].iter().any(|(k, _)| *k == self.entries[i].0))
+        } else {
+            let mut seen = std::collections::HashSet::with_capacity(n);
+            !self.entries.iter().all(|(k, _)| seen.insert(k.as_str()))
+        };
+        if !has_dup {
+            return;
+        }
+        let mut seen = std::collections::HashSet::with_capacity(n);
+        let mut kept: Vec<(String, String)> = Vec::with_capacity(n);
+        for entry in std::mem::take(&mut self.entries).into_iter().rev() {
+            if seen.insert(entry.0.clone()) {
+                kept.push(entry);
+            }
+        }
+        kept.reverse();
+        self.entries = kept;
+    }
+}
+
+impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for ExtFields {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        let mut fields = Self::new();
+        for (k, v) in iter {
+            fields.insert(k, v);
+        }
+        fields
+    }
+}
+
+fn parse_number<T: std::str::FromStr>(
+    field: &'static str,
+    value: &str,
+    expected: &'static str,
+) -> Result<T, HeaderError> {
+    value.parse().map_err(|_| HeaderError::Invalid { field, value: value.to_owned(), expected })
+}
+
+fn parse_bool(value: &str) -> bool {
+    value.eq_ignore_ascii_case("true")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> ExtFields {
+        [("topic", "T"), ("queueId", "3"), ("offset", "-9000000000"), ("flag", "TRUE")]
+            .into_iter()
+            .collect()
+    }
+
+    #[test]
+    fn insert_replaces_in_place_and_keeps_order() {
+        let mut f = sample();
+        f.insert("queueId", "4");
+        let keys: Vec<_> = f.iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["topic", "queueId", "offset", "flag"]);
+        assert_eq!(f.get("queueId"), Some("4"));
+        assert_eq!(f.remove("topic").as_deref(), Some("T"));
+        assert!(!f.contains("topic"));
+        assert_eq!(f.len(), 3);
+    }
+
+    #[test]
+    fn typed_getters_parse_like_java() {
+        let f = sample();
+        assert_eq!(f.required_i32("queueId"), Ok(3));
+        assert_eq!(f.required_i64("offset"), Ok(-9_000_000_000));
+        assert_eq!(f.required_bool("flag"), Ok(true));
+        assert_eq!(f.optional_bool("topic"), Ok(Some(false)));
+        assert_eq!(f.optional_i32("nope"), Ok(None));
+        assert_eq!(f.optional_str("topic"), Some("T"));
+    }
+
+    #[test]
+    fn errors_name_the_field_and_value() {
+        let f = sample();
+        let missing = f.required_str("group").unwrap_err();
+        assert_eq!(missing, HeaderError::Missing { field: "group" });
+        assert_eq!(missing.to_string(), "the custom field <group> is null");
+        let bad = f.required_i32("offset").unwrap_err();
+        assert_eq!(
+            bad,
+            HeaderError::Invalid {
+                field: "offset",
+                value: "-9000000000".into(),
+                expected: "an int32"
+            }
+        );
+        assert!(bad.to_string().contains("offset") && bad.to_string().contains("-9000000000"));
+        assert!(f.optional_i64("topic").is_err());
+    }
+}

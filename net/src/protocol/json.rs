@@ -1,0 +1,542 @@
+//! The JSON header (serialize type 0, PROTOCOL.md §2.1): a lenient hand-written decoder and a
+//! strict encoder.
+//!
+//! The decoder accepts what stock clients send: unknown keys (skipped), a missing
+//! `serializeTypeCurrentRPC`, `remark` or `extFields`, `extFields` values that are numbers,
+//! booleans (kept as their JSON text) or null (dropped), a numeric `language` (the Java ordinal),
+//! and trailing whitespace such as the C++ client's newline. It is hand-written rather than built
+//! on `serde_json::Value` because it runs once per frame on the I/O thread: it borrows keys
+//! instead of building a tree, and it never recurses deeper than [`DEPTH_MAX`].
+//!
+//! The encoder writes the fields in fastjson's alphabetical order with every `extFields` value a
+//! string and `serializeTypeCurrentRPC` always present, which every client accepts.
+
+use std::borrow::Cow;
+
+use super::command::RemotingCommand;
+use super::error::DecodeError;
+use super::ext_fields::ExtFields;
+use super::language::LanguageCode;
+
+/// Nesting limit for values skipped inside unknown keys.
+const DEPTH_MAX: usize = 32;
+
+/// Decodes a JSON header into a command without a body.
+pub(crate) fn decode_header(buf: &[u8]) -> Result<RemotingCommand, DecodeError> {
+    let mut p = Parser { buf, pos: 0 };
+    let mut cmd = RemotingCommand { version: 0, ..RemotingCommand::default() };
+    p.skip_ws();
+    p.expect(b'{', "expected '{' at the start of the header")?;
+    p.members(|p, key| p.header_member(&mut cmd, &key))?;
+    p.skip_ws();
+    if p.pos != buf.len() {
+        return Err(p.err("unexpected characters after the header object"));
+    }
+    Ok(cmd)
+}
+
+/// Appends the JSON header of `cmd` to `out`.
+pub(crate) fn encode_header(cmd: &RemotingCommand, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"{\"code\":");
+    write_int(out, i64::from(cmd.code));
+    if !cmd.ext_fields.is_empty() {
+        out.extend_from_slice(b",\"extFields\":{");
+        for (i, (key, value)) in cmd.ext_fields.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_str(out, key);
+            out.push(b':');
+            write_str(out, value);
+        }
+        out.push(b'}');
+    }
+    out.extend_from_slice(b",\"flag\":");
+    write_int(out, i64::from(cmd.flag));
+    out.extend_from_slice(b",\"language\":");
+    write_str(out, cmd.language.name());
+    out.extend_from_slice(b",\"opaque\":");
+    write_int(out, i64::from(cmd.opaque));
+    if let Some(remark) = &cmd.remark {
+        out.extend_from_slice(b",\"remark\":");
+        write_str(out, remark);
+    }
+    out.extend_from_slice(b",\"serializeTypeCurrentRPC\":\"JSON\",\"version\":");
+    write_int(out, i64::from(cmd.version));
+    out.push(b'}');
+}
+
+/// Appends `s` as a JSON string literal.
+pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut run_start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0..=0x1f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[run_start..i]);
+        run_start = i + 1;
+        if escape.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            let hex = [b'\\', b'u', b'0', b'0', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]];
+            out.extend_from_slice(&hex);
+        } else {
+            out.extend_from_slice(escape);
+        }
+    }
+    out.extend_from_slice(&bytes[run_start..]);
+    out.push(b'"');
+}
+
+/// Appends the decimal text of `value`.
+pub(crate) fn write_int(out: &mut Vec<u8>, value: i64) {
+    let mut digits = [0u8; 20];
+    let mut rest = value.unsigned_abs();
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        // `rest % 10` is below 10, so the narrowing cannot lose anything.
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    if value < 0 {
+        out.push(b'-');
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
+/// A scalar JSON value, borrowed from the input when possible.
+enum Scalar<'a> {
+    Null,
+    /// A string (unescaped) or the raw text of a number, boolean or nested value.
+    Text(Cow<'a, str>),
+}
+
+struct Parser<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Parser<'a> {
+    fn err(&self, reason: &'static str) -> DecodeError {
+        DecodeError::BadJson { offset: self.pos, reason }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.buf.get(self.pos).copied()
+    }
+
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    fn expect(&mut self, byte: u8, reason: &'static str) -> Result<(), DecodeError> {
+        if self.peek() != Some(byte) {
+            return Err(self.err(reason));
+        }
+        self.pos += 1;
+        Ok(())
+    }
+
+    /// Iterates the members of an object whose `{` was just consumed, through its `}`.
+    fn members(
+        &mut self,
+        mut member: impl FnMut(&mut Self, Cow<'a, str>) -> Result<(), DecodeError>,
+    ) -> Result<(), DecodeError> {
+        self.skip_ws();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            return Ok(());
+        }
+        loop {
+            self.skip_ws();
+            let key = self.string()?;
+            self.skip_ws();
+            self.expect(b':', "expected ':' after an object key")?;
+            self.skip_ws();
+            member(self, key)?;
+            self.skip_ws();
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(b'}') => {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                _ => return Err(self.err("expected ',' or '}' in an object")),
+            }
+        }
+    }
+
+    fn header_member(&mut self, cmd: &mut RemotingCommand, key: &str) -> Result<(), DecodeError> {
+        match key {
+            "code" => cmd.code = self.int()?,
+            "flag" => cmd.flag = self.int()?,
+            "opaque" => cmd.opaque = self.int()?,
+            "version" => cmd.version = self.int()?,
+            "language" => cmd.language = self.language()?,
+            "remark" => cmd.remark = self.optional_text()?,
+            "extFields" => self.ext_fields(&mut cmd.ext_fields)?,
+            _ => self.skip_value(0)?,
+        }
+        Ok(())
+    }
+
+    fn ext_fields(&mut self, fields: &mut ExtFields) -> Result<(), DecodeError> {
+        if self.peek() == Some(b'n') {
+            return self.literal(b"null");
+        }
+        self.expect(b'{', "extFields must be an object")?;
+        self.members(|p, key| {
+            if let Some(value) = p.optional_text()? {
+                fields.push_unchecked(key.into_owned(), value);
+            }
+            Ok(())
+        })?;
+        fields.dedup_keep_last();
+        Ok(())
+    }
+
+    fn language(&mut self) -> Result<LanguageCode, DecodeError> {
+        let is_number = matches!(self.peek(), Some(b'-' | b'0'..=b'9'));
+        Ok(match self.scalar()? {
+            Scalar::Null => LanguageCode::default(),
+            Scalar::Text(t) if is_number => t
+                .parse::<u8>()
+                .map_or(LanguageCode::Unknown(t.into_owned()), LanguageCode::from_code),
+            Scalar::Text(t) => LanguageCode::from_name(&t),
+        })
+    }
+
+    /// An int32 member: a JSON integer, a string holding one, or null (0).
+    fn int(&mut self) -> Result<i32, DecodeError> {
+        let start = self.pos;
+        match self.scalar()? {
+            Scalar::Null => Ok(0),
+            Scalar::Text(t) => t.parse::<i32>().map_err(|_| DecodeError::BadJson {
+                offset: start,
+                reason: "expected an int32 value",
+            }),
+        }
+    }
+
+    /// A value converted to text, or `None` for null.
+    fn optional_text(&mut self) -> Result<Option<String>, DecodeError> {
+        Ok(match self.scalar()? {
+            Scalar::Null => None,
+            Scalar::Text(t) => Some(t.into_owned()),
+        })
+    }
+
+    /// Any value: strings are unescaped, everything else is kept as its JSON text.
+    fn scalar(&mut self) -> Result<Scalar<'a>, DecodeError> {
+        match self.peek() {
+            Some(b'"') => Ok(Scalar::Text(self.string()?)),
+            Some(b'n') => self.literal(b"null").map(|()| Scalar::Null),
+            _ => {
+                let start = self.pos;
+                self.skip_value(0)?;
+                Ok(Scalar::Text(utf8_lossy(&self.buf[start..self.pos])))
+            }
+        }
+    }
+
+    fn skip_value(&mut self, depth: usize) -> Result<(), DecodeError> {
+        if depth > DEPTH_MAX {
+            return Err(self.err("values nested too deeply"));
+        }
+        match self.peek() {
+            Some(b'"') => self.string().map(drop),
+            Some(b'{') => {
+                self.pos += 1;
+                self.members(|p, _| p.skip_value(depth + 1))
+            }
+            Some(b'[') => self.skip_array(depth),
+            Some(b't') => self.literal(b"true"),
+            Some(b'f') => self.literal(b"false"),
+            Some(b'n') => self.literal(b"null"),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            _ => Err(self.err("expected a value")),
+        }
+    }
+
+    fn skip_array(&mut self, depth: usize) -> Result<(), DecodeError> {
+        self.pos += 1;
+        self.skip_ws();
+        if self.peek() == Some(b']') {
+            self.pos += 1;
+            return Ok(());
+        }
+        loop {
+            self.skip_ws();
+            self.skip_value(depth + 1)?;
+            self.skip_ws();
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(b']') => {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                _ => return Err(self.err("expected ',' or ']' in an array")),
+            }
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Result<(), DecodeError> {
+        if !self.buf[self.pos..].starts_with(word) {
+            return Err(self.err("bad literal"));
+        }
+        self.pos += word.len();
+        Ok(())
+    }
+
+    fn number(&mut self) -> Result<(), DecodeError> {
+        let start = self.pos;
+        let mut digits = 0;
+        while let Some(b) = self.peek() {
+            match b {
+                b'0'..=b'9' => digits += 1,
+                b'-' | b'+' | b'.' | b'e' | b'E' => {}
+                _ => break,
+            }
+            self.pos += 1;
+        }
+        if digits == 0 {
+            self.pos = start;
+            return Err(self.err("bad number"));
+        }
+        Ok(())
+    }
+
+    /// A string literal starting at the current `"`; borrowed unless it has escapes.
+    fn string(&mut self) -> Result<Cow<'a, str>, DecodeError> {
+        self.expect(b'"', "expected a string")?;
+        let start = self.pos;
+        while let Some(b) = self.peek() {
+            match b {
+                b'"' => {
+                    self.pos += 1;
+                    return Ok(utf8_lossy(&self.buf[start..self.pos - 1]));
+                }
+                b'\\' => return self.escaped_string(start).map(Cow::Owned),
+                _ => self.pos += 1,
+            }
+        }
+        Err(self.err("unterminated string"))
+    }
+
+    /// Slow path of [`Self::string`] from the first backslash on.
+    fn escaped_string(&mut self, start: usize) -> Result<String, DecodeError> {
+        let mut out = self.buf[start..self.pos].to_vec();
+        loop {
+            match self.peek() {
+                None => return Err(self.err("unterminated string")),
+                Some(b'"') => {
+                    self.pos += 1;
+                    return Ok(utf8_lossy(&out).into_owned());
+                }
+                Some(b'\\') => {
+                    self.pos += 1;
+                    self.escape(&mut out)?;
+                }
+                Some(b) => {
+                    out.push(b);
+                    self.pos += 1;
+                }
+            }
+        }
+    }
+
+    fn escape(&mut self, out: &mut Vec<u8>) -> Result<(), DecodeError> {
+        let Some(b) = self.peek() else {
+            return Err(self.err("unterminated escape"));
+        };
+        self.pos += 1;
+        let simple = match b {
+            b'"' => b'"',
+            b'\\' => b'\\',
+            b'/' => b'/',
+            b'b' => 0x08,
+            b'f' => 0x0c,
+            b'n' => b'\n',
+            b'r' => b'\r',
+            b't' => b'\t',
+            b'u' => {
+                let c = self.unicode_escape()?;
+                out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+                return Ok(());
+            }
+            _ => return Err(self.err("bad escape")),
+        };
+        out.push(simple);
+        Ok(())
+    }
+
+    /// The code point of a `\uXXXX` escape (the `\u` consumed), joining surrogate pairs; a lone
+    /// surrogate becomes U+FFFD as in Java's lenient decoders.
+    fn unicode_escape(&mut self) -> Result<char, DecodeError> {
+        let high = self.hex4()?;
+        if !(0xD800..0xDC00).contains(&high) {
+            return Ok(char::from_u32(high).unwrap_or(char::REPLACEMENT_CHARACTER));
+        }
+        if !self.buf[self.pos..].starts_with(b"\\u") {
+            return Ok(char::REPLACEMENT_CHARACTER);
+        }
+        let save = self.pos;
+        self.pos += 2;
+        let low = self.hex4()?;
+        if !(0xDC00..0xE000).contains(&low) {
+            self.pos = save;
+            return Ok(char::REPLACEMENT_CHARACTER);
+        }
+        let code = 0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00);
+        Ok(char::from_u32(code).unwrap_or(char::REPLACEMENT_CHARACTER))
+    }
+
+    fn hex4(&mut self) -> Result<u32, DecodeError> {
+        let digits = self.buf.get(self.pos..self.pos + 4).ok_or(self.err("short \\u escape"))?;
+        let mut value = 0;
+        for &d in digits {
+            let nibble = char::from(d).to_digit(16).ok_or(self.err("bad \\u escape"))?;
+            value = value * 16 + nibble;
+        }
+        self.pos += 4;
+        Ok(value)
+    }
+}
+
+/// Invalid UTF-8 becomes U+FFFD, as in Java's decoders; valid text is borrowed.
+fn utf8_lossy(bytes: &[u8]) -> Cow<'_, str> {
+    String::from_utf8_lossy(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(s: &str) -> RemotingCommand {
+        decode_header(s.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn java_request_decodes() {
+        let cmd = decode(
+            r#"{"code":105,"extFields":{"topic":"TopicTest"},"flag":0,"language":"JAVA","opaque":7,"serializeTypeCurrentRPC":"JSON","version":479}"#,
+        );
+        assert_eq!((cmd.code, cmd.opaque, cmd.flag, cmd.version), (105, 7, 0, 479));
+        assert_eq!(cmd.language, LanguageCode::Java);
+        assert_eq!(cmd.ext_fields.get("topic"), Some("TopicTest"));
+        assert_eq!(cmd.remark, None);
+    }
+
+    #[test]
+    fn cpp_numbers_booleans_nulls_and_newline() {
+        let cmd = decode(
+            "{\"code\":310,\"language\":\"CPP\",\"version\":333,\"opaque\":5,\"flag\":0,\
+             \"remark\":\"\",\"extFields\":{\"d\":4,\"e\":0,\"k\":true,\"n\":null,\"l\":-12.5e3,\
+             \"AccessKey\":\"\"}}\n",
+        );
+        assert_eq!(cmd.language, LanguageCode::Cpp);
+        assert_eq!(cmd.remark.as_deref(), Some(""));
+        assert_eq!(cmd.ext_fields.get("d"), Some("4"));
+        assert_eq!(cmd.ext_fields.get("k"), Some("true"));
+        assert_eq!(cmd.ext_fields.get("l"), Some("-12.5e3"));
+        assert!(!cmd.ext_fields.contains("n"));
+        assert_eq!(cmd.ext_fields.get("AccessKey"), Some(""));
+    }
+
+    #[test]
+    fn unknown_keys_nested_values_and_numeric_language() {
+        let cmd = decode(
+            r#" { "x" : [1, {"y": [true, null, "]"]}], "language": 9, "code": "34", "remark": null } "#,
+        );
+        assert_eq!(cmd.language, LanguageCode::Go);
+        assert_eq!(cmd.code, 34);
+        assert_eq!(cmd.remark, None);
+    }
+
+    #[test]
+    fn escapes_decode() {
+        let cmd = decode(
+            r#"{"remark":"a\"b\\c\/\n\u00e9\ud83d\ude00\ud800x","extFields":{"k\u0041":"v"}}"#,
+        );
+        assert_eq!(cmd.remark.as_deref(), Some("a\"b\\c/\né😀\u{fffd}x"));
+        assert_eq!(cmd.ext_fields.get("kA"), Some("v"));
+    }
+
+    #[test]
+    fn duplicate_ext_keys_keep_the_last() {
+        let cmd = decode(r#"{"extFields":{"a":"1","b":"2","a":"3"}}"#);
+        assert_eq!(cmd.ext_fields.len(), 2);
+        assert_eq!(cmd.ext_fields.get("a"), Some("3"));
+    }
+
+    #[test]
+    fn malformed_json_is_an_error() {
+        let bad = [
+            "",
+            "[]",
+            "{",
+            r#"{"code":}"#,
+            r#"{"code":1"#,
+            r#"{"code":1}x"#,
+            r#"{"code":99999999999}"#,
+            r#"{"code":1.5}"#,
+            r#"{"extFields":[]}"#,
+            r#"{"remark":"abc}"#,
+            r#"{"remark":"\q"}"#,
+            r#"{"remark":"\u12"}"#,
+            r#"{"a":tru}"#,
+            r#"{"a":-}"#,
+        ];
+        for s in bad {
+            assert!(
+                matches!(decode_header(s.as_bytes()), Err(DecodeError::BadJson { .. })),
+                "{s:?} should fail"
+            );
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_overflowed() {
+        let deep = format!("{{\"x\":{}{}}}", "[".repeat(10_000), "]".repeat(10_000));
+        assert!(decode_header(deep.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn encoder_escapes_and_serde_agrees() {
+        let mut cmd = RemotingCommand::request(10);
+        cmd.opaque = -5;
+        cmd.remark = Some("q\"\\\n\t\u{1}é".into());
+        cmd.ext_fields.insert("k\"", "v\u{7}");
+        let mut out = Vec::new();
+        encode_header(&cmd, &mut out);
+        let value: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(value["remark"], "q\"\\\n\t\u{1}é");
+        assert_eq!(value["extFields"]["k\""], "v\u{7}");
+        assert_eq!(value["opaque"], -5);
+        assert_eq!(decode_header(&out).unwrap(), cmd);
+    }
+
+    #[test]
+    fn write_int_edges() {
+        for v in [0, 7, -1, 479, i64::from(i32::MIN), i64::MAX, i64::MIN] {
+            let mut out = Vec::new();
+            write_int(&mut out, v);
+            assert_eq!(String::from_utf8(out).unwrap(), v.to_string());
+        }
+    }
+}
