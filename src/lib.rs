@@ -5,3 +5,8 @@
 
 pub use rocketmq_net as net;
 pub use rocketmq_store as store;
+
+pub mod config;
+pub mod nameserver;
+pub mod protocol;
+pub mod remoting;

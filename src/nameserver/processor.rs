@@ -1,0 +1,198 @@
+//! Request handling for the nameserver: one function per request code, typed headers in, typed
+//! bodies out. Every failure becomes a response here; nothing panics on client input.
+
+use std::sync::Arc;
+
+use rocketmq_net::{
+    CommandHeader, Processor, RemotingCommand, RequestCode, RequestContext, ResponseCode,
+};
+
+use super::route::Registration;
+use super::State;
+use crate::protocol::body::admin::{KvTable, TopicList};
+use crate::protocol::body::register::RegisterBrokerBody;
+use crate::protocol::body::{from_json, to_json};
+use crate::protocol::header::namesrv::*;
+use crate::remoting::{bad_header, error, not_supported, now_ms, success, success_with};
+
+/// KV namespace whose entries become `orderTopicConf` in routes.
+const ORDER_TOPIC_CONFIG_NAMESPACE: &str = "ORDER_TOPIC_CONFIG";
+
+/// Dispatches every nameserver request code.
+#[derive(Debug)]
+pub(super) struct NamesrvProcessor {
+    state: Arc<State>,
+}
+
+type Handled = Result<RemotingCommand, RemotingCommand>;
+
+fn header<H: CommandHeader>(req: &RemotingCommand) -> Result<H, RemotingCommand> {
+    req.decode_header::<H>().map_err(|e| bad_header(&e))
+}
+
+impl Processor for NamesrvProcessor {
+    fn process(&self, ctx: &RequestContext, req: RemotingCommand) -> Option<RemotingCommand> {
+        let result = match req.request_code() {
+            RequestCode::RegisterBroker => self.register_broker(ctx, &req),
+            RequestCode::UnregisterBroker => self.unregister_broker(&req),
+            RequestCode::GetRouteInfoByTopic => self.route(&req),
+            RequestCode::GetBrokerClusterInfo => self.cluster_info(),
+            RequestCode::GetAllTopicListFromNameserver => self.topic_list(),
+            RequestCode::GetTopicsByCluster => self.topics_by_cluster(&req),
+            RequestCode::DeleteTopicInNamesrv => self.delete_topic(&req),
+            RequestCode::PutKvConfig => self.put_kv(&req),
+            RequestCode::GetKvConfig => self.get_kv(&req),
+            RequestCode::DeleteKvConfig => self.delete_kv(&req),
+            RequestCode::GetKvlistByNamespace => self.kv_list(&req),
+            RequestCode::WipeWritePermOfBroker => self.write_perm(&req, false),
+            RequestCode::AddWritePermOfBroker => self.write_perm(&req, true),
+            _ => Ok(not_supported(req.code)),
+        };
+        Some(result.unwrap_or_else(|e| e))
+    }
+}
+
+impl NamesrvProcessor {
+    pub(super) fn new(state: Arc<State>) -> Self {
+        Self { state }
+    }
+
+    fn register_broker(&self, ctx: &RequestContext, req: &RemotingCommand) -> Handled {
+        let h: RegisterBrokerRequestHeader = header(req)?;
+        if h.compressed == Some(true) {
+            return Err(error(
+                ResponseCode::SystemError,
+                "compressed REGISTER_BROKER bodies are not supported; set compressedRegister=false",
+            ));
+        }
+        if let Some(crc) = h.body_crc32.filter(|c| *c != 0) {
+            let actual = (crc32fast::hash(&req.body) & 0x7FFF_FFFF) as i32;
+            if actual != crc {
+                return Err(error(ResponseCode::SystemError, "crc32 not match"));
+            }
+        }
+        let body: RegisterBrokerBody = if req.body.is_empty() {
+            RegisterBrokerBody::default()
+        } else {
+            from_json(&req.body).map_err(|e| {
+                error(ResponseCode::SystemError, format!("bad RegisterBrokerBody: {e}"))
+            })?
+        };
+        let wrapper = body.topic_config_serialize_wrapper;
+        let timeout_ms = h
+            .heartbeat_timeout_millis
+            .and_then(|t| u64::try_from(t).ok())
+            .filter(|t| *t > 0)
+            .unwrap_or(self.state.config.broker_expire_ms);
+        let reg = Registration {
+            cluster: h.cluster_name,
+            broker_name: h.broker_name,
+            broker_addr: h.broker_addr.clone(),
+            broker_id: h.broker_id,
+            ha_server_addr: h.ha_server_addr,
+            timeout_ms,
+            data_version: wrapper.data_version,
+            topics: wrapper.topic_config_table.into_values().collect(),
+            conn: Some(ctx.conn().id()),
+        };
+        let out = self.state.routes.write().register(reg, now_ms());
+        log::debug!("broker {} registered", h.broker_addr);
+        let mut resp = success_with(&RegisterBrokerResponseHeader {
+            ha_server_addr: out.ha_server_addr,
+            master_addr: out.master_addr,
+        });
+        if let Some(order) = self.state.kv.read().namespace(ORDER_TOPIC_CONFIG_NAMESPACE) {
+            resp.body = to_json(&KvTable { table: order.clone() });
+        }
+        Ok(resp)
+    }
+
+    fn unregister_broker(&self, req: &RemotingCommand) -> Handled {
+        let h: UnregisterBrokerRequestHeader = header(req)?;
+        if self.state.routes.write().unregister(&h.broker_addr) {
+            log::info!("broker {} ({}) unregistered", h.broker_addr, h.broker_name);
+        }
+        Ok(success())
+    }
+
+    fn route(&self, req: &RemotingCommand) -> Handled {
+        let h: GetRouteInfoRequestHeader = header(req)?;
+        let Some(mut route) = self.state.routes.read().route(&h.topic) else {
+            return Err(error(
+                ResponseCode::TopicNotExist,
+                format!("No topic route info in name server for the topic: {}", h.topic),
+            ));
+        };
+        route.order_topic_conf =
+            self.state.kv.read().get(ORDER_TOPIC_CONFIG_NAMESPACE, &h.topic).map(String::from);
+        Ok(success().with_body(route.to_wire_json()))
+    }
+
+    fn cluster_info(&self) -> Handled {
+        Ok(success().with_body(to_json(&self.state.routes.read().cluster_info())))
+    }
+
+    fn topic_list(&self) -> Handled {
+        let topic_list = self.state.routes.read().topic_names();
+        Ok(success().with_body(to_json(&TopicList { topic_list, broker_addr: None })))
+    }
+
+    fn topics_by_cluster(&self, req: &RemotingCommand) -> Handled {
+        let h: GetTopicsByClusterRequestHeader = header(req)?;
+        let topic_list = self.state.routes.read().topics_of_cluster(&h.cluster);
+        Ok(success().with_body(to_json(&TopicList { topic_list, broker_addr: None })))
+    }
+
+    fn delete_topic(&self, req: &RemotingCommand) -> Handled {
+        let h: DeleteTopicFromNamesrvRequestHeader = header(req)?;
+        self.state.routes.write().delete_topic(&h.topic, h.cluster_name.as_deref());
+        Ok(success())
+    }
+
+    fn put_kv(&self, req: &RemotingCommand) -> Handled {
+        let h: PutKvConfigRequestHeader = header(req)?;
+        self.state.kv.write().put(&h.namespace, &h.key, &h.value).map_err(kv_io_error)?;
+        Ok(success())
+    }
+
+    fn get_kv(&self, req: &RemotingCommand) -> Handled {
+        let h: KvConfigKeyRequestHeader = header(req)?;
+        match self.state.kv.read().get(&h.namespace, &h.key) {
+            Some(v) => Ok(success_with(&GetKvConfigResponseHeader { value: Some(v.into()) })),
+            None => Err(error(
+                ResponseCode::QueryNotFound,
+                format!("No config item, Namespace: {} Key: {}", h.namespace, h.key),
+            )),
+        }
+    }
+
+    fn delete_kv(&self, req: &RemotingCommand) -> Handled {
+        let h: KvConfigKeyRequestHeader = header(req)?;
+        self.state.kv.write().delete(&h.namespace, &h.key).map_err(kv_io_error)?;
+        Ok(success())
+    }
+
+    fn kv_list(&self, req: &RemotingCommand) -> Handled {
+        let h: GetKvListByNamespaceRequestHeader = header(req)?;
+        match self.state.kv.read().namespace(&h.namespace) {
+            Some(t) => Ok(success().with_body(to_json(&KvTable { table: t.clone() }))),
+            None => Err(error(
+                ResponseCode::QueryNotFound,
+                format!("No config item, Namespace: {}", h.namespace),
+            )),
+        }
+    }
+
+    fn write_perm(&self, req: &RemotingCommand, writable: bool) -> Handled {
+        let h: BrokerPermRequestHeader = header(req)?;
+        let n = self.state.routes.write().set_write_perm(&h.broker_name, writable);
+        let key = if writable { "addTopicCount" } else { "wipeTopicCount" };
+        let mut resp = success();
+        resp.ext_fields.insert(key, n.to_string());
+        Ok(resp)
+    }
+}
+
+fn kv_io_error(e: std::io::Error) -> RemotingCommand {
+    error(ResponseCode::SystemError, format!("cannot persist KV config: {e}"))
+}

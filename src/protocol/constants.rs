@@ -1,0 +1,142 @@
+//! Protocol constants shared by broker, nameserver and client (PROTOCOL.md Appendix B).
+
+/// Permission bits of a topic or broker (PermName).
+pub mod perm {
+    /// Priority (unused by us, kept for round-tripping).
+    pub const PRIORITY: i32 = 0x8;
+    /// Consumers may read.
+    pub const READ: i32 = 0x4;
+    /// Producers may write.
+    pub const WRITE: i32 = 0x2;
+    /// New topics may be created from this one (TBW102).
+    pub const INHERIT: i32 = 0x1;
+    /// Read and write: the usual value.
+    pub const READ_WRITE: i32 = READ | WRITE;
+
+    /// Whether `perm` allows reading.
+    pub fn is_readable(perm: i32) -> bool {
+        perm & READ == READ
+    }
+
+    /// Whether `perm` allows writing.
+    pub fn is_writeable(perm: i32) -> bool {
+        perm & WRITE == WRITE
+    }
+
+    /// Whether `perm` allows topic auto-creation.
+    pub fn is_inherited(perm: i32) -> bool {
+        perm & INHERIT == INHERIT
+    }
+}
+
+/// The template topic producers ask for when their topic has no route (auto-creation).
+pub const AUTO_CREATE_TOPIC_KEY: &str = "TBW102";
+/// Where delayed messages wait.
+pub const SCHEDULE_TOPIC: &str = "SCHEDULE_TOPIC_XXXX";
+/// Transaction half messages.
+pub const TRANS_HALF_TOPIC: &str = "RMQ_SYS_TRANS_HALF_TOPIC";
+/// Transaction operation records.
+pub const TRANS_OP_HALF_TOPIC: &str = "RMQ_SYS_TRANS_OP_HALF_TOPIC";
+/// Prefix of per-group retry topics.
+pub const RETRY_GROUP_TOPIC_PREFIX: &str = "%RETRY%";
+/// Prefix of per-group dead-letter topics.
+pub const DLQ_GROUP_TOPIC_PREFIX: &str = "%DLQ%";
+/// The id of a master in `brokerAddrs`.
+pub const MASTER_ID: i64 = 0;
+/// Default region reported in send responses.
+pub const DEFAULT_REGION: &str = "DefaultRegion";
+/// The producer group the client uses for its own re-sends.
+pub const CLIENT_INNER_PRODUCER_GROUP: &str = "CLIENT_INNER_PRODUCER";
+/// Longest ordinary topic name.
+pub const TOPIC_MAX_LENGTH: usize = 127;
+/// Longest retry or DLQ topic name.
+pub const RETRY_TOPIC_MAX_LENGTH: usize = 255;
+
+/// Topics producers may not send to directly.
+pub const NOT_ALLOWED_SEND_TOPICS: &[&str] = &[
+    SCHEDULE_TOPIC,
+    TRANS_HALF_TOPIC,
+    TRANS_OP_HALF_TOPIC,
+    "TRANS_CHECK_MAX_TIME_TOPIC",
+    "SELF_TEST_TOPIC",
+    "OFFSET_MOVED_EVENT",
+];
+
+/// `%RETRY%<group>`.
+pub fn retry_topic(group: &str) -> String {
+    format!("{RETRY_GROUP_TOPIC_PREFIX}{group}")
+}
+
+/// `%DLQ%<group>`.
+pub fn dlq_topic(group: &str) -> String {
+    format!("{DLQ_GROUP_TOPIC_PREFIX}{group}")
+}
+
+/// Why a topic name is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TopicNameError {
+    /// Empty name.
+    Empty,
+    /// Longer than the limit for its kind.
+    TooLong {
+        /// Length in bytes.
+        len: usize,
+        /// The limit that applies.
+        max: usize,
+    },
+    /// A character outside `[%|a-zA-Z0-9_-]`.
+    IllegalCharacter(char),
+}
+
+impl std::fmt::Display for TopicNameError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Empty => write!(f, "the topic name is empty"),
+            Self::TooLong { len, max } => {
+                write!(f, "the topic name is {len} characters long, longer than {max}")
+            }
+            Self::IllegalCharacter(c) => write!(
+                f,
+                "the topic name contains illegal character {c:?}; allowed are ^[%|a-zA-Z0-9_-]+$"
+            ),
+        }
+    }
+}
+
+/// Checks a topic name the way the Java broker does (`^[%|a-zA-Z0-9_-]+$`, ≤ 127, or ≤ 255 for
+/// retry and DLQ topics).
+pub fn validate_topic(topic: &str) -> Result<(), TopicNameError> {
+    if topic.is_empty() {
+        return Err(TopicNameError::Empty);
+    }
+    let max = if topic.starts_with(RETRY_GROUP_TOPIC_PREFIX)
+        || topic.starts_with(DLQ_GROUP_TOPIC_PREFIX)
+    {
+        RETRY_TOPIC_MAX_LENGTH
+    } else {
+        TOPIC_MAX_LENGTH
+    };
+    if topic.len() > max {
+        return Err(TopicNameError::TooLong { len: topic.len(), max });
+    }
+    match topic.chars().find(|c| !(c.is_ascii_alphanumeric() || "%|_-".contains(*c))) {
+        Some(c) => Err(TopicNameError::IllegalCharacter(c)),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_names() {
+        assert!(validate_topic("TopicTest").is_ok());
+        assert!(validate_topic("%RETRY%cg").is_ok());
+        assert_eq!(validate_topic(""), Err(TopicNameError::Empty));
+        assert_eq!(validate_topic("a b"), Err(TopicNameError::IllegalCharacter(' ')));
+        let long = "t".repeat(128);
+        assert_eq!(validate_topic(&long), Err(TopicNameError::TooLong { len: 128, max: 127 }));
+        assert!(validate_topic(&format!("%RETRY%{long}")).is_ok());
+    }
+}

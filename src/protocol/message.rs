@@ -1,0 +1,344 @@
+//! Message encodings on the wire: the batch body of SEND_BATCH_MESSAGE (PROTOCOL.md §7) and the
+//! record list of pull/query/view bodies (§6), decoded leniently because any broker may send it.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use byteorder_free::{read_i16, read_i32, read_i64};
+
+/// Property separators (§6.3).
+pub const NAME_VALUE_SEPARATOR: char = '\u{1}';
+/// See [`NAME_VALUE_SEPARATOR`].
+pub const PROPERTY_SEPARATOR: char = '\u{2}';
+
+/// Magic of v1 records (1-byte topic length).
+pub const MAGIC_V1: i32 = 0xDAA3_20A7_u32 as i32;
+/// Magic of v2 records (2-byte topic length).
+pub const MAGIC_V2: i32 = 0xDAA3_20AB_u32 as i32;
+
+/// sysFlag bits the client looks at.
+pub mod sys_flag {
+    /// Body is compressed.
+    pub const COMPRESSED: i32 = 0x1;
+    /// Born host is IPv6.
+    pub const BORNHOST_V6: i32 = 0x10;
+    /// Store host is IPv6.
+    pub const STOREHOST_V6: i32 = 0x20;
+    /// Transaction type mask.
+    pub const TRANSACTION_MASK: i32 = 0xC;
+    /// A transactional half message.
+    pub const TRANSACTION_PREPARED: i32 = 0x4;
+    /// A committed transactional message.
+    pub const TRANSACTION_COMMIT: i32 = 0x8;
+    /// A rolled-back transactional message.
+    pub const TRANSACTION_ROLLBACK: i32 = 0xC;
+}
+
+/// Why a body could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageDecodeError {
+    /// Byte offset of the record or entry that failed.
+    pub at: usize,
+    /// What was wrong with it.
+    pub what: &'static str,
+}
+
+impl std::fmt::Display for MessageDecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "malformed message at byte {}: {}", self.at, self.what)
+    }
+}
+
+impl std::error::Error for MessageDecodeError {}
+
+/// One message of a batch body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchEntry {
+    pub flag: i32,
+    pub body: Vec<u8>,
+    /// The encoded properties string of this message.
+    pub properties: String,
+}
+
+/// Appends one batch entry (§7) to `out`.
+pub fn encode_batch_entry(out: &mut Vec<u8>, flag: i32, body: &[u8], properties: &str) {
+    let total = 4 + 4 + 4 + 4 + 4 + body.len() + 2 + properties.len();
+    out.extend_from_slice(&(total as i32).to_be_bytes());
+    out.extend_from_slice(&0i32.to_be_bytes());
+    out.extend_from_slice(&0i32.to_be_bytes());
+    out.extend_from_slice(&flag.to_be_bytes());
+    out.extend_from_slice(&(body.len() as i32).to_be_bytes());
+    out.extend_from_slice(body);
+    out.extend_from_slice(&(properties.len() as i16).to_be_bytes());
+    out.extend_from_slice(properties.as_bytes());
+}
+
+/// Decodes a SEND_BATCH_MESSAGE body.
+pub fn decode_batch(body: &[u8]) -> Result<Vec<BatchEntry>, MessageDecodeError> {
+    let mut entries = Vec::new();
+    let mut pos = 0;
+    while pos < body.len() {
+        let err = |what| MessageDecodeError { at: pos, what };
+        let total = read_i32(body, pos).ok_or(err("truncated entry header"))?;
+        let total = usize::try_from(total).map_err(|_| err("negative entry size"))?;
+        let entry = body.get(pos..pos + total).ok_or(err("entry size past the body"))?;
+        let flag = read_i32(entry, 12).ok_or(err("truncated entry"))?;
+        let body_len = read_i32(entry, 16).ok_or(err("truncated entry"))?;
+        let body_len = usize::try_from(body_len).map_err(|_| err("negative body length"))?;
+        let msg = entry.get(20..20 + body_len).ok_or(err("body past the entry"))?;
+        let props_at = 20 + body_len;
+        let props_len = read_i16(entry, props_at).ok_or(err("truncated properties length"))?;
+        let props_len = usize::try_from(props_len).map_err(|_| err("negative properties"))?;
+        let props = entry
+            .get(props_at + 2..props_at + 2 + props_len)
+            .ok_or(err("properties past the entry"))?;
+        let properties =
+            String::from_utf8(props.to_vec()).map_err(|_| err("properties not UTF-8"))?;
+        entries.push(BatchEntry { flag, body: msg.to_vec(), properties });
+        pos += total;
+    }
+    Ok(entries)
+}
+
+/// Java's `String.hashCode` over UTF-16 units: the tag code clients put in `codeSet` and the
+/// broker stores in consume queues.
+pub fn java_string_hash(s: &str) -> i32 {
+    s.encode_utf16().fold(0i32, |h, u| h.wrapping_mul(31).wrapping_add(i32::from(u)))
+}
+
+/// Parses a properties string; empty keys or values are dropped as Java does.
+pub fn parse_properties(s: &str) -> BTreeMap<String, String> {
+    s.split(PROPERTY_SEPARATOR)
+        .filter_map(|pair| pair.split_once(NAME_VALUE_SEPARATOR))
+        .filter(|(k, v)| !k.is_empty() && !v.is_empty())
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Writes properties in the Java form (every pair ends with the separator).
+pub fn format_properties<'a>(props: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let mut s = String::new();
+    for (k, v) in props {
+        if k.is_empty() || v.is_empty() {
+            continue;
+        }
+        s.push_str(k);
+        s.push(NAME_VALUE_SEPARATOR);
+        s.push_str(v);
+        s.push(PROPERTY_SEPARATOR);
+    }
+    s
+}
+
+/// A message as a consumer sees it (MessageExt).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageExt {
+    pub topic: String,
+    pub queue_id: i32,
+    pub flag: i32,
+    pub queue_offset: i64,
+    pub commit_log_offset: i64,
+    pub sys_flag: i32,
+    pub born_timestamp: i64,
+    pub born_host: SocketAddr,
+    pub store_timestamp: i64,
+    pub store_host: SocketAddr,
+    pub reconsume_times: i32,
+    pub prepared_transaction_offset: i64,
+    pub body_crc: i32,
+    pub body: Vec<u8>,
+    pub properties: BTreeMap<String, String>,
+    /// The broker's offset message id (store host + commitlog offset).
+    pub offset_msg_id: String,
+}
+
+impl MessageExt {
+    /// The client message id (UNIQ_KEY), falling back to the offset id.
+    pub fn msg_id(&self) -> &str {
+        self.properties.get("UNIQ_KEY").map_or(&self.offset_msg_id, String::as_str)
+    }
+
+    /// The TAGS property.
+    pub fn tags(&self) -> Option<&str> {
+        self.properties.get("TAGS").map(String::as_str)
+    }
+
+    /// The KEYS property.
+    pub fn keys(&self) -> Option<&str> {
+        self.properties.get("KEYS").map(String::as_str)
+    }
+
+    /// A user or system property.
+    pub fn property(&self, key: &str) -> Option<&str> {
+        self.properties.get(key).map(String::as_str)
+    }
+}
+
+/// The offset message id: uppercase hex of store ip, port and commitlog offset (§6.6).
+pub fn offset_msg_id(store_host: &SocketAddr, commit_log_offset: i64) -> String {
+    let mut bytes = Vec::with_capacity(28);
+    match store_host.ip() {
+        IpAddr::V4(ip) => bytes.extend_from_slice(&ip.octets()),
+        IpAddr::V6(ip) => bytes.extend_from_slice(&ip.octets()),
+    }
+    bytes.extend_from_slice(&i32::from(store_host.port()).to_be_bytes());
+    bytes.extend_from_slice(&commit_log_offset.to_be_bytes());
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
+}
+
+/// Splits an offset message id into the broker address and commitlog offset.
+pub fn decode_offset_msg_id(id: &str) -> Option<(SocketAddr, i64)> {
+    let bytes: Vec<u8> = (0..id.len())
+        .step_by(2)
+        .map(|i| id.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+        .collect::<Option<_>>()?;
+    let (ip, rest): (IpAddr, &[u8]) = match bytes.len() {
+        16 => (IpAddr::V4(Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3])), &bytes[4..]),
+        28 => {
+            let octets: [u8; 16] = bytes[..16].try_into().ok()?;
+            (IpAddr::V6(Ipv6Addr::from(octets)), &bytes[16..])
+        }
+        _ => return None,
+    };
+    let port = u16::try_from(read_i32(rest, 0)?).ok()?;
+    Some((SocketAddr::new(ip, port), read_i64(rest, 4)?))
+}
+
+/// Decodes the records of a pull, query or view body (§6.1). Accepts magic v1 and v2 and IPv6
+/// hosts; bodies are returned as stored (still compressed if the COMPRESSED flag is set).
+pub fn decode_messages(body: &[u8]) -> Result<Vec<MessageExt>, MessageDecodeError> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < body.len() {
+        let err = |what| MessageDecodeError { at: pos, what };
+        let total = read_i32(body, pos).ok_or(err("truncated record size"))?;
+        let total = usize::try_from(total).map_err(|_| err("negative record size"))?;
+        let record = body.get(pos..pos + total).ok_or(err("record size past the body"))?;
+        out.push(decode_record(record).map_err(|what| err(what))?);
+        pos += total;
+    }
+    Ok(out)
+}
+
+fn host(record: &[u8], at: usize, v6: bool) -> Option<(SocketAddr, usize)> {
+    if v6 {
+        let octets: [u8; 16] = record.get(at..at + 16)?.try_into().ok()?;
+        let port = u16::try_from(read_i32(record, at + 16)?).ok()?;
+        Some((SocketAddr::new(IpAddr::V6(Ipv6Addr::from(octets)), port), at + 20))
+    } else {
+        let o = record.get(at..at + 4)?;
+        let port = u16::try_from(read_i32(record, at + 4)?).ok()?;
+        Some((SocketAddr::new(IpAddr::V4(Ipv4Addr::new(o[0], o[1], o[2], o[3])), port), at + 8))
+    }
+}
+
+fn decode_record(r: &[u8]) -> Result<MessageExt, &'static str> {
+    const SHORT: &str = "record shorter than its fields";
+    let magic = read_i32(r, 4).ok_or(SHORT)?;
+    let sys_flag = read_i32(r, 36).ok_or(SHORT)?;
+    let (born_host, at) = host(r, 48, sys_flag & sys_flag::BORNHOST_V6 != 0).ok_or(SHORT)?;
+    let store_timestamp = read_i64(r, at).ok_or(SHORT)?;
+    let (store_host, at) = host(r, at + 8, sys_flag & sys_flag::STOREHOST_V6 != 0).ok_or(SHORT)?;
+    let reconsume_times = read_i32(r, at).ok_or(SHORT)?;
+    let prepared_transaction_offset = read_i64(r, at + 4).ok_or(SHORT)?;
+    let body_len = usize::try_from(read_i32(r, at + 12).ok_or(SHORT)?).map_err(|_| SHORT)?;
+    let body_at = at + 16;
+    let body = r.get(body_at..body_at + body_len).ok_or(SHORT)?.to_vec();
+    let mut at = body_at + body_len;
+    let topic_len = if magic == MAGIC_V2 {
+        let n = read_i16(r, at).ok_or(SHORT)?;
+        at += 2;
+        usize::try_from(n).map_err(|_| SHORT)?
+    } else {
+        let n = *r.get(at).ok_or(SHORT)?;
+        at += 1;
+        usize::from(n)
+    };
+    let topic = std::str::from_utf8(r.get(at..at + topic_len).ok_or(SHORT)?)
+        .map_err(|_| "topic not UTF-8")?
+        .to_string();
+    at += topic_len;
+    let props_len = usize::try_from(read_i16(r, at).ok_or(SHORT)?).map_err(|_| SHORT)?;
+    let props = r.get(at + 2..at + 2 + props_len).ok_or(SHORT)?;
+    let properties = parse_properties(std::str::from_utf8(props).map_err(|_| "bad properties")?);
+    let commit_log_offset = read_i64(r, 28).ok_or(SHORT)?;
+    Ok(MessageExt {
+        topic,
+        queue_id: read_i32(r, 12).ok_or(SHORT)?,
+        flag: read_i32(r, 16).ok_or(SHORT)?,
+        queue_offset: read_i64(r, 20).ok_or(SHORT)?,
+        commit_log_offset,
+        sys_flag,
+        born_timestamp: read_i64(r, 40).ok_or(SHORT)?,
+        born_host,
+        store_timestamp,
+        store_host,
+        reconsume_times,
+        prepared_transaction_offset,
+        body_crc: read_i32(r, 8).ok_or(SHORT)?,
+        body,
+        properties,
+        offset_msg_id: offset_msg_id(&store_host, commit_log_offset),
+    })
+}
+
+/// Big-endian reads that return `None` instead of panicking on short input.
+mod byteorder_free {
+    pub fn read_i16(b: &[u8], at: usize) -> Option<i16> {
+        Some(i16::from_be_bytes(b.get(at..at + 2)?.try_into().ok()?))
+    }
+    pub fn read_i32(b: &[u8], at: usize) -> Option<i32> {
+        Some(i32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
+    }
+    pub fn read_i64(b: &[u8], at: usize) -> Option<i64> {
+        Some(i64::from_be_bytes(b.get(at..at + 8)?.try_into().ok()?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_roundtrip() {
+        let mut body = Vec::new();
+        encode_batch_entry(&mut body, 1, b"hello", "TAGS\u{1}A\u{2}");
+        encode_batch_entry(&mut body, 0, b"", "");
+        let entries = decode_batch(&body).unwrap();
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[0].body, b"hello");
+        assert_eq!(entries[0].flag, 1);
+        assert_eq!(parse_properties(&entries[0].properties)["TAGS"], "A");
+        assert!(entries[1].body.is_empty());
+    }
+
+    #[test]
+    fn malformed_batches_are_errors() {
+        let mut body = Vec::new();
+        encode_batch_entry(&mut body, 1, b"hello", "K\u{1}V\u{2}");
+        for cut in 1..body.len() {
+            assert!(decode_batch(&body[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut neg = body.clone();
+        neg[0..4].copy_from_slice(&(-5i32).to_be_bytes());
+        assert!(decode_batch(&neg).is_err());
+    }
+
+    #[test]
+    fn properties_drop_empty_values() {
+        let p = parse_properties("A\u{1}1\u{2}B\u{1}\u{2}\u{1}x\u{2}C\u{1}3\u{2}");
+        assert_eq!(p.len(), 2);
+        assert_eq!(format_properties(p.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+            "A\u{1}1\u{2}C\u{1}3\u{2}");
+    }
+
+    #[test]
+    fn offset_msg_id_roundtrip() {
+        let addr: SocketAddr = "10.1.2.3:10911".parse().unwrap();
+        let id = offset_msg_id(&addr, 0x1234_5678_9A);
+        assert_eq!(id.len(), 32);
+        assert_eq!(id, "0A01020300002A9F000000123456789A");
+        assert_eq!(decode_offset_msg_id(&id), Some((addr, 0x1234_5678_9A)));
+        assert_eq!(decode_offset_msg_id("zz"), None);
+    }
+}
