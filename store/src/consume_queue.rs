@@ -1,0 +1,491 @@
+//! ConsumeQueue: per topic-queue index of 20-byte entries `phys i64 | size i32 | tags i64`
+//! stored in `consumequeue/<topic>/<queue>/<20-digit byte offset>` files, plus the table of
+//! all queues.
+//!
+//! Entry *n* sits at byte `n * 20` of the queue's own address space. Only the dispatch thread
+//! (or recovery) writes, through the single [`Appender`] of the last file; readers read entries
+//! below `max_offset` without locks.
+//!
+//! Invariants: `min_offset <= max_offset`; entries below `max_offset` are published; every
+//! entry is valid (`phys >= 0 && size > 0`); gaps are filled with blank entries
+//! `(0, i32::MAX, 0)` that readers skip, so recovery's "scan while valid" rule holds.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::error::OpenError;
+use crate::file_queue::{load_owned, SegmentQueue};
+use crate::mmap::{Appender, MappedFile};
+use crate::record::{read_i32, read_i64};
+
+/// Bytes per consume-queue entry.
+pub(crate) const CQ_ENTRY_SIZE: usize = 20;
+const _: () = assert!(CQ_ENTRY_SIZE == 8 + 4 + 8);
+/// Size field of a blank (gap) entry.
+pub(crate) const BLANK_ENTRY_SIZE: u32 = i32::MAX as u32;
+
+/// One consume-queue entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct CqEntry {
+    /// Commitlog offset of the record.
+    pub phys: u64,
+    /// Record size.
+    pub size: u32,
+    /// Tag hash, or delivery time for scheduled messages.
+    pub tags_code: i64,
+}
+
+impl CqEntry {
+    const BLANK: CqEntry = CqEntry { phys: 0, size: BLANK_ENTRY_SIZE, tags_code: 0 };
+
+    fn encode(&self) -> [u8; CQ_ENTRY_SIZE] {
+        let mut b = [0u8; CQ_ENTRY_SIZE];
+        b[..8].copy_from_slice(&self.phys.to_be_bytes());
+        b[8..12].copy_from_slice(&self.size.to_be_bytes());
+        b[12..].copy_from_slice(&self.tags_code.to_be_bytes());
+        b
+    }
+
+    /// Decodes an entry; `None` if it is not valid (`phys < 0` or `size <= 0`).
+    fn decode(b: &[u8]) -> Option<CqEntry> {
+        let phys = u64::try_from(read_i64(b, 0)).ok()?;
+        let size = u32::try_from(read_i32(b, 8)).ok().filter(|s| *s > 0)?;
+        Some(CqEntry { phys, size, tags_code: read_i64(b, 12) })
+    }
+
+    /// Whether this is a gap filler.
+    pub(crate) fn is_blank(&self) -> bool {
+        self.size == BLANK_ENTRY_SIZE
+    }
+}
+
+/// The consume queue of one topic-queue.
+#[derive(Debug)]
+pub(crate) struct ConsumeQueue {
+    topic: String,
+    queue_id: u32,
+    files: SegmentQueue,
+    writer: Mutex<Option<Appender>>,
+    max_offset: AtomicU64,
+    min_offset: AtomicU64,
+    max_phys_end: AtomicU64,
+}
+
+/// A consume queue loaded from disk but not yet shared (recovery works on these).
+#[derive(Debug)]
+pub(crate) struct LoadedQueue {
+    pub topic: String,
+    pub queue_id: u32,
+    dir: PathBuf,
+    file_size: usize,
+    files: Vec<MappedFile>,
+}
+
+impl LoadedQueue {
+    /// Loads the files of one queue directory.
+    pub(crate) fn load(
+        dir: PathBuf,
+        topic: String,
+        queue_id: u32,
+        file_size: usize,
+    ) -> Result<Self, OpenError> {
+        let files = load_owned(&dir, file_size)?;
+        Ok(LoadedQueue { topic, queue_id, dir, file_size, files })
+    }
+
+    /// Byte end of the entries (after [`LoadedQueue::recover_tail`]).
+    fn end(&self) -> u64 {
+        self.files.last().map_or(0, |f| f.start() + f.published() as u64)
+    }
+
+    /// Finds the end of the valid entries, scanning from the third-last file, and cuts
+    /// everything after it.
+    pub(crate) fn recover_tail(&mut self) {
+        let first_idx = self.files.len().saturating_sub(3);
+        let mut end = self.files.get(first_idx).map_or(0, |f| f.start());
+        for f in &self.files[first_idx..] {
+            let buf = f.read_from(0);
+            let valid = buf
+                .chunks_exact(CQ_ENTRY_SIZE)
+                .take_while(|e| CqEntry::decode(e).is_some())
+                .count();
+            end = f.start() + (valid * CQ_ENTRY_SIZE) as u64;
+            if valid * CQ_ENTRY_SIZE < f.size() {
+                break;
+            }
+        }
+        self.truncate_at(end);
+    }
+
+    /// Drops trailing entries that point at or past `cl_end` (or are blank fillers).
+    pub(crate) fn truncate_to_commitlog(&mut self, cl_end: u64) {
+        let mut end = self.end();
+        while end >= CQ_ENTRY_SIZE as u64 {
+            match self.entry_at(end - CQ_ENTRY_SIZE as u64) {
+                Some(e) if !e.is_blank() && e.phys + u64::from(e.size) <= cl_end => break,
+                Some(_) => end -= CQ_ENTRY_SIZE as u64,
+                None => break,
+            }
+        }
+        self.truncate_at(end);
+    }
+
+    fn entry_at(&self, byte: u64) -> Option<CqEntry> {
+        let f = self.files.iter().find(|f| f.start() <= byte && byte < f.end())?;
+        let pos = usize::try_from(byte - f.start()).ok()?;
+        f.read(pos, CQ_ENTRY_SIZE).and_then(CqEntry::decode)
+    }
+
+    /// Keeps entries below byte `end`: later files are deleted and stale bytes zeroed.
+    fn truncate_at(&mut self, end: u64) {
+        while self.files.len() > 1 && self.files.last().is_some_and(|f| f.start() > end) {
+            if let Some(f) = self.files.pop() {
+                remove_quietly(f.path());
+            }
+        }
+        if let Some(f) = self.files.last_mut() {
+            if f.start() <= end && end < f.end() {
+                let pos = usize::try_from(end - f.start()).unwrap_or(0);
+                f.zero_from(pos);
+                f.set_published(pos);
+            }
+        }
+    }
+
+    /// Highest commitlog end referenced by the entries.
+    pub(crate) fn max_phys_end(&self) -> u64 {
+        let mut end = self.end();
+        while end >= CQ_ENTRY_SIZE as u64 {
+            match self.entry_at(end - CQ_ENTRY_SIZE as u64) {
+                Some(e) if !e.is_blank() => return e.phys + u64::from(e.size),
+                Some(_) => end -= CQ_ENTRY_SIZE as u64,
+                None => return 0,
+            }
+        }
+        0
+    }
+
+    /// Shares the files and builds the live queue. `cl_min` is the commitlog start, used to
+    /// place the minimum offset past entries whose data is gone.
+    pub(crate) fn into_queue(self, cl_min: u64) -> ConsumeQueue {
+        let max_phys_end = self.max_phys_end();
+        let count = self.files.len();
+        let mut shared = Vec::with_capacity(count);
+        let mut appender = None;
+        for (i, f) in self.files.into_iter().enumerate() {
+            let (arc, app) = f.share();
+            shared.push(arc);
+            if i + 1 == count {
+                appender = Some(app);
+            }
+        }
+        let files = SegmentQueue::new(self.dir, self.file_size, shared);
+        let max = files.max_offset() / CQ_ENTRY_SIZE as u64;
+        let min = files.min_offset() / CQ_ENTRY_SIZE as u64;
+        let q = ConsumeQueue {
+            topic: self.topic,
+            queue_id: self.queue_id,
+            files,
+            writer: Mutex::new(appender),
+            max_offset: AtomicU64::new(max),
+            min_offset: AtomicU64::new(min),
+            max_phys_end: AtomicU64::new(max_phys_end),
+        };
+        q.correct_min_offset(cl_min);
+        q
+    }
+}
+
+impl ConsumeQueue {
+    /// A new empty queue (files are created on the first entry).
+    pub(crate) fn new(dir: PathBuf, topic: String, queue_id: u32, file_size: usize) -> Self {
+        ConsumeQueue {
+            topic,
+            queue_id,
+            files: SegmentQueue::new(dir, file_size, Vec::new()),
+            writer: Mutex::new(None),
+            max_offset: AtomicU64::new(0),
+            min_offset: AtomicU64::new(0),
+            max_phys_end: AtomicU64::new(0),
+        }
+    }
+
+    /// Topic of the queue.
+    pub(crate) fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// Queue id.
+    pub(crate) fn queue_id(&self) -> u32 {
+        self.queue_id
+    }
+
+    /// Number of entries ever written (the next logical offset).
+    pub(crate) fn max_offset(&self) -> u64 {
+        self.max_offset.load(Ordering::Acquire)
+    }
+
+    /// Smallest logical offset still readable.
+    pub(crate) fn min_offset(&self) -> u64 {
+        self.min_offset.load(Ordering::Acquire).min(self.max_offset())
+    }
+
+    /// Entry `offset`, if written and still on disk.
+    pub(crate) fn entry(&self, offset: u64) -> Option<CqEntry> {
+        if offset >= self.max_offset() {
+            return None;
+        }
+        let byte = offset * CQ_ENTRY_SIZE as u64;
+        let f = self.files.find(byte)?;
+        let pos = usize::try_from(byte - f.start()).ok()?;
+        f.read(pos, CQ_ENTRY_SIZE).and_then(CqEntry::decode)
+    }
+
+    /// Writes entry `offset`. Entries below `max_offset` already exist and are skipped
+    /// (re-dispatch is idempotent); a gap is filled with blank entries. Returns whether an
+    /// entry was written.
+    pub(crate) fn put(&self, offset: u64, phys: u64, size: u32, tags: i64) -> io::Result<bool> {
+        let mut w = self.writer.lock();
+        let max = self.max_offset();
+        if offset < max {
+            return Ok(false);
+        }
+        if w.is_none() {
+            *w = Some(self.first_file(offset)?);
+        }
+        let mut next = self.max_offset().max(max);
+        if next < offset {
+            log::error!(
+                "consume queue {}/{} has a gap: expected offset {next}, got {offset}",
+                self.topic,
+                self.queue_id
+            );
+        }
+        while next < offset {
+            self.append_entry(&mut w, next, CqEntry::BLANK)?;
+            next += 1;
+        }
+        self.append_entry(&mut w, offset, CqEntry { phys, size, tags_code: tags })?;
+        self.max_phys_end.fetch_max(phys + u64::from(size), Ordering::AcqRel);
+        Ok(true)
+    }
+
+    /// Creates the first file so that it can take `offset`, pre-filled with blanks.
+    fn first_file(&self, offset: u64) -> io::Result<Appender> {
+        let file_size = self.files.file_size() as u64;
+        let byte = offset * CQ_ENTRY_SIZE as u64;
+        let start = byte / file_size * file_size;
+        let mut f = self.files.create_file(start)?;
+        let fill = usize::try_from(byte - start).map_err(io::Error::other)?;
+        for chunk in f.bytes_mut(0, fill).chunks_exact_mut(CQ_ENTRY_SIZE) {
+            chunk.copy_from_slice(&CqEntry::BLANK.encode());
+        }
+        f.set_published(fill);
+        let (arc, app) = f.share();
+        self.files.push(arc);
+        self.max_offset.store(offset, Ordering::Release);
+        self.min_offset.store(offset, Ordering::Release);
+        Ok(app)
+    }
+
+    fn append_entry(&self, w: &mut Option<Appender>, at: u64, e: CqEntry) -> io::Result<()> {
+        let full = w.as_ref().is_none_or(|a| a.remaining() < CQ_ENTRY_SIZE);
+        if full {
+            let start = at * CQ_ENTRY_SIZE as u64;
+            let (arc, app) = self.files.create_file(start)?.share();
+            self.files.push(arc);
+            *w = Some(app);
+        }
+        let app = w.as_mut().ok_or_else(|| io::Error::other("no consume queue file"))?;
+        assert_eq!(
+            app.file().start() + app.position() as u64,
+            at * CQ_ENTRY_SIZE as u64,
+            "consume queue entry position"
+        );
+        app.append(&e.encode());
+        self.max_offset.store(at + 1, Ordering::Release);
+        Ok(())
+    }
+
+    /// Makes written entries durable.
+    pub(crate) fn flush(&self) -> io::Result<()> {
+        self.files.flush().map(|_| ())
+    }
+
+    /// Moves the minimum offset past entries whose commitlog data is gone.
+    pub(crate) fn correct_min_offset(&self, cl_min: u64) {
+        let max = self.max_offset();
+        let mut min = self.min_offset.load(Ordering::Acquire).max(self.files.min_offset() / 20);
+        while min < max {
+            match self.entry(min) {
+                Some(e) if !e.is_blank() && e.phys >= cl_min => break,
+                Some(_) => min += 1,
+                None => break,
+            }
+        }
+        self.min_offset.store(min, Ordering::Release);
+    }
+
+    /// Deletes files whose entries all point below `cl_min` (never the last file).
+    pub(crate) fn delete_expired_files(&self, cl_min: u64) -> usize {
+        let deleted = self.files.delete_front_while(usize::MAX, |f| {
+            let last = f.size() / CQ_ENTRY_SIZE * CQ_ENTRY_SIZE;
+            last >= CQ_ENTRY_SIZE
+                && f.read(last - CQ_ENTRY_SIZE, CQ_ENTRY_SIZE)
+                    .and_then(CqEntry::decode)
+                    .is_some_and(|e| e.is_blank() || e.phys + u64::from(e.size) <= cl_min)
+        });
+        if !deleted.is_empty() {
+            let first = self.files.min_offset() / CQ_ENTRY_SIZE as u64;
+            self.min_offset.fetch_max(first, Ordering::AcqRel);
+        }
+        self.correct_min_offset(cl_min);
+        deleted.len()
+    }
+
+    /// Deletes every file of the queue.
+    pub(crate) fn destroy(&self) {
+        *self.writer.lock() = None;
+        self.files.destroy();
+    }
+}
+
+fn remove_quietly(path: &Path) {
+    if let Err(e) = fs::remove_file(path) {
+        log::warn!("failed to remove {}: {e}", path.display());
+    }
+}
+
+/// All consume queues by topic and queue id.
+#[derive(Debug)]
+pub(crate) struct ConsumeQueueTable {
+    root: PathBuf,
+    file_size: usize,
+    queues: RwLock<HashMap<String, HashMap<u32, Arc<ConsumeQueue>>>>,
+}
+
+impl ConsumeQueueTable {
+    /// A table rooted at `consumequeue/`.
+    pub(crate) fn new(root: PathBuf, file_size: usize, queues: Vec<ConsumeQueue>) -> Self {
+        let mut map: HashMap<String, HashMap<u32, Arc<ConsumeQueue>>> = HashMap::new();
+        for q in queues {
+            map.entry(q.topic.clone()).or_default().insert(q.queue_id, Arc::new(q));
+        }
+        ConsumeQueueTable { root, file_size, queues: RwLock::new(map) }
+    }
+
+    /// The queue, if it exists.
+    pub(crate) fn get(&self, topic: &str, queue_id: u32) -> Option<Arc<ConsumeQueue>> {
+        self.queues.read().get(topic).and_then(|m| m.get(&queue_id)).cloned()
+    }
+
+    /// The queue, created if missing.
+    pub(crate) fn get_or_create(&self, topic: &str, queue_id: u32) -> Arc<ConsumeQueue> {
+        if let Some(q) = self.get(topic, queue_id) {
+            return q;
+        }
+        let mut map = self.queues.write();
+        let per_topic = map.entry(topic.to_owned()).or_default();
+        let q = per_topic.entry(queue_id).or_insert_with(|| {
+            let dir = self.root.join(topic).join(queue_id.to_string());
+            Arc::new(ConsumeQueue::new(dir, topic.to_owned(), queue_id, self.file_size))
+        });
+        Arc::clone(q)
+    }
+
+    /// Every queue.
+    pub(crate) fn all(&self) -> Vec<Arc<ConsumeQueue>> {
+        self.queues.read().values().flat_map(|m| m.values().cloned()).collect()
+    }
+
+    /// Removes a topic and deletes its files.
+    pub(crate) fn remove_topic(&self, topic: &str) -> usize {
+        let removed = self.queues.write().remove(topic);
+        let Some(removed) = removed else { return 0 };
+        for q in removed.values() {
+            q.destroy();
+        }
+        if let Err(e) = fs::remove_dir_all(self.root.join(topic)) {
+            if e.kind() != io::ErrorKind::NotFound {
+                log::warn!("failed to remove consume queues of {topic}: {e}");
+            }
+        }
+        removed.len()
+    }
+}
+
+/// Loads every `consumequeue/<topic>/<queue>` directory.
+pub(crate) fn load_all(root: &Path, file_size: usize) -> Result<Vec<LoadedQueue>, OpenError> {
+    let mut out = Vec::new();
+    let topics = match fs::read_dir(root) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(OpenError::io(root, e)),
+    };
+    for topic_entry in topics {
+        let topic_entry = topic_entry.map_err(|e| OpenError::io(root, e))?;
+        let Some(topic) = topic_entry.file_name().to_str().map(str::to_owned) else { continue };
+        let topic_dir = topic_entry.path();
+        if !topic_dir.is_dir() {
+            continue;
+        }
+        for q in fs::read_dir(&topic_dir).map_err(|e| OpenError::io(&topic_dir, e))? {
+            let q = q.map_err(|e| OpenError::io(&topic_dir, e))?;
+            let Some(qid) = q.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+                continue;
+            };
+            let loaded = LoadedQueue::load(q.path(), topic.clone(), qid, file_size)?;
+            if !loaded.files.is_empty() {
+                out.push(loaded);
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn put_read_gap_and_reload() {
+        let dir = tempfile::tempdir().unwrap();
+        let qdir = dir.path().join("T").join("0");
+        let q = ConsumeQueue::new(qdir.clone(), "T".into(), 0, 5 * CQ_ENTRY_SIZE);
+        for i in 0..7u64 {
+            assert!(q.put(i, i * 100, 100, i as i64).unwrap());
+        }
+        assert!(!q.put(3, 300, 100, 3).unwrap());
+        assert!(q.put(9, 900, 100, 9).unwrap());
+        assert_eq!(q.max_offset(), 10);
+        assert!(q.entry(7).unwrap().is_blank());
+        assert_eq!(q.entry(9).unwrap().phys, 900);
+        q.flush().unwrap();
+        drop(q);
+        let mut loaded = LoadedQueue::load(qdir, "T".into(), 0, 5 * CQ_ENTRY_SIZE).unwrap();
+        loaded.recover_tail();
+        loaded.truncate_to_commitlog(650);
+        let q = loaded.into_queue(0);
+        assert_eq!(q.max_offset(), 6);
+        assert_eq!(q.entry(5).unwrap().phys, 500);
+        assert!(q.put(6, 600, 50, 0).unwrap());
+        assert_eq!(q.max_offset(), 7);
+    }
+
+    #[test]
+    fn queue_starting_late_has_min_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = ConsumeQueue::new(dir.path().join("q"), "T".into(), 1, 4 * CQ_ENTRY_SIZE);
+        q.put(6, 10, 10, 0).unwrap();
+        assert_eq!(q.min_offset(), 6);
+        assert_eq!(q.max_offset(), 7);
+        q.correct_min_offset(0);
+        assert_eq!(q.min_offset(), 6);
+    }
+}

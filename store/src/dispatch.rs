@@ -1,0 +1,222 @@
+//! Dispatch ("reput"): reads the commitlog behind the writer and builds consume-queue and
+//! index entries. The same code runs during recovery (synchronously) and in the dispatch
+//! thread.
+//!
+//! Invariants: `reput` is always at a record boundary (or a segment start); it only reads
+//! bytes below the confirm offset given by the caller (the written end, or under sync flush
+//! the flushed end); every record it dispatches passed the structure and CRC checks.
+//! Consume-queue writes are idempotent, so dispatching a record twice is harmless.
+
+use std::sync::Arc;
+
+use crate::commit_log::CommitLog;
+use crate::consume_queue::{ConsumeQueue, ConsumeQueueTable};
+use crate::index::{IndexKeys, IndexService};
+use crate::offset::PhysOffset;
+use crate::record::{
+    check_record, enters_consume_queue, java_string_hash, property_pairs, transaction_type,
+    RecordCheck, RecordView, PROPERTY_DELAY_TIME_LEVEL, PROPERTY_KEYS, PROPERTY_TAGS,
+    PROPERTY_UNIQ_KEY, SYS_FLAG_TRANSACTION_ROLLBACK,
+};
+
+/// Topic of delayed messages; queue id = delay level - 1.
+pub const SCHEDULE_TOPIC: &str = "SCHEDULE_TOPIC_XXXX";
+
+/// What the dispatcher writes to.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct DispatchTargets<'a> {
+    pub commit_log: &'a CommitLog,
+    pub queues: &'a ConsumeQueueTable,
+    pub index: Option<&'a IndexService>,
+    pub delay_levels_ms: &'a [u64],
+}
+
+/// Dispatch progress.
+#[derive(Debug)]
+pub(crate) struct Dispatcher {
+    /// Next commitlog offset to read.
+    pub reput: u64,
+    /// Store time of the last dispatched record.
+    pub last_store_ts: i64,
+    /// Queues that grew in the current round.
+    grown: Vec<Arc<ConsumeQueue>>,
+    last_queue: Option<Arc<ConsumeQueue>>,
+}
+
+/// Why dispatch stopped early.
+#[derive(Debug)]
+pub(crate) enum DispatchError {
+    /// Writing a consume queue or index file failed.
+    Io(std::io::Error),
+}
+
+/// The properties dispatch cares about, found in one pass.
+#[derive(Clone, Copy, Debug, Default)]
+struct DispatchProps<'a> {
+    tags: Option<&'a str>,
+    keys: Option<&'a str>,
+    uniq_key: Option<&'a str>,
+    delay: Option<&'a str>,
+}
+
+fn scan_props(props: &str) -> DispatchProps<'_> {
+    let mut out = DispatchProps::default();
+    for (k, v) in property_pairs(props) {
+        match k {
+            PROPERTY_TAGS => out.tags = Some(v),
+            PROPERTY_KEYS => out.keys = Some(v),
+            PROPERTY_UNIQ_KEY => out.uniq_key = Some(v),
+            PROPERTY_DELAY_TIME_LEVEL => out.delay = Some(v),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The consume-queue tag code: the delivery time for scheduled messages, else the TAGS hash.
+pub(crate) fn compute_tags_code(
+    topic: &str,
+    tags: Option<&str>,
+    delay: Option<&str>,
+    store_ts: i64,
+    delay_levels_ms: &[u64],
+) -> i64 {
+    if topic == SCHEDULE_TOPIC {
+        if let Some(level) = delay.and_then(|d| d.trim().parse::<i64>().ok()).filter(|l| *l > 0) {
+            let max = i64::try_from(delay_levels_ms.len()).unwrap_or(i64::MAX);
+            let idx = usize::try_from(level.min(max) - 1).unwrap_or(0);
+            let delay_ms = delay_levels_ms.get(idx).copied().unwrap_or(0);
+            return store_ts.saturating_add(i64::try_from(delay_ms).unwrap_or(i64::MAX));
+        }
+    }
+    tags.map_or(0, |t| i64::from(java_string_hash(t)))
+}
+
+impl Dispatcher {
+    /// A dispatcher starting at `reput`.
+    pub(crate) fn new(reput: u64) -> Dispatcher {
+        Dispatcher { reput, last_store_ts: 0, grown: Vec::new(), last_queue: None }
+    }
+
+    /// Dispatches records from `reput` up to `end`, at most `budget` of them. Returns how
+    /// many records were read.
+    pub(crate) fn run(
+        &mut self,
+        t: &DispatchTargets<'_>,
+        end: u64,
+        budget: usize,
+    ) -> Result<usize, DispatchError> {
+        let mut n = 0;
+        while self.reput < end && n < budget {
+            let min = t.commit_log.min_offset();
+            if self.reput < min {
+                log::warn!("dispatch at {} is behind the commitlog start {min}", self.reput);
+                self.reput = min;
+                continue;
+            }
+            let Some((file, pos)) = t.commit_log.locate(self.reput) else { break };
+            let limit = usize::try_from((end - file.start()).min(file.size() as u64)).unwrap_or(0);
+            let Some(buf) = file.read(pos, limit.saturating_sub(pos)) else { break };
+            match check_record(buf, PhysOffset(self.reput), true) {
+                RecordCheck::Record(view) => {
+                    self.dispatch_one(t, &view)?;
+                    self.reput += u64::from(view.total_size);
+                    n += 1;
+                }
+                RecordCheck::EndOfFile => self.reput = file.end(),
+                RecordCheck::Invalid(e) => {
+                    // Bytes below the confirm offset are complete records we wrote, so this
+                    // means memory or disk corruption. Skip the rest of the segment.
+                    log::error!("invalid record at {} during dispatch: {e}", self.reput);
+                    self.reput = file.end();
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    fn dispatch_one(
+        &mut self,
+        t: &DispatchTargets<'_>,
+        v: &RecordView<'_>,
+    ) -> Result<(), DispatchError> {
+        let props = scan_props(v.properties);
+        let phys = v.phys_offset.0;
+        if enters_consume_queue(v.sys_flag) {
+            let tags = compute_tags_code(
+                v.topic,
+                props.tags,
+                props.delay,
+                v.store_timestamp_ms,
+                t.delay_levels_ms,
+            );
+            let q = self.queue_for(t, v);
+            if q.put(v.queue_offset, phys, v.total_size, tags).map_err(DispatchError::Io)? {
+                let new_queue = self.grown.last().is_none_or(|g| !Arc::ptr_eq(g, &q));
+                if new_queue {
+                    self.grown.push(q);
+                }
+            }
+        }
+        if let Some(index) = t.index {
+            if transaction_type(v.sys_flag) != SYS_FLAG_TRANSACTION_ROLLBACK {
+                let keys = IndexKeys { topic: v.topic, keys: props.keys, uniq_key: props.uniq_key };
+                index.build(keys, phys, v.store_timestamp_ms).map_err(DispatchError::Io)?;
+            }
+        }
+        self.last_store_ts = v.store_timestamp_ms;
+        Ok(())
+    }
+
+    fn queue_for(&mut self, t: &DispatchTargets<'_>, v: &RecordView<'_>) -> Arc<ConsumeQueue> {
+        if let Some(q) = &self.last_queue {
+            if q.queue_id() == v.queue_id.0 && q.topic() == v.topic {
+                return Arc::clone(q);
+            }
+        }
+        let q = t.queues.get_or_create(v.topic, v.queue_id.0);
+        self.last_queue = Some(Arc::clone(&q));
+        q
+    }
+
+    /// Forgets the cached queue (after a topic is deleted).
+    pub(crate) fn forget_cached_queue(&mut self) {
+        self.last_queue = None;
+    }
+
+    /// Queues that grew since the last call, each once.
+    pub(crate) fn take_grown(&mut self) -> Vec<Arc<ConsumeQueue>> {
+        let mut grown = std::mem::take(&mut self.grown);
+        grown.sort_by_key(|q| Arc::as_ptr(q) as usize);
+        grown.dedup_by(|a, b| Arc::ptr_eq(a, b));
+        grown
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_code_rules() {
+        let levels = crate::config::default_delay_levels_ms();
+        assert_eq!(compute_tags_code("T", None, None, 5, &levels), 0);
+        assert_eq!(compute_tags_code("T", Some("TagA"), Some("3"), 5, &levels), 2598919);
+        assert_eq!(compute_tags_code(SCHEDULE_TOPIC, Some("x"), Some("3"), 5, &levels), 10_005);
+        assert_eq!(
+            compute_tags_code(SCHEDULE_TOPIC, None, Some("99"), 0, &levels),
+            7_200_000,
+            "levels above the maximum are clamped"
+        );
+    }
+
+    #[test]
+    fn props_scan() {
+        let p = "TAGS\u{1}a\u{2}KEYS\u{1}k1 k2\u{2}UNIQ_KEY\u{1}U\u{2}";
+        let s = scan_props(p);
+        assert_eq!(
+            (s.tags, s.keys, s.uniq_key, s.delay),
+            (Some("a"), Some("k1 k2"), Some("U"), None)
+        );
+    }
+}

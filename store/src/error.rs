@@ -1,0 +1,153 @@
+//! Error types of the public store operations. No wire codes here: the broker maps these to
+//! response codes in one place.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+use crate::config::ConfigError;
+
+/// Why a put failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum PutError {
+    /// The body is larger than `max_message_size_bytes` (or the record cannot fit a segment).
+    MessageTooLarge {
+        /// Size of the body (or record) in bytes.
+        size_bytes: u64,
+        /// Allowed maximum.
+        max_bytes: u64,
+    },
+    /// The properties are longer than 32,767 bytes.
+    PropertiesTooLarge {
+        /// Properties size in bytes.
+        size_bytes: u64,
+        /// Allowed maximum.
+        max_bytes: u64,
+    },
+    /// The topic is empty or longer than 255 bytes.
+    TopicTooLong {
+        /// Topic size in bytes.
+        size_bytes: u64,
+        /// Allowed maximum.
+        max_bytes: u64,
+    },
+    /// A batch was empty or mixed topics/queues.
+    InvalidBatch {
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// Disk usage is above the hard limit; reads still work.
+    DiskFull {
+        /// Current usage.
+        used_percent: u8,
+    },
+    /// An earlier flush or write failed; the store refuses writes until restarted.
+    StoreFailed {
+        /// The first failure.
+        reason: String,
+    },
+    /// The store is shutting down.
+    NotWritable,
+    /// Sync flush: the data is written but was not confirmed durable in time.
+    FlushDiskTimeout,
+    /// An I/O error while preparing a segment.
+    Io(io::Error),
+}
+
+impl fmt::Display for PutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PutError::MessageTooLarge { size_bytes, max_bytes } => {
+                write!(f, "message of {size_bytes} bytes exceeds the limit of {max_bytes}")
+            }
+            PutError::PropertiesTooLarge { size_bytes, max_bytes } => {
+                write!(f, "properties of {size_bytes} bytes exceed the limit of {max_bytes}")
+            }
+            PutError::TopicTooLong { size_bytes, max_bytes } => {
+                write!(f, "topic of {size_bytes} bytes is empty or exceeds {max_bytes}")
+            }
+            PutError::InvalidBatch { reason } => write!(f, "invalid batch: {reason}"),
+            PutError::DiskFull { used_percent } => {
+                write!(f, "disk is {used_percent}% full; writes are refused")
+            }
+            PutError::StoreFailed { reason } => write!(f, "store failed: {reason}"),
+            PutError::NotWritable => write!(f, "store is shutting down"),
+            PutError::FlushDiskTimeout => write!(f, "stored, but flush to disk timed out"),
+            PutError::Io(e) => write!(f, "I/O error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for PutError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            PutError::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Why the store could not open.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// The configuration is invalid.
+    Config(ConfigError),
+    /// Another store holds `<store>/lock`.
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+    },
+    /// A file or directory could not be read, created or mapped.
+    Io {
+        /// What was being accessed.
+        path: PathBuf,
+        /// The error.
+        source: io::Error,
+    },
+    /// The files on disk are inconsistent in a way recovery does not repair.
+    Corrupt {
+        /// The offending file or directory.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl OpenError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> OpenError {
+        OpenError::Io { path: path.into(), source }
+    }
+}
+
+impl fmt::Display for OpenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OpenError::Config(e) => write!(f, "{e}"),
+            OpenError::Locked { path } => {
+                write!(f, "store is already open ({} is locked)", path.display())
+            }
+            OpenError::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            OpenError::Corrupt { path, reason } => {
+                write!(f, "{}: corrupt store: {reason}", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for OpenError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            OpenError::Config(e) => Some(e),
+            OpenError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+impl From<ConfigError> for OpenError {
+    fn from(e: ConfigError) -> Self {
+        OpenError::Config(e)
+    }
+}

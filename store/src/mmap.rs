@@ -1,0 +1,327 @@
+//! The only module with `unsafe`: memory-mapped segment files plus three small libc calls
+//! (`flock` for the store lock file, `statvfs` for disk usage, `localtime_r` for the
+//! deletion hour).
+//!
+//! A [`MappedFile`] is one fixed-size file mapped shared and read-write. Its bytes are split
+//! by `published`: bytes below it are immutable and may be read by any thread through
+//! [`MappedFile::read`]; bytes at or above it belong to the single writer.
+//!
+//! Soundness rests on three rules that the types enforce:
+//! * While the file is owned (`MappedFile` by value, during load and recovery) every mutation
+//!   takes `&mut self`, so there are no readers.
+//! * [`MappedFile::share`] consumes the file and returns exactly one [`Appender`]. Only the
+//!   appender writes, only at `published..`, and it publishes with a `Release` store after the
+//!   bytes are written. Readers load `published` with `Acquire` and never read past it.
+//! * The published watermark never moves backwards once the file is shared.
+//!
+//! One assumption is outside the type system: no other process modifies the files while the
+//! store runs. The store takes an exclusive `flock` on `<store>/lock` to keep other stores
+//! out; anything else writing into the directory is unsupported.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use memmap2::MmapRaw;
+
+/// Page size assumed for touching and zeroing pages.
+pub(crate) const PAGE_SIZE: usize = 4096;
+
+/// One fixed-size memory-mapped file, named by its start offset in its address space.
+#[derive(Debug)]
+pub(crate) struct MappedFile {
+    path: PathBuf,
+    start: u64,
+    raw: MmapRaw,
+    published: AtomicUsize,
+    flushed: AtomicUsize,
+}
+
+/// The single writer of a shared [`MappedFile`].
+#[derive(Debug)]
+pub(crate) struct Appender {
+    file: Arc<MappedFile>,
+}
+
+impl MappedFile {
+    /// Creates a new zero-filled file of `size` bytes and maps it. Nothing is published.
+    pub(crate) fn create(path: &Path, start: u64, size: usize) -> io::Result<MappedFile> {
+        let file = OpenOptions::new().read(true).write(true).create_new(true).open(path)?;
+        file.set_len(u64::try_from(size).map_err(io::Error::other)?)?;
+        Self::map(path, &file, start, size, 0)
+    }
+
+    /// Maps an existing file, which must be exactly `size` bytes. Everything is published
+    /// (recovery then sets the real end with [`MappedFile::set_published`]).
+    pub(crate) fn open(path: &Path, start: u64, size: usize) -> io::Result<MappedFile> {
+        let file = OpenOptions::new().read(true).write(true).open(path)?;
+        let len = file.metadata()?.len();
+        if len != u64::try_from(size).map_err(io::Error::other)? {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{} is {len} bytes, expected {size}", path.display()),
+            ));
+        }
+        Self::map(path, &file, start, size, size)
+    }
+
+    fn map(path: &Path, file: &File, start: u64, size: usize, pubd: usize) -> io::Result<Self> {
+        let raw = MmapRaw::map_raw(file)?;
+        assert_eq!(raw.len(), size, "mapping length differs from file length");
+        Ok(MappedFile {
+            path: path.to_path_buf(),
+            start,
+            raw,
+            published: AtomicUsize::new(pubd),
+            flushed: AtomicUsize::new(pubd),
+        })
+    }
+
+    /// Path of the file.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Start offset of the file in its address space.
+    pub(crate) fn start(&self) -> u64 {
+        self.start
+    }
+
+    /// File size in bytes.
+    pub(crate) fn size(&self) -> usize {
+        self.raw.len()
+    }
+
+    /// End offset (exclusive) of the file in its address space.
+    pub(crate) fn end(&self) -> u64 {
+        self.start + self.raw.len() as u64
+    }
+
+    /// Bytes that are written and readable.
+    pub(crate) fn published(&self) -> usize {
+        self.published.load(Ordering::Acquire)
+    }
+
+    /// Bytes known to be durable.
+    pub(crate) fn flushed(&self) -> usize {
+        self.flushed.load(Ordering::Acquire)
+    }
+
+    /// The published bytes `[pos, pos + len)`, or `None` if any of them is not published.
+    pub(crate) fn read(&self, pos: usize, len: usize) -> Option<&[u8]> {
+        let end = pos.checked_add(len)?;
+        if end > self.published() {
+            return None;
+        }
+        // SAFETY: `end <= published <= raw.len()`, so the range is inside the mapping. Bytes
+        // below `published` are never written again while the file is shared (module rules),
+        // and the Acquire load above pairs with the writer's Release store, so the bytes are
+        // fully written before we read them. The mapping lives as long as `self`.
+        Some(unsafe { std::slice::from_raw_parts(self.raw.as_ptr().add(pos), len) })
+    }
+
+    /// The published bytes from `pos` to the published end (empty if `pos` is past it).
+    pub(crate) fn read_from(&self, pos: usize) -> &[u8] {
+        let pubd = self.published();
+        if pos >= pubd {
+            return &[];
+        }
+        self.read(pos, pubd - pos).unwrap_or(&[])
+    }
+
+    /// Mutable access to any bytes of an owned (unshared) file.
+    pub(crate) fn bytes_mut(&mut self, pos: usize, len: usize) -> &mut [u8] {
+        assert!(pos + len <= self.size(), "write outside the mapping");
+        // SAFETY: the range is inside the mapping (asserted). `&mut self` proves there is no
+        // other reference to this file: it is not shared, so no reader or appender exists.
+        unsafe { std::slice::from_raw_parts_mut(self.raw.as_mut_ptr().add(pos), len) }
+    }
+
+    /// Sets the written end of an owned file (recovery). Also resets the flushed mark.
+    pub(crate) fn set_published(&mut self, pos: usize) {
+        assert!(pos <= self.size());
+        self.published.store(pos, Ordering::Release);
+        self.flushed.store(pos, Ordering::Release);
+    }
+
+    /// Zeroes every non-zero page from `pos` to the end, so that stale bytes left after a
+    /// truncation can never be taken for live data by a later recovery.
+    pub(crate) fn zero_from(&mut self, pos: usize) {
+        let size = self.size();
+        let mut at = pos;
+        while at < size {
+            let chunk_end = ((at / PAGE_SIZE) + 1) * PAGE_SIZE;
+            let chunk = self.bytes_mut(at, chunk_end.min(size) - at);
+            if chunk.iter().any(|&b| b != 0) {
+                chunk.fill(0);
+            }
+            at = chunk_end;
+        }
+    }
+
+    /// Touches every page of a freshly created (all-zero) owned file so that later appends
+    /// do not page-fault. Writing zero over zero leaves the contents unchanged.
+    pub(crate) fn pre_touch(&mut self) {
+        let size = self.size();
+        let base = self.raw.as_mut_ptr();
+        for pos in (0..size).step_by(PAGE_SIZE) {
+            // SAFETY: `pos < size`, inside the mapping; `&mut self` means no other reference
+            // exists. A volatile write keeps the compiler from removing the store.
+            unsafe { std::ptr::write_volatile(base.add(pos), 0) };
+        }
+    }
+
+    /// Makes the published bytes durable (msync of the dirty range). Returns the new
+    /// flushed position. Flushing never changes the bytes, so it is safe from any thread.
+    pub(crate) fn flush(&self) -> io::Result<usize> {
+        let target = self.published();
+        let from = self.flushed();
+        if target > from {
+            self.raw.flush_range(from, target - from)?;
+            self.flushed.fetch_max(target, Ordering::AcqRel);
+        }
+        Ok(target)
+    }
+
+    /// Flushes the whole mapping regardless of bookkeeping (used after recovery).
+    pub(crate) fn flush_all(&self) -> io::Result<()> {
+        self.raw.flush()
+    }
+
+    /// Turns an owned file into a shared one plus its only writer.
+    pub(crate) fn share(self) -> (Arc<MappedFile>, Appender) {
+        let file = Arc::new(self);
+        (Arc::clone(&file), Appender { file })
+    }
+}
+
+impl Appender {
+    /// The file being written.
+    pub(crate) fn file(&self) -> &Arc<MappedFile> {
+        &self.file
+    }
+
+    /// Current write position inside the file.
+    pub(crate) fn position(&self) -> usize {
+        self.file.published.load(Ordering::Relaxed)
+    }
+
+    /// Bytes left in the file.
+    pub(crate) fn remaining(&self) -> usize {
+        self.file.size() - self.position()
+    }
+
+    /// Writes `bytes` at the current position and publishes them.
+    pub(crate) fn append(&mut self, bytes: &[u8]) {
+        let pos = self.position();
+        assert!(bytes.len() <= self.file.size() - pos, "append past the end of the file");
+        // SAFETY: `[pos, pos + len)` is inside the mapping (asserted). Readers only read
+        // below `published == pos`, and this appender is the only writer (`share` creates
+        // one and `&mut self` serialises its use), so nothing else accesses these bytes.
+        // The source is a separate Rust slice, so the ranges do not overlap.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                self.file.raw.as_mut_ptr().add(pos),
+                bytes.len(),
+            );
+        }
+        self.file.published.store(pos + bytes.len(), Ordering::Release);
+    }
+
+    /// Publishes the rest of the file without writing it (after an end-of-file trailer the
+    /// remaining bytes are the file's original zeros).
+    pub(crate) fn publish_to_end(&mut self) {
+        self.file.published.store(self.file.size(), Ordering::Release);
+    }
+}
+
+/// Takes an exclusive, non-blocking `flock` on `file`. Fails with `WouldBlock` if another
+/// process (or another open store in this process) holds it. Released when the file closes.
+pub(crate) fn lock_exclusive(file: &File) -> io::Result<()> {
+    // SAFETY: `flock` only reads the descriptor number, which is valid while `file` lives.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Percentage (0..=100) of the filesystem holding `path` that is used, as `df` reports it.
+pub(crate) fn disk_used_percent(path: &Path) -> io::Result<u8> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(io::Error::other)?;
+    // SAFETY: all-zero bytes are a valid `statvfs` (plain integers).
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c_path` is a valid NUL-terminated string and `st` a valid out-pointer, both
+    // alive for the duration of the call.
+    let rc = unsafe { libc::statvfs(c_path.as_ptr(), &mut st) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let total = u128::from(st.f_blocks);
+    let free = u128::from(st.f_bfree);
+    let avail = u128::from(st.f_bavail);
+    let used = total.saturating_sub(free);
+    let denom = used + avail;
+    if denom == 0 {
+        return Ok(0);
+    }
+    let pct = (used * 100).div_ceil(denom);
+    Ok(u8::try_from(pct.min(100)).unwrap_or(100))
+}
+
+/// Hour of day (0..=23) in the local time zone of a Unix millisecond timestamp; UTC if the
+/// conversion fails.
+pub(crate) fn local_hour(ms: i64) -> u8 {
+    let secs: libc::time_t = ms.div_euclid(1000);
+    // SAFETY: all-zero bytes are a valid `tm` (integers and a null pointer).
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: both pointers are valid for the call; `localtime_r` is the thread-safe variant
+    // and writes only into `tm`.
+    let res = unsafe { libc::localtime_r(&secs, &mut tm) };
+    if res.is_null() {
+        return crate::fsutil::hour_of_day(ms);
+    }
+    u8::try_from(tm.tm_hour).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn append_publish_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let mut f = MappedFile::create(&path, 0, 8192).unwrap();
+        f.pre_touch();
+        let (shared, mut app) = f.share();
+        assert!(shared.read(0, 1).is_none());
+        app.append(b"hello");
+        assert_eq!(shared.read(0, 5), Some(&b"hello"[..]));
+        assert_eq!(shared.read_from(2), b"llo");
+        assert_eq!(app.remaining(), 8192 - 5);
+        shared.flush().unwrap();
+        assert_eq!(shared.flushed(), 5);
+        app.publish_to_end();
+        assert_eq!(shared.published(), shared.size());
+        drop(app);
+        drop(shared);
+        let mut reopened = MappedFile::open(&path, 0, 8192).unwrap();
+        assert_eq!(reopened.read(0, 5), Some(&b"hello"[..]));
+        reopened.zero_from(2);
+        assert_eq!(reopened.read(0, 5), Some(&b"he\0\0\0"[..]));
+        assert!(MappedFile::open(&path, 0, 4096).is_err());
+    }
+
+    #[test]
+    fn disk_usage_is_a_percentage() {
+        let pct = disk_used_percent(Path::new("/")).unwrap();
+        assert!(pct <= 100);
+    }
+}

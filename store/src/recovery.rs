@@ -1,0 +1,226 @@
+//! Open-time recovery (STORAGE.md §6), run single-threaded before any thread starts.
+//!
+//! Order: load commitlog segments, consume queues (cut each at its first invalid entry),
+//! checkpoint and index files; find the commitlog end; cut the commitlog and the consume
+//! queues there; re-dispatch the tail into consume queues and index; rebuild the
+//! topic-queue offset table.
+//!
+//! * Clean shutdown (no `abort` file and a valid `clean_cl_end` in the checkpoint): the end
+//!   is taken from the checkpoint and nothing is scanned.
+//! * Crash: start at the newest segment whose first record is valid and older than the
+//!   checkpoint's minimum timestamp (everything before it is durable in commitlog, consume
+//!   queues and index), walk records with CRC checks, and stop at the first bad one. Stale
+//!   bytes after that point are zeroed so they can never come back, later segments are
+//!   deleted, and the recovered range is msynced before anything is served.
+//!
+//! Invariants after recovery: the commitlog ends at the last valid record; no consume-queue
+//! entry points past it; every valid record is in its consume queue; the next queue offset of
+//! each topic-queue equals its consume queue's entry count.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::Path;
+
+use crate::checkpoint::Checkpoint;
+use crate::commit_log::{CommitLog, QueueOffsetTable};
+use crate::config::StoreConfig;
+use crate::consume_queue::{self, ConsumeQueueTable};
+use crate::dispatch::{DispatchError, DispatchTargets, Dispatcher};
+use crate::error::OpenError;
+use crate::file_queue::load_owned;
+use crate::index::IndexService;
+use crate::mmap::MappedFile;
+use crate::offset::PhysOffset;
+use crate::record::{check_record, RecordCheck};
+use crate::types::RecoveryReport;
+
+/// Everything recovery hands to the store.
+#[derive(Debug)]
+pub(crate) struct Recovered {
+    pub commit_log: CommitLog,
+    pub queues: ConsumeQueueTable,
+    pub index: Option<IndexService>,
+    pub checkpoint: Checkpoint,
+    pub dispatched: u64,
+    pub dispatched_ts: i64,
+    pub report: RecoveryReport,
+}
+
+/// Subdirectory names.
+pub(crate) const COMMITLOG_DIR: &str = "commitlog";
+/// Consume queue root.
+pub(crate) const CONSUME_QUEUE_DIR: &str = "consumequeue";
+/// Index files.
+pub(crate) const INDEX_DIR: &str = "index";
+
+/// Runs recovery. `clean` says whether the last run shut down cleanly (no abort file).
+pub(crate) fn recover(config: &StoreConfig, clean: bool) -> Result<Recovered, OpenError> {
+    let root = &config.store_path;
+    let cp_path = root.join("checkpoint");
+    let checkpoint = Checkpoint::open(&cp_path).map_err(|e| OpenError::io(&cp_path, e))?;
+    let cl_dir = root.join(COMMITLOG_DIR);
+    let cq_root = root.join(CONSUME_QUEUE_DIR);
+    let file_size = config.commitlog_file_size();
+    let mut cl_files = load_owned(&cl_dir, file_size)?;
+    let mut cqs = consume_queue::load_all(&cq_root, config.consume_queue_file_size())?;
+    for q in &mut cqs {
+        q.recover_tail();
+    }
+    let index = if config.index_enable {
+        let dir = root.join(INDEX_DIR);
+        Some(IndexService::load(dir, config.index_hash_slots, config.index_max_entries)?)
+    } else {
+        None
+    };
+    let clean_end = checkpoint.data.clean_cl_end.filter(|e| clean && end_fits(&cl_files, *e));
+    let mut report = RecoveryReport { clean_shutdown: clean_end.is_some(), ..Default::default() };
+    let (end, scan_start) = match clean_end {
+        Some(end) => (end, None),
+        None => {
+            let min_ts = checkpoint.data.min_timestamp(index.is_some());
+            let idx = find_start_file(&cl_files, min_ts);
+            let (end, scanned) = scan_commitlog(&cl_files, idx);
+            report.scanned_bytes = scanned;
+            let start = cl_files.get(idx).map_or(0, MappedFile::start);
+            log::warn!("store did not shut down cleanly; commitlog scanned from {start} to {end}");
+            (end, Some((idx, start)))
+        }
+    };
+    truncate_commitlog(&mut cl_files, end, scan_start.is_some());
+    if let Some((idx, _)) = scan_start {
+        for f in cl_files.iter().skip(idx) {
+            f.flush_all().map_err(|e| OpenError::io(f.path(), e))?;
+        }
+    }
+    for q in &mut cqs {
+        q.truncate_to_commitlog(end);
+    }
+    let cl_min = cl_files.first().map_or(0, MappedFile::start);
+    let no_queues = cqs.is_empty();
+    let live: Vec<_> = cqs.into_iter().map(|q| q.into_queue(cl_min)).collect();
+    let queues = ConsumeQueueTable::new(cq_root, config.consume_queue_file_size(), live);
+    let last_ts = checkpoint.data.physic_ts.max(checkpoint.data.logics_ts);
+    let commit_log = CommitLog::new(cl_dir, file_size, cl_files, HashMap::new(), last_ts);
+    let mut dispatch_from = scan_start.map_or(end, |(_, start)| start);
+    if no_queues && end > cl_min {
+        log::warn!("no consume queues found; rebuilding them from the commitlog");
+        dispatch_from = cl_min;
+    }
+    if let (Some(index), Some(_)) = (&index, scan_start) {
+        index.lower_end_phy(dispatch_from);
+    }
+    let mut dispatcher = Dispatcher::new(dispatch_from);
+    let targets = DispatchTargets {
+        commit_log: &commit_log,
+        queues: &queues,
+        index: index.as_ref(),
+        delay_levels_ms: &config.delay_levels_ms,
+    };
+    let redispatched = dispatcher.run(&targets, end, usize::MAX).map_err(|e| match e {
+        DispatchError::Io(source) => OpenError::io(root.join(CONSUME_QUEUE_DIR), source),
+    })?;
+    report.redispatched_records = redispatched as u64;
+    report.commitlog_end = PhysOffset(end);
+    for q in queues.all() {
+        q.flush().map_err(|e| OpenError::io(root.join(CONSUME_QUEUE_DIR), e))?;
+    }
+    let table = offset_table(&queues);
+    commit_log.set_queue_offsets(table, last_ts.max(dispatcher.last_store_ts));
+    Ok(Recovered {
+        commit_log,
+        queues,
+        index,
+        checkpoint,
+        dispatched: dispatcher.reput.max(end),
+        dispatched_ts: dispatcher.last_store_ts.max(last_ts),
+        report,
+    })
+}
+
+fn end_fits(files: &[MappedFile], end: u64) -> bool {
+    match (files.first(), files.last()) {
+        (Some(first), Some(last)) => first.start() <= end && end <= last.end(),
+        _ => end == 0,
+    }
+}
+
+/// Index of the newest segment whose first record is valid and stored at or before
+/// `min_ts`; 0 if none is (or the checkpoint is empty).
+pub(crate) fn find_start_file(files: &[MappedFile], min_ts: i64) -> usize {
+    if min_ts <= 0 {
+        return 0;
+    }
+    for (idx, f) in files.iter().enumerate().rev() {
+        if let RecordCheck::Record(v) = check_record(f.read_from(0), PhysOffset(f.start()), true) {
+            if v.store_timestamp_ms != 0 && v.store_timestamp_ms <= min_ts {
+                return idx;
+            }
+        }
+    }
+    0
+}
+
+/// Walks records from the start of `files[idx]` with CRC checks. Returns the end of the
+/// last valid record and the number of bytes checked.
+pub(crate) fn scan_commitlog(files: &[MappedFile], idx: usize) -> (u64, u64) {
+    let Some(first) = files.get(idx) else { return (0, 0) };
+    let mut i = idx;
+    let mut pos = 0usize;
+    let mut scanned = 0u64;
+    loop {
+        let f = &files[i];
+        let at = f.start() + pos as u64;
+        match check_record(f.read_from(pos), PhysOffset(at), true) {
+            RecordCheck::Record(v) => {
+                pos += v.total_size as usize;
+                scanned += u64::from(v.total_size);
+            }
+            RecordCheck::EndOfFile if i + 1 < files.len() => {
+                scanned += (f.size() - pos) as u64;
+                i += 1;
+                pos = 0;
+            }
+            RecordCheck::EndOfFile => return (f.end(), scanned),
+            RecordCheck::Invalid(e) => {
+                if at > first.start() || pos > 0 {
+                    log::warn!("commitlog ends at {at}: {e}");
+                }
+                return (at, scanned);
+            }
+        }
+    }
+}
+
+/// Cuts the commitlog at `end`: later segments are deleted; inside the last one the
+/// published end is set (and with `zero`, stale bytes are cleared).
+pub(crate) fn truncate_commitlog(files: &mut Vec<MappedFile>, end: u64, zero: bool) {
+    while files.last().is_some_and(|f| f.start() > end) {
+        if let Some(f) = files.pop() {
+            log::info!("deleting commitlog segment {} past the end {end}", f.path().display());
+            remove_file_logged(f.path());
+        }
+    }
+    if let Some(last) = files.last_mut() {
+        if end < last.end() {
+            let pos = usize::try_from(end - last.start()).unwrap_or(0);
+            if zero {
+                last.zero_from(pos);
+            }
+            last.set_published(pos);
+        }
+    }
+}
+
+fn remove_file_logged(path: &Path) {
+    if let Err(e) = fs::remove_file(path) {
+        log::warn!("failed to remove {}: {e}", path.display());
+    }
+}
+
+fn offset_table(queues: &ConsumeQueueTable) -> QueueOffsetTable {
+    let mut table = QueueOffsetTable::new();
+    for q in queues.all() {
+        table.entry(q.topic().to_owned()).or_default().insert(q.queue_id(), q.max_offset());
+    }
+    table
+}

@@ -1,0 +1,1 @@
+//! Cleanup by age and by disk ratio; disk-full refusal.

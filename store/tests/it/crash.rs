@@ -1,0 +1,1 @@
+//! SIGKILL of a child process during sync-flush appends.

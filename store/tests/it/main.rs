@@ -1,0 +1,8 @@
+//! Integration tests of the store, one binary with scenario modules.
+
+mod basic;
+mod cleanup;
+mod common;
+mod crash;
+mod model;
+mod recovery;

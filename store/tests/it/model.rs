@@ -1,0 +1,1 @@
+//! Seeded random operations checked against an in-memory model.

@@ -1,0 +1,1 @@
+//! Recovery after simulated crashes: torn tails, flipped bits, lost consume queues.
