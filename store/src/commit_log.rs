@@ -273,12 +273,6 @@ impl CommitLog {
         Some((file, pos))
     }
 
-    /// A copy of the next-queue-offset table.
-    #[cfg(test)]
-    pub(crate) fn queue_offsets(&self) -> QueueOffsetTable {
-        self.writer.lock().queue_offsets.clone()
-    }
-
     /// Installs the next-queue-offset table rebuilt by recovery.
     pub(crate) fn set_queue_offsets(&self, table: QueueOffsetTable, last_store_ts: i64) {
         let mut w = self.writer.lock();

@@ -290,7 +290,7 @@ impl MessageStore {
         if let Some((status, next)) = status {
             return empty_result(status, next, min, max);
         }
-        self.inner.read_entries(&q, off, max_count, max_bytes, filter, min, max)
+        self.inner.read_entries(&q, off, (max_count, max_bytes), filter, (min, max))
     }
 
     /// Smallest readable offset of a queue (0 if unknown).
@@ -918,11 +918,9 @@ impl Inner {
         &self,
         q: &ConsumeQueue,
         from: u64,
-        max_count: u32,
-        max_bytes: u32,
+        (max_count, max_bytes): (u32, u32),
         filter: Option<&dyn Fn(i64) -> bool>,
-        min: u64,
-        max: u64,
+        (min, max): (u64, u64),
     ) -> GetResult {
         let scan_limit = MAX_FILTER_SCAN_ENTRIES.max(u64::from(max_count));
         let cl_min = self.commit_log.min_offset();
