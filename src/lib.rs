@@ -6,6 +6,7 @@
 pub use rocketmq_net as net;
 pub use rocketmq_store as store;
 
+pub mod broker;
 pub mod client;
 pub mod config;
 pub mod nameserver;

@@ -1,0 +1,290 @@
+//! The broker: accepts sends, serves pulls (with long polling), keeps consumer offsets, topics,
+//! subscription groups and client channels, retries and dead letters, delay levels, and
+//! registers with every nameserver.
+//!
+//! Threads (all named): the net server's `net-io` and its `send-N`, `pull-N`, `admin-N` pools;
+//! `pull-hold` (wakes parked long polls); `schedule` (delay levels); `register` (nameserver
+//! registration every 30 s and after topic changes); `broker-housekeeping` (offset flush, client
+//! expiry). The store runs its own flush, dispatch and cleanup threads.
+
+pub mod clients;
+pub mod config;
+mod error;
+pub mod groups;
+mod hold;
+pub mod offsets;
+mod persist;
+mod processor;
+mod register;
+mod schedule;
+mod stats;
+pub mod topics;
+
+use std::net::{IpAddr, SocketAddr, SocketAddrV4};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{bounded, Receiver, Sender};
+use rocketmq_net::{Connection, RemotingClient, RequestCode, Server, ServerBuilder, ServerConfig};
+use rocketmq_store::MessageStore;
+
+pub use config::{BrokerConfig, RawBrokerConfig};
+
+use clients::ClientTable;
+use groups::GroupTable;
+use hold::PullHold;
+use offsets::OffsetTable;
+use stats::BrokerStats;
+use topics::{TopicDefaults, TopicTable};
+
+/// Why the broker could not start.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The store could not be opened or recovered.
+    Store(rocketmq_store::OpenError),
+    /// Broker metadata (topics, groups, offsets) could not be loaded.
+    Metadata(std::io::Error),
+    /// The port could not be bound or a thread not spawned.
+    Io(std::io::Error),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Store(e) => write!(f, "cannot open the store: {e}"),
+            Self::Metadata(e) => write!(f, "cannot load broker metadata: {e}"),
+            Self::Io(e) => write!(f, "cannot start: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// Everything the request processors share. Each piece owns its own state and lock.
+#[derive(Debug)]
+pub(crate) struct BrokerCtx {
+    pub config: BrokerConfig,
+    pub store: Arc<MessageStore>,
+    pub topics: TopicTable,
+    pub groups: GroupTable,
+    pub offsets: OffsetTable,
+    pub clients: ClientTable,
+    pub hold: PullHold,
+    pub stats: BrokerStats,
+    /// Asks the register thread to register now (after a topic change).
+    pub register_now: Sender<()>,
+}
+
+impl BrokerCtx {
+    /// Store host written into records and offset message ids.
+    pub fn store_host(&self) -> SocketAddrV4 {
+        self.config.advertised_addr
+    }
+
+    /// Tells the nameservers about a topic change soon.
+    pub fn topics_changed(&self) {
+        let _ = self.register_now.try_send(());
+    }
+
+    /// Tells a consumer group's members that membership changed, so they rebalance.
+    pub fn notify_consumer_ids_changed(&self, group: &str) {
+        let enabled = self.groups.get(group).is_none_or(|g| g.notify_consumer_ids_changed_enable);
+        if !enabled {
+            return;
+        }
+        for conn in self.clients.consumer_channels(group) {
+            let header = crate::protocol::header::client::ConsumerGroupRequestHeader {
+                consumer_group: group.to_string(),
+            };
+            let cmd = rocketmq_net::RemotingCommand::request(
+                RequestCode::NotifyConsumerIdsChanged.to_i32(),
+            )
+            .with_header(&header);
+            if let Err(e) = conn.send_oneway(cmd) {
+                log::debug!("cannot notify {} of group {group} change: {e}", conn.peer_addr());
+            }
+        }
+    }
+}
+
+/// A running broker.
+#[derive(Debug)]
+pub struct Broker {
+    ctx: Arc<BrokerCtx>,
+    server: Option<Server>,
+    stop: Option<Sender<()>>,
+    threads: Vec<JoinHandle<()>>,
+    client: Arc<RemotingClient>,
+}
+
+impl Broker {
+    /// Opens the store, loads metadata, binds the port and starts every thread.
+    pub fn start(config: BrokerConfig) -> Result<Self, StartError> {
+        let store = Arc::new(MessageStore::open(config.store_config()).map_err(StartError::Store)?);
+        let config_dir = store.config_dir();
+        let topic_defaults = TopicDefaults {
+            cluster_name: config.cluster_name.clone(),
+            broker_name: config.broker_name.clone(),
+            auto_create_topic_enable: config.auto_create_topic_enable,
+            default_topic_queue_nums: config.default_topic_queue_nums,
+            delay_level_count: i32::try_from(config.store.delay_levels_ms.len()).unwrap_or(18),
+        };
+        let topics = TopicTable::open(config_dir.join("topics.json"), &topic_defaults)
+            .map_err(StartError::Metadata)?;
+        let groups = GroupTable::open(
+            config_dir.join("subscriptionGroup.json"),
+            config.auto_create_subscription_group,
+        )
+        .map_err(StartError::Metadata)?;
+        let offsets = OffsetTable::open(config_dir.join("consumerOffset.json"))
+            .map_err(StartError::Metadata)?;
+        let (register_tx, register_rx) = bounded(1);
+        let (hold, wake_rx) = PullHold::new();
+        let ctx = Arc::new(BrokerCtx {
+            config,
+            store,
+            topics,
+            groups,
+            offsets,
+            clients: ClientTable::default(),
+            hold,
+            stats: BrokerStats::default(),
+            register_now: register_tx,
+        });
+        let hold_ctx = ctx.clone();
+        ctx.store.set_arrival_listener(Arc::new(move |topic, queue, max| {
+            hold_ctx.hold.notify_arrival(topic, queue.0, max.0);
+        }));
+        let (stop_tx, stop_rx) = bounded::<()>(0);
+        let client = Arc::new(RemotingClient::new(rocketmq_net::ClientConfig::default()));
+        let mut threads = Vec::new();
+        let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new().name(name.into()).spawn(f).map_err(StartError::Io)
+        };
+        {
+            let (c, s) = (ctx.clone(), stop_rx.clone());
+            threads.push(spawn("pull-hold", Box::new(move || hold::run(&c, &wake_rx, &s)))?);
+        }
+        {
+            let (c, s) = (ctx.clone(), stop_rx.clone());
+            threads.push(spawn("schedule", Box::new(move || schedule::run(&c, &s)))?);
+        }
+        {
+            let (c, s) = (ctx.clone(), stop_rx.clone());
+            threads.push(spawn("broker-housekeeping", Box::new(move || housekeeping(&c, &s)))?);
+        }
+        let server = start_server(&ctx).map_err(StartError::Io)?;
+        {
+            let (c, s, cl) = (ctx.clone(), stop_rx.clone(), client.clone());
+            threads.push(spawn(
+                "register",
+                Box::new(move || register::run(&c, &cl, &register_rx, &s)),
+            )?);
+        }
+        Ok(Self { ctx, server: Some(server), stop: Some(stop_tx), threads, client })
+    }
+
+    /// The address the broker listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.server.as_ref().map_or(self.ctx.config.listen_addr, Server::local_addr)
+    }
+
+    /// The broker name.
+    pub fn name(&self) -> &str {
+        &self.ctx.config.broker_name
+    }
+
+    /// The address registered with nameservers.
+    pub fn advertised_addr(&self) -> SocketAddrV4 {
+        self.ctx.config.advertised_addr
+    }
+
+    /// Stops accepting, finishes in-flight requests, unregisters, persists offsets and closes
+    /// the store cleanly (flush, checkpoint, abort file removed).
+    pub fn shutdown(mut self) {
+        self.stop_all();
+    }
+
+    fn stop_all(&mut self) {
+        let Some(server) = self.server.take() else { return };
+        server.shutdown();
+        drop(self.stop.take());
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        register::unregister_all(&self.ctx, &self.client);
+        self.client.shutdown();
+        if let Err(e) = self.ctx.offsets.persist_if_dirty() {
+            log::error!("cannot persist consumer offsets at shutdown: {e}");
+        }
+        self.ctx.store.shutdown();
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.stop_all();
+    }
+}
+
+fn start_server(ctx: &Arc<BrokerCtx>) -> std::io::Result<Server> {
+    let cfg = &ctx.config;
+    let mut server_cfg = ServerConfig::new(cfg.listen_addr);
+    server_cfg.idle_timeout_ms = cfg.idle_timeout_ms;
+    let mut b = ServerBuilder::new(server_cfg);
+    let p = cfg.pools;
+    let send = b.pool("send", p.send_threads, p.send_queue_capacity);
+    let pull = b.pool("pull", p.pull_threads, p.pull_queue_capacity);
+    let admin = b.pool("admin", p.admin_threads, p.admin_queue_capacity);
+    let send_proc = Arc::new(processor::SendProcessor::new(ctx.clone()));
+    for code in [
+        RequestCode::SendMessage,
+        RequestCode::SendMessageV2,
+        RequestCode::SendBatchMessage,
+        RequestCode::ConsumerSendMsgBack,
+    ] {
+        b.register(code.to_i32(), send, send_proc.clone());
+    }
+    let pull_proc = Arc::new(processor::PullProcessor::new(ctx.clone()));
+    for code in [RequestCode::PullMessage, RequestCode::LitePullMessage] {
+        b.register(code.to_i32(), pull, pull_proc.clone());
+    }
+    b.default_processor(admin, Arc::new(processor::AdminProcessor::new(ctx.clone())));
+    let close_ctx = ctx.clone();
+    b.on_close(Arc::new(move |conn: &Connection| {
+        close_ctx.hold.connection_closed(conn.id());
+        for group in close_ctx.clients.connection_closed(conn.id()) {
+            close_ctx.notify_consumer_ids_changed(&group);
+        }
+    }));
+    b.start()
+}
+
+/// Flushes dirty consumer offsets and expires silent clients until stopped.
+fn housekeeping(ctx: &BrokerCtx, stop: &Receiver<()>) {
+    let interval = Duration::from_millis(ctx.config.consumer_offset_flush_interval_ms);
+    while let Err(crossbeam_channel::RecvTimeoutError::Timeout) = stop.recv_timeout(interval) {
+        if let Err(e) = ctx.offsets.persist_if_dirty() {
+            log::error!("cannot persist consumer offsets: {e}");
+        }
+        let now = crate::remoting::now_ms();
+        for group in ctx.clients.expire(now, ctx.config.client_channel_expire_ms) {
+            log::info!("consumer group {group}: a client stopped heartbeating");
+            ctx.notify_consumer_ids_changed(&group);
+        }
+    }
+}
+
+/// The IPv4 form of a peer address (IPv4-mapped IPv6 included); other IPv6 peers become
+/// 0.0.0.0 because stock clients only parse 4-byte hosts in records.
+pub(crate) fn ipv4_of(addr: SocketAddr) -> SocketAddrV4 {
+    match addr.ip() {
+        IpAddr::V4(ip) => SocketAddrV4::new(ip, addr.port()),
+        IpAddr::V6(ip) => SocketAddrV4::new(
+            ip.to_ipv4_mapped().unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
+            addr.port(),
+        ),
+    }
+}

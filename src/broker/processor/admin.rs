@@ -1,0 +1,335 @@
+//! The admin pool: client management, offsets and queries (delegated to their modules), and the
+//! admin calls mqadmin and dashboards use: topics, subscription groups, stats, connections,
+//! broker config and runtime info, reset offset by time. Unbuilt codes answer
+//! REQUEST_CODE_NOT_SUPPORTED naming the code.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rocketmq_net::{Processor, RemotingCommand, RequestCode, RequestContext, ResponseCode};
+use rocketmq_store::QueueId;
+
+use super::{client_manage, consumer_offset, header, query, Handled};
+use crate::broker::error::io_response;
+use crate::broker::BrokerCtx;
+use crate::protocol::body::admin::{
+    GroupList, KvTable, ProducerConnection, SubscriptionGroupConfig,
+};
+use crate::protocol::body::queue::{
+    ConsumeStats, MessageQueue, OffsetWrapper, ResetOffsetBody, TopicOffset, TopicStatsTable,
+};
+use crate::protocol::body::register::TopicConfig;
+use crate::protocol::body::{from_json, to_json};
+use crate::protocol::constants::{self, perm};
+use crate::protocol::header::admin::*;
+use crate::protocol::header::client::{ConsumerGroupRequestHeader, ProducerGroupRequestHeader};
+use crate::protocol::header::offset::ResetOffsetRequestHeader;
+use crate::remoting::{error, not_supported, now_ms, success, success_with};
+
+/// The admin pool's processor.
+#[derive(Debug)]
+pub struct AdminProcessor {
+    ctx: Arc<BrokerCtx>,
+}
+
+impl AdminProcessor {
+    pub fn new(ctx: Arc<BrokerCtx>) -> Self {
+        Self { ctx }
+    }
+}
+
+impl Processor for AdminProcessor {
+    fn process(&self, rc: &RequestContext, req: RemotingCommand) -> Option<RemotingCommand> {
+        let ctx = &*self.ctx;
+        let result = match req.request_code() {
+            RequestCode::HeartBeat => client_manage::heartbeat(ctx, rc, &req),
+            RequestCode::UnregisterClient => client_manage::unregister(ctx, &req),
+            RequestCode::GetConsumerListByGroup => client_manage::consumer_list(ctx, &req),
+            RequestCode::QueryConsumerOffset => consumer_offset::query(ctx, &req),
+            RequestCode::UpdateConsumerOffset => consumer_offset::update(ctx, &req),
+            RequestCode::GetMaxOffset => consumer_offset::max(ctx, &req),
+            RequestCode::GetMinOffset => consumer_offset::min(ctx, &req),
+            RequestCode::SearchOffsetByTimestamp => consumer_offset::search(ctx, &req),
+            RequestCode::GetEarliestMsgStoretime => consumer_offset::earliest(ctx, &req),
+            RequestCode::QueryMessage => query::query_message(ctx, &req),
+            RequestCode::ViewMessageById => query::view_by_id(ctx, &req),
+            RequestCode::UpdateAndCreateTopic => create_topic(ctx, &req),
+            RequestCode::DeleteTopicInBroker => delete_topic(ctx, &req),
+            RequestCode::GetAllTopicConfig => {
+                Ok(success().with_body(to_json(&ctx.topics.wrapper())))
+            }
+            RequestCode::GetTopicConfig => topic_config(ctx, &req),
+            RequestCode::UpdateAndCreateSubscriptionGroup => create_group(ctx, &req),
+            RequestCode::DeleteSubscriptionGroup => delete_group(ctx, &req),
+            RequestCode::GetAllSubscriptionGroupConfig => {
+                Ok(success().with_body(to_json(&ctx.groups.wrapper())))
+            }
+            RequestCode::GetBrokerRuntimeInfo => Ok(runtime_info(ctx)),
+            RequestCode::GetTopicStatsInfo => topic_stats(ctx, &req),
+            RequestCode::GetConsumeStats => consume_stats(ctx, &req),
+            RequestCode::GetConsumerConnectionList => consumer_connections(ctx, &req),
+            RequestCode::GetProducerConnectionList => producer_connections(ctx, &req),
+            RequestCode::QueryTopicConsumeByWho => consumed_by(ctx, &req),
+            RequestCode::GetBrokerConfig => Ok(broker_config(ctx)),
+            RequestCode::InvokeBrokerToResetOffset => reset_offset(ctx, &req),
+            _ => Ok(not_supported(req.code)),
+        };
+        Some(result.unwrap_or_else(|e| e))
+    }
+}
+
+fn create_topic(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled {
+    let h: CreateTopicRequestHeader = header(req)?;
+    constants::validate_topic(&h.topic)
+        .map_err(|e| error(ResponseCode::InvalidParameter, format!("topic[{}]: {e}", h.topic)))?;
+    if h.topic == ctx.config.cluster_name || h.topic == constants::AUTO_CREATE_TOPIC_KEY {
+        return Err(error(
+            ResponseCode::InvalidParameter,
+            format!("the topic[{}] is conflict with system topic", h.topic),
+        ));
+    }
+    let queues_ok = |n: i32| (1..=1024).contains(&n);
+    if !queues_ok(h.read_queue_nums) || !queues_ok(h.write_queue_nums) {
+        return Err(error(
+            ResponseCode::InvalidParameter,
+            "queue numbers must be between 1 and 1024",
+        ));
+    }
+    let config = TopicConfig {
+        topic_name: h.topic.clone(),
+        read_queue_nums: h.read_queue_nums,
+        write_queue_nums: h.write_queue_nums,
+        perm: h.perm & (perm::READ | perm::WRITE | perm::INHERIT | perm::PRIORITY),
+        topic_filter_type: h.topic_filter_type.unwrap_or_else(|| "SINGLE_TAG".into()),
+        topic_sys_flag: h.topic_sys_flag.unwrap_or(0),
+        order: h.order.unwrap_or(false),
+        attributes: BTreeMap::new(),
+    };
+    ctx.topics.put(config).map_err(|e| io_response("topics", &e))?;
+    ctx.topics_changed();
+    log::info!("topic {} created/updated by {}", h.topic, req.language.name());
+    Ok(success())
+}
+
+fn delete_topic(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled {
+    let h: TopicRequestHeader = header(req)?;
+    ctx.topics.delete(&h.topic).map_err(|e| io_response("topics", &e))?;
+    ctx.store.delete_topic(&h.topic);
+    ctx.offsets.remove_topic(&h.topic);
+    ctx.topics_changed();
+    Ok(success())
+}
+
+fn topic_config(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled {
+    let h: TopicRequestHeader = header(req)?;
+    let t = ctx.topics.get(&h.topic).ok_or_else(|| {
+        error(ResponseCode::TopicNotExist, format!("No topic in this broker. topic: {}", h.topic))
+    })?;
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct TopicConfigAndQueueMapping<'a> {
+        topic_config: &'a TopicConfig,
+    }
+    Ok(success().with_body(to_json(&TopicConfigAndQueueMapping { topic_config: &t })))
+}
+
+fn create_group(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled {
+    let config: SubscriptionGroupConfig = from_json(&req.body).map_err(|e| {
+        error(ResponseCode::SystemError, format!("bad SubscriptionGroupConfig body: {e}"))
+    })?;
+    if config.group_name.is_empty() {
+        return Err(error(ResponseCode::InvalidParameter, "groupName is empty"));
+    }
+    ctx.groups.put(config).map_err(|e| io_response("groups", &e))?;
+    Ok(success())
+}
+
+fn delete_group(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled {
+    let h: DeleteSubscriptionGroupRequestHeader = header(req)?;
+    ctx.groups.delete(&h.group_name).map_err(|e| io_response("groups", &e))?;
+    if h.clean_offset == Some(true) {
+        ctx.offsets.remove_group(&h.group_name);
+    }
+    Ok(success())
+}
+
+fn queue_ids(t: &TopicConfig) -> impl Iterator<Item = i32> {
+    0..t.read_queue_nums.max(t.write_queue_nums)
+}
+
+fn q(id: i32) -> QueueId {
+    QueueId(u32::try_from(id).unwrap_or(0))
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn topic_stats(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled {
+    let h: TopicRequestHeader = header(req)?;
+    let t = ctx.topics.get(&h.topic).ok_or_else(|| {
+        error(ResponseCode::TopicNotExist, format!("topic[{}] not exist", h.topic))
+    })?;
+    let mut stats = TopicStatsTable::default();
+    for id in queue_ids(&t) {
+        let max = ctx.store.max_offset(&h.topic, q(id)).0;
+        let last = if max > 0 {
+            ctx.store.store_time_at(&h.topic, q(id), rocketmq_store::QueueOffset(max - 1))
+        } else {
+            None
+        };
+        stats.offset_table.insert(
+            MessageQueue::new(&h.topic, &ctx.config.broker_name, id),
+            TopicOffset {
+                min_offset: to_i64(ctx.store.min_offset(&h.topic, q(id)).0),
+                max_offset: to_i64(max),
+                last_update_timestamp: last.unwrap_or(0),
+            },
+        );
+    }
+    Ok(success().with_body(stats.to_json()))
+}
+
+fn consume_stats(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled {
+    let h: GetConsumeStatsRequestHeader = header(req)?;
+    let group = &h.consumer_group;
+    let topics: Vec<String> = match h.topic.as_deref().filter(|t| !t.is_empty()) {
+        Some(t) => vec![t.to_string()],
+        None => {
+            let mut ts = ctx.offsets.topics_of_group(group);
+            ts.extend(ctx.clients.topics_of_group(group));
+            ts.sort();
+            ts.dedup();
+            ts
+        }
+    };
+    let mut stats = ConsumeStats::default();
+    for topic in topics {
+        let Some(t) = ctx.topics.get(&topic) else { continue };
+        for id in queue_ids(&t) {
+            let broker_offset = to_i64(ctx.store.max_offset(&topic, q(id)).0);
+            let consumer_offset = ctx.offsets.query(group, &topic, id).unwrap_or(0);
+            let last_timestamp = u64::try_from(consumer_offset)
+                .ok()
+                .filter(|o| *o > 0)
+                .and_then(|o| {
+                    ctx.store.store_time_at(&topic, q(id), rocketmq_store::QueueOffset(o - 1))
+                })
+                .unwrap_or(0);
+            stats.offset_table.insert(
+                MessageQueue::new(&topic, &ctx.config.broker_name, id),
+                OffsetWrapper {
+                    broker_offset,
+                    consumer_offset,
+                    last_timestamp,
+                    pull_offset: consumer_offset,
+                },
+            );
+        }
+    }
+    Ok(success().with_body(stats.to_json()))
+}
+
+fn consumer_connections(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled {
+    let h: ConsumerGroupRequestHeader = header(req)?;
+    match ctx.clients.consumer_connection(&h.consumer_group) {
+        Some(c) => Ok(success().with_body(to_json(&c))),
+        None => Err(error(
+            ResponseCode::ConsumerNotOnline,
+            format!("the consumer group[{}] not online", h.consumer_group),
+        )),
+    }
+}
+
+fn producer_connections(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled {
+    let h: ProducerGroupRequestHeader = header(req)?;
+    let connection_set = ctx.clients.producer_connections(&h.producer_group);
+    if connection_set.is_empty() {
+        return Err(error(
+            ResponseCode::SystemError,
+            format!("the producer group[{}] not exist", h.producer_group),
+        ));
+    }
+    Ok(success().with_body(to_json(&ProducerConnection { connection_set })))
+}
+
+fn consumed_by(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled {
+    let h: TopicRequestHeader = header(req)?;
+    let mut group_list: std::collections::BTreeSet<String> =
+        ctx.clients.groups_of_topic(&h.topic).into_iter().collect();
+    group_list.extend(ctx.offsets.groups_of_topic(&h.topic));
+    Ok(success().with_body(to_json(&GroupList { group_list })))
+}
+
+fn runtime_info(ctx: &BrokerCtx) -> RemotingCommand {
+    use std::sync::atomic::Ordering::Relaxed;
+    let s = ctx.store.runtime_stats();
+    let (consumer_groups, producer_groups) = ctx.clients.counts();
+    let mut table = BTreeMap::new();
+    let mut put = |k: &str, v: String| {
+        table.insert(k.to_string(), v);
+    };
+    put("brokerVersionDesc", "V5_3_3".into());
+    put("brokerVersion", rocketmq_net::protocol::DEFAULT_VERSION.to_string());
+    put("brokerActive", "true".into());
+    put("msgPutTotalTodayNow", ctx.stats.msg_put_total.load(Relaxed).to_string());
+    put("msgGetTotalTodayNow", ctx.stats.msg_get_total.load(Relaxed).to_string());
+    put("putMessageFailedTimes", ctx.stats.put_failures.load(Relaxed).to_string());
+    put("commitLogMinOffset", s.commitlog_min_offset.to_string());
+    put("commitLogMaxOffset", s.commitlog_max_offset.to_string());
+    put("commitLogDiskRatio", format!("{:.4}", f64::from(s.disk_used_percent) / 100.0));
+    put("pullHoldCount", ctx.hold.len().to_string());
+    put("consumerGroupsOnline", consumer_groups.to_string());
+    put("producerGroupsOnline", producer_groups.to_string());
+    put("flushDiskType", ctx.config.flush_disk_type_name.clone());
+    put("brokerRole", ctx.config.broker_role.clone());
+    put("bootTimestamp", ctx.stats.start_ms.load(Relaxed).to_string());
+    put("now", now_ms().to_string());
+    success().with_body(to_json(&KvTable { table }))
+}
+
+fn broker_config(ctx: &BrokerCtx) -> RemotingCommand {
+    let value = serde_json::to_value(&ctx.config.raw).unwrap_or_default();
+    let mut text = String::new();
+    if let serde_json::Value::Object(map) = value {
+        for (k, v) in map {
+            let v = match v {
+                serde_json::Value::String(s) => s,
+                serde_json::Value::Null => String::new(),
+                other => other.to_string(),
+            };
+            text.push_str(&format!("{k}={v}\n"));
+        }
+    }
+    success_with(&GetBrokerConfigResponseHeader { version: "V5_3_3".into() })
+        .with_body(text.into_bytes())
+}
+
+fn reset_offset(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled {
+    let h: ResetOffsetRequestHeader = header(req)?;
+    let t = ctx.topics.get(&h.topic).ok_or_else(|| {
+        error(ResponseCode::TopicNotExist, format!("topic[{}] not exist", h.topic))
+    })?;
+    let mut body = ResetOffsetBody::default();
+    for id in queue_ids(&t).filter(|id| h.queue_id.is_none_or(|want| want < 0 || want == *id)) {
+        let target = match h.offset.filter(|o| *o >= 0) {
+            Some(o) => o,
+            None if h.timestamp < 0 => to_i64(ctx.store.max_offset(&h.topic, q(id)).0),
+            None => to_i64(ctx.store.offset_by_timestamp(&h.topic, q(id), h.timestamp).0),
+        };
+        let current = ctx.offsets.query(&h.group, &h.topic, id);
+        if h.is_force || current.is_none_or(|c| target < c) {
+            ctx.offsets.commit(&h.group, &h.topic, id, target);
+        }
+        body.offset_table.insert(MessageQueue::new(&h.topic, &ctx.config.broker_name, id), target);
+    }
+    let notify = RemotingCommand::request(RequestCode::ResetConsumerClientOffset.to_i32())
+        .with_header(&h)
+        .with_body(body.to_json());
+    for conn in ctx.clients.consumer_channels(&h.group) {
+        if let Err(e) = conn.send_oneway(notify.clone()) {
+            log::debug!("cannot send reset offset to {}: {e}", conn.peer_addr());
+        }
+    }
+    Ok(success().with_body(body.to_json()))
+}

@@ -1,0 +1,77 @@
+//! Client management: HEART_BEAT (producer and consumer groups, subscriptions, channels),
+//! UNREGISTER_CLIENT and GET_CONSUMER_LIST_BY_GROUP.
+
+use rocketmq_net::{RemotingCommand, RequestContext, ResponseCode};
+
+use super::{header, Handled};
+use crate::broker::clients::ClientChannel;
+use crate::broker::error::io_response;
+use crate::broker::BrokerCtx;
+use crate::protocol::body::admin::ConsumerIdList;
+use crate::protocol::body::heartbeat::HeartbeatData;
+use crate::protocol::body::{from_json, to_json};
+use crate::protocol::header::client::{ConsumerGroupRequestHeader, UnregisterClientRequestHeader};
+use crate::remoting::{error, now_ms, success};
+
+pub(super) fn heartbeat(ctx: &BrokerCtx, rc: &RequestContext, req: &RemotingCommand) -> Handled {
+    let data: HeartbeatData = from_json(&req.body)
+        .map_err(|e| error(ResponseCode::SystemError, format!("bad HeartbeatData body: {e}")))?;
+    let channel = ClientChannel {
+        client_id: data.client_id.clone(),
+        conn: rc.conn().clone(),
+        language: req.language.name().to_string(),
+        version: req.version,
+        last_update_ms: now_ms(),
+    };
+    for consumer in &data.consumer_data_set {
+        let Some(group) = ctx
+            .groups
+            .get_or_create(&consumer.group_name)
+            .map_err(|e| io_response("groups", &e))?
+        else {
+            log::warn!(
+                "heartbeat from unknown group {} ignored (auto-create off)",
+                consumer.group_name
+            );
+            continue;
+        };
+        ctx.topics
+            .retry_topic(&consumer.group_name, group.retry_queue_nums)
+            .map_err(|e| io_response("topics", &e))?;
+        if ctx.clients.register_consumer(channel.clone(), consumer) {
+            log::info!("consumer {} joined group {}", data.client_id, consumer.group_name);
+            ctx.notify_consumer_ids_changed(&consumer.group_name);
+            ctx.topics_changed();
+        }
+    }
+    for producer in &data.producer_data_set {
+        ctx.clients.register_producer(&producer.group_name, channel.clone());
+    }
+    Ok(success())
+}
+
+pub(super) fn unregister(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled {
+    let h: UnregisterClientRequestHeader = header(req)?;
+    if let Some(group) = h.consumer_group.as_deref().filter(|g| !g.is_empty()) {
+        if ctx.clients.unregister_consumer(group, &h.client_id) {
+            log::info!("consumer {} left group {group}", h.client_id);
+            ctx.notify_consumer_ids_changed(group);
+        }
+    }
+    if let Some(group) = h.producer_group.as_deref().filter(|g| !g.is_empty()) {
+        ctx.clients.unregister_producer(group, &h.client_id);
+    }
+    Ok(success())
+}
+
+pub(super) fn consumer_list(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled {
+    let h: ConsumerGroupRequestHeader = header(req)?;
+    let ids = ctx.clients.consumer_ids(&h.consumer_group);
+    if ids.is_empty() {
+        return Err(error(
+            ResponseCode::SystemError,
+            format!("no consumer for this group, {}", h.consumer_group),
+        ));
+    }
+    Ok(success().with_body(to_json(&ConsumerIdList { consumer_id_list: ids })))
+}

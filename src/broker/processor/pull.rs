@@ -1,0 +1,241 @@
+//! PULL_MESSAGE and LITE_PULL_MESSAGE: checks in the stock order (group, topic, queue,
+//! subscription), a store read with the tag filter, the status-to-code table of PROTOCOL.md
+//! §8.3, the commit-offset flag, and long polling (a pull that finds nothing is parked in
+//! `hold` and answered later with its original opaque).
+
+use std::sync::Arc;
+
+use rocketmq_net::{Processor, RemotingCommand, RequestContext, ResponseCode};
+use rocketmq_store::{GetResult, GetStatus, QueueId, QueueOffset};
+
+use super::header;
+use crate::broker::error::io_response;
+use crate::broker::hold::Held;
+use crate::broker::BrokerCtx;
+use crate::protocol::body::heartbeat::SubscriptionData;
+use crate::protocol::constants::perm;
+use crate::protocol::header::pull::{
+    sys_flag, PullMessageRequestHeader, PullMessageResponseHeader,
+};
+use crate::remoting::{error, now_ms};
+
+/// Longest hold we honour, below every client's RPC timeout for suspended pulls (30 s).
+const MAX_SUSPEND_MS: u64 = 25_000;
+
+/// The pull pool's processor.
+#[derive(Debug)]
+pub struct PullProcessor {
+    ctx: Arc<BrokerCtx>,
+}
+
+impl PullProcessor {
+    pub fn new(ctx: Arc<BrokerCtx>) -> Self {
+        Self { ctx }
+    }
+}
+
+/// What a pull led to.
+#[derive(Debug)]
+pub enum PullOutcome {
+    /// Answer now.
+    Respond(RemotingCommand),
+    /// Nothing yet; park until `deadline_ms` or new data past `offset`.
+    Park { topic: String, queue_id: i32, offset: i64, deadline_ms: u64 },
+}
+
+impl PullOutcome {
+    /// The response, if this outcome has one.
+    pub fn into_response(self) -> Option<RemotingCommand> {
+        match self {
+            Self::Respond(r) => Some(r),
+            Self::Park { .. } => None,
+        }
+    }
+}
+
+impl Processor for PullProcessor {
+    fn process(&self, rc: &RequestContext, req: RemotingCommand) -> Option<RemotingCommand> {
+        match execute(&self.ctx, &req, true) {
+            PullOutcome::Respond(resp) => Some(resp),
+            PullOutcome::Park { topic, queue_id, offset, deadline_ms } => {
+                let store = &self.ctx.store;
+                let held = Held { request: req, responder: rc.responder(), offset, deadline_ms };
+                self.ctx.hold.park(&topic, queue_id, held, || {
+                    let q = QueueId(u32::try_from(queue_id).unwrap_or(0));
+                    i64::try_from(store.max_offset(&topic, q).0).unwrap_or(i64::MAX)
+                });
+                None
+            }
+        }
+    }
+}
+
+/// Runs a pull. `first_time` is false when a parked pull is re-run: then it never parks again
+/// and never commits the offset (PROTOCOL.md §8.4).
+pub fn execute(ctx: &BrokerCtx, req: &RemotingCommand, first_time: bool) -> PullOutcome {
+    match pull(ctx, req, first_time) {
+        Ok(outcome) => outcome,
+        Err(resp) => PullOutcome::Respond(resp),
+    }
+}
+
+fn pull(
+    ctx: &BrokerCtx,
+    req: &RemotingCommand,
+    first_time: bool,
+) -> Result<PullOutcome, RemotingCommand> {
+    let h: PullMessageRequestHeader = header(req)?;
+    let (queue, subscription) = check(ctx, &h)?;
+    let offset = u64::try_from(h.queue_offset).unwrap_or(0);
+    let max_count =
+        u32::try_from(h.max_msg_nums).unwrap_or(1).clamp(1, ctx.config.max_transfer_count);
+    let max_bytes = h
+        .max_msg_bytes
+        .and_then(|b| u32::try_from(b).ok())
+        .unwrap_or(u32::MAX)
+        .clamp(1, ctx.config.max_transfer_bytes);
+    let filter = |code: i64| subscription.matches_tag_code(code);
+    let filter: Option<&dyn Fn(i64) -> bool> =
+        if subscription.is_all() { None } else { Some(&filter) };
+    let result =
+        ctx.store.get_messages(&h.topic, queue, QueueOffset(offset), max_count, max_bytes, filter);
+    if first_time && h.sys_flag & sys_flag::COMMIT_OFFSET != 0 && h.commit_offset >= 0 {
+        ctx.offsets.commit(&h.consumer_group, &h.topic, h.queue_id, h.commit_offset);
+    }
+    let (code, remark) = status_code(&result, h.queue_offset);
+    if code == ResponseCode::PullNotFound && first_time && h.sys_flag & sys_flag::SUSPEND != 0 {
+        let hold_ms = if ctx.config.long_polling_enable {
+            u64::try_from(h.suspend_timeout_millis).unwrap_or(0).min(MAX_SUSPEND_MS)
+        } else {
+            ctx.config.short_polling_time_ms
+        };
+        if hold_ms > 0 {
+            return Ok(PullOutcome::Park {
+                topic: h.topic,
+                queue_id: h.queue_id,
+                offset: h.queue_offset,
+                deadline_ms: now_ms() + hold_ms,
+            });
+        }
+    }
+    ctx.stats.got(u64::from(result.message_count));
+    let to_i64 = |o: QueueOffset| i64::try_from(o.0).unwrap_or(i64::MAX);
+    let header = PullMessageResponseHeader {
+        suggest_which_broker_id: 0,
+        next_begin_offset: to_i64(result.next_begin_offset),
+        min_offset: to_i64(result.min_offset),
+        max_offset: to_i64(result.max_offset),
+        ..Default::default()
+    };
+    let mut resp =
+        RemotingCommand::response(code.to_i32(), Some(remark.to_string())).with_header(&header);
+    if code == ResponseCode::Success {
+        resp.body = result.messages;
+    }
+    Ok(PullOutcome::Respond(resp))
+}
+
+/// Group, topic, queue and subscription checks in the stock order (PROTOCOL.md §8.1).
+fn check(
+    ctx: &BrokerCtx,
+    h: &PullMessageRequestHeader,
+) -> Result<(QueueId, SubscriptionData), RemotingCommand> {
+    let group = ctx
+        .groups
+        .get_or_create(&h.consumer_group)
+        .map_err(|e| io_response("groups", &e))?
+        .ok_or_else(|| {
+            error(
+                ResponseCode::SubscriptionGroupNotExist,
+                format!("subscription group [{}] does not exist", h.consumer_group),
+            )
+        })?;
+    if !group.consume_enable {
+        return Err(error(
+            ResponseCode::NoPermission,
+            format!("subscription group no permission, {}", h.consumer_group),
+        ));
+    }
+    let topic = ctx.topics.get(&h.topic).ok_or_else(|| {
+        error(
+            ResponseCode::TopicNotExist,
+            format!("topic[{}] not exist, apply first please!", h.topic),
+        )
+    })?;
+    if !perm::is_readable(topic.perm) {
+        return Err(error(
+            ResponseCode::NoPermission,
+            format!("the topic[{}] pulling message is forbidden", h.topic),
+        ));
+    }
+    let queue = u32::try_from(h.queue_id)
+        .ok()
+        .filter(|q| i64::from(*q) < i64::from(topic.read_queue_nums))
+        .ok_or_else(|| {
+            error(
+                ResponseCode::InvalidParameter,
+                format!(
+                    "queueId[{}] is illegal, topic:[{}] topicConfig.readQueueNums:[{}]",
+                    h.queue_id, h.topic, topic.read_queue_nums
+                ),
+            )
+        })?;
+    Ok((QueueId(queue), subscription(ctx, h)?))
+}
+
+fn subscription(
+    ctx: &BrokerCtx,
+    h: &PullMessageRequestHeader,
+) -> Result<SubscriptionData, RemotingCommand> {
+    let sub = if h.sys_flag & sys_flag::SUBSCRIPTION != 0 {
+        let mut s = SubscriptionData::from_tag_expression(
+            &h.topic,
+            h.subscription.as_deref().unwrap_or("*"),
+            h.sub_version,
+        );
+        s.expression_type.clone_from(&h.expression_type);
+        s
+    } else {
+        let s = ctx.clients.subscription(&h.consumer_group, &h.topic).ok_or_else(|| {
+            error(
+                ResponseCode::SubscriptionNotExist,
+                format!(
+                    "the consumer's subscription not exist, group: {} topic: {}",
+                    h.consumer_group, h.topic
+                ),
+            )
+        })?;
+        if s.sub_version < h.sub_version {
+            return Err(error(
+                ResponseCode::SubscriptionNotLatest,
+                format!("the consumer's subscription not latest, group: {}", h.consumer_group),
+            ));
+        }
+        s
+    };
+    if sub.is_sql92() {
+        return Err(error(
+            ResponseCode::SystemError,
+            "SQL92 filtering is not supported by this broker yet; subscribe by TAG",
+        ));
+    }
+    Ok(sub)
+}
+
+/// PROTOCOL.md §8.3.
+fn status_code(result: &GetResult, requested: i64) -> (ResponseCode, &'static str) {
+    let moved_or_not_found =
+        if requested != 0 { ResponseCode::PullOffsetMoved } else { ResponseCode::PullNotFound };
+    match result.status {
+        GetStatus::Found => (ResponseCode::Success, "FOUND"),
+        GetStatus::NoMatchedLogicQueue => (moved_or_not_found, "NO_MATCHED_LOGIC_QUEUE"),
+        GetStatus::NoMessageInQueue => (moved_or_not_found, "NO_MESSAGE_IN_QUEUE"),
+        GetStatus::OffsetTooSmall => (ResponseCode::PullOffsetMoved, "OFFSET_TOO_SMALL"),
+        GetStatus::OffsetOverflowOne => (ResponseCode::PullNotFound, "OFFSET_OVERFLOW_ONE"),
+        GetStatus::OffsetOverflowBadly => (ResponseCode::PullOffsetMoved, "OFFSET_OVERFLOW_BADLY"),
+        GetStatus::OffsetFoundNull => (ResponseCode::PullNotFound, "OFFSET_FOUND_NULL"),
+        GetStatus::NoMatchedMessage => (ResponseCode::PullRetryImmediately, "NO_MATCHED_MESSAGE"),
+        #[allow(unreachable_patterns)]
+        _ => (ResponseCode::PullRetryImmediately, "MESSAGE_WAS_REMOVING"),
+    }
+}
