@@ -35,6 +35,7 @@
 //! (lowest-unconsumed offset tracking), `offset_store` (broker or file), `api` (typed broker
 //! calls), `producer`, `push_consumer`, `pull_consumer`, `admin`.
 
+mod admin;
 mod api;
 mod config;
 mod consumer;
@@ -44,11 +45,13 @@ mod message;
 mod offset_store;
 mod process_queue;
 mod producer;
+mod pull_consumer;
 mod push_consumer;
 mod rebalance;
 mod route;
 mod sync;
 
+pub use admin::{Admin, AdminBuilder, ConsumerProgress, QueueProgress, TopicSpec};
 pub use config::{local_ipv4, split_addrs, ClientConfig, NAMESRV_ADDR_ENV};
 pub use consumer::{
     ConsumeContext, ConsumeFrom, ConsumeStatus, MessageModel, DEFAULT_CONSUMER_GROUP,
@@ -60,9 +63,13 @@ pub use producer::{
     Producer, ProducerBuilder, SendCallback, DEFAULT_MAX_ASYNC_IN_FLIGHT, DEFAULT_MAX_MESSAGE_SIZE,
     DEFAULT_PRODUCER_GROUP,
 };
+pub use pull_consumer::{PullConsumer, PullConsumerBuilder};
 pub use push_consumer::{MessageListener, PushConsumer, PushConsumerBuilder};
 pub use rebalance::AllocateStrategy;
 pub use route::{queue_index_for_key, select_queue, FaultTolerance};
 
+pub use crate::protocol::body::admin::{ConsumerConnection, SubscriptionGroupConfig};
 pub use crate::protocol::body::queue::MessageQueue;
+pub use crate::protocol::body::queue::TopicOffset;
+pub use crate::protocol::body::route::{ClusterInfo, TopicRouteData};
 pub use crate::protocol::message::MessageExt;
