@@ -393,8 +393,7 @@ mod tests {
         assert_eq!(c.listen_addr.port(), 10999);
         assert_eq!(c.namesrv_addrs.len(), 2);
         assert_eq!(c.advertised_addr.to_string(), "127.0.0.1:10999");
-        let mut bad = RawBrokerConfig::default();
-        bad.flush_disk_type = "SOMETIMES".into();
+        let bad = RawBrokerConfig { flush_disk_type: "SOMETIMES".into(), ..Default::default() };
         assert!(matches!(bad.validate(), Err(ConfigError::Invalid { key: "flush_disk_type", .. })));
     }
 }

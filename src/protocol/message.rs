@@ -214,7 +214,7 @@ pub fn decode_messages(body: &[u8]) -> Result<Vec<MessageExt>, MessageDecodeErro
         let total = read_i32(body, pos).ok_or(err("truncated record size"))?;
         let total = usize::try_from(total).map_err(|_| err("negative record size"))?;
         let record = body.get(pos..pos + total).ok_or(err("record size past the body"))?;
-        out.push(decode_record(record).map_err(|what| err(what))?);
+        out.push(decode_record(record).map_err(err)?);
         pos += total;
     }
     Ok(out)
@@ -328,17 +328,19 @@ mod tests {
     fn properties_drop_empty_values() {
         let p = parse_properties("A\u{1}1\u{2}B\u{1}\u{2}\u{1}x\u{2}C\u{1}3\u{2}");
         assert_eq!(p.len(), 2);
-        assert_eq!(format_properties(p.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
-            "A\u{1}1\u{2}C\u{1}3\u{2}");
+        assert_eq!(
+            format_properties(p.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+            "A\u{1}1\u{2}C\u{1}3\u{2}"
+        );
     }
 
     #[test]
     fn offset_msg_id_roundtrip() {
         let addr: SocketAddr = "10.1.2.3:10911".parse().unwrap();
-        let id = offset_msg_id(&addr, 0x1234_5678_9A);
+        let id = offset_msg_id(&addr, 0x0012_3456_789A);
         assert_eq!(id.len(), 32);
         assert_eq!(id, "0A01020300002A9F000000123456789A");
-        assert_eq!(decode_offset_msg_id(&id), Some((addr, 0x1234_5678_9A)));
+        assert_eq!(decode_offset_msg_id(&id), Some((addr, 0x0012_3456_789A)));
         assert_eq!(decode_offset_msg_id("zz"), None);
     }
 }
