@@ -3,9 +3,19 @@
 //!
 //! See `net/README.md` for how the pieces fit together.
 
+pub mod client;
+pub mod error;
+mod frame_buf;
 pub mod protocol;
+pub mod server;
 
+pub use client::{ClientConfig, RemotingClient, RequestHandler};
+pub use error::NetError;
 pub use protocol::{
     request_code, response_code, CommandHeader, DecodeError, EncodeError, ExtFields, HeaderError,
     LanguageCode, RemotingCommand, RequestCode, ResponseCode, SerializeType,
+};
+pub use server::{
+    Connection, ConnectionId, PoolId, Processor, RequestContext, Responder, Server, ServerBuilder,
+    ServerConfig,
 };

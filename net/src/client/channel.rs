@@ -1,0 +1,234 @@
+//! One client connection: a blocking `TcpStream`, a write-combining writer, the table of calls
+//! waiting for responses, and the reader thread that completes them.
+//!
+//! **Writes:** a caller appends its encoded frame to a shared buffer; if nobody is writing it
+//! becomes the writer and writes everything queued, including frames other threads append
+//! meanwhile, so that concurrent calls share `write` syscalls without a writer thread.
+//!
+//! **Invariant:** once `open` is false the pending table is empty and stays empty: `close` clears
+//! `open` before draining the table, and `register` re-checks `open` after inserting.
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossbeam_channel::Sender;
+use log::{debug, error, warn};
+use parking_lot::Mutex;
+
+use crate::error::NetError;
+use crate::frame_buf::FrameBuf;
+use crate::protocol::RemotingCommand;
+
+/// What a finished call delivers.
+pub(crate) type CallResult = Result<RemotingCommand, NetError>;
+/// An `invoke_async` callback.
+pub(crate) type Callback = Box<dyn FnOnce(CallResult) + Send>;
+
+/// How a waiting call is completed.
+pub(crate) enum Completion {
+    Sync(Sender<CallResult>),
+    Async(Callback),
+}
+
+impl Completion {
+    /// Delivers `result`. Callbacks run on the calling thread; a panicking one is logged.
+    pub(crate) fn complete(self, result: CallResult) {
+        match self {
+            Self::Sync(tx) => {
+                // The caller may have timed out and left; nothing to do then.
+                let _ = tx.send(result);
+            }
+            Self::Async(callback) => {
+                if catch_unwind(AssertUnwindSafe(|| callback(result))).is_err() {
+                    error!("an invoke_async callback panicked");
+                }
+            }
+        }
+    }
+}
+
+/// A call waiting for its response.
+pub(crate) struct Pending {
+    pub deadline: Instant,
+    pub timeout_ms: u64,
+    pub completion: Completion,
+}
+
+struct WriteState {
+    queued: Vec<u8>,
+    spare: Vec<u8>,
+    writing: bool,
+}
+
+/// Handles a request the server sent us (on the reader thread: hand it off, do not block).
+pub(crate) type InboundSink = dyn Fn(&Arc<Channel>, RemotingCommand) + Send + Sync;
+
+pub(crate) struct Channel {
+    pub addr: String,
+    stream: TcpStream,
+    open: AtomicBool,
+    write: Mutex<WriteState>,
+    write_queue_max_bytes: usize,
+    pending: Mutex<HashMap<i32, Pending>>,
+}
+
+impl Channel {
+    pub(crate) fn new(addr: String, stream: TcpStream, write_queue_max_bytes: usize) -> Self {
+        let write = WriteState { queued: Vec::new(), spare: Vec::new(), writing: false };
+        Self {
+            addr,
+            stream,
+            open: AtomicBool::new(true),
+            write: Mutex::new(write),
+            write_queue_max_bytes,
+            pending: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub(crate) fn is_open(&self) -> bool {
+        self.open.load(Ordering::Acquire)
+    }
+
+    fn closed_error(&self) -> NetError {
+        NetError::ConnectionClosed { addr: self.addr.clone() }
+    }
+
+    /// Adds a waiting call; fails (returning its completion) if the channel is closed.
+    pub(crate) fn register(&self, opaque: i32, pending: Pending) -> Result<(), Pending> {
+        self.pending.lock().insert(opaque, pending);
+        if self.is_open() {
+            return Ok(());
+        }
+        match self.pending.lock().remove(&opaque) {
+            Some(pending) => Err(pending),
+            // `close` drained it and already completed it.
+            None => Ok(()),
+        }
+    }
+
+    /// Removes a waiting call (timeout or failed send); `None` if it was already completed.
+    pub(crate) fn unregister(&self, opaque: i32) -> Option<Pending> {
+        self.pending.lock().remove(&opaque)
+    }
+
+    /// Whether any call is waiting.
+    pub(crate) fn has_pending(&self) -> bool {
+        !self.pending.lock().is_empty()
+    }
+
+    /// Removes the async calls whose deadline has passed.
+    pub(crate) fn take_expired(&self, now: Instant) -> Vec<Pending> {
+        let mut pending = self.pending.lock();
+        let expired: Vec<i32> = pending
+            .iter()
+            .filter(|(_, p)| p.deadline <= now && matches!(p.completion, Completion::Async(_)))
+            .map(|(opaque, _)| *opaque)
+            .collect();
+        expired.iter().filter_map(|opaque| pending.remove(opaque)).collect()
+    }
+
+    /// Queues one encoded frame and writes it, together with anything else queued, unless
+    /// another thread is already writing (it will write ours too).
+    pub(crate) fn write_frame(&self, frame: &[u8]) -> Result<(), NetError> {
+        let mut state = self.write.lock();
+        if !self.is_open() {
+            return Err(self.closed_error());
+        }
+        if state.queued.len() + frame.len() > self.write_queue_max_bytes {
+            let max_bytes = self.write_queue_max_bytes;
+            return Err(NetError::WriteQueueFull { addr: self.addr.clone(), max_bytes });
+        }
+        state.queued.extend_from_slice(frame);
+        if state.writing {
+            return Ok(());
+        }
+        state.writing = true;
+        loop {
+            let spare = std::mem::take(&mut state.spare);
+            let mut batch = std::mem::replace(&mut state.queued, spare);
+            drop(state);
+            let result = (&self.stream).write_all(&batch);
+            state = self.write.lock();
+            batch.clear();
+            state.spare = batch;
+            if let Err(source) = result {
+                state.writing = false;
+                state.queued.clear();
+                drop(state);
+                warn!("write to {} failed: {source}", self.addr);
+                self.close(|| NetError::ConnectionClosed { addr: self.addr.clone() });
+                return Err(NetError::Send { addr: self.addr.clone(), source });
+            }
+            if state.queued.is_empty() {
+                state.writing = false;
+                return Ok(());
+            }
+        }
+    }
+
+    /// Closes the socket and fails every waiting call with `error()`. Idempotent.
+    pub(crate) fn close(&self, error: impl Fn() -> NetError) {
+        if !self.open.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        if let Err(e) = self.stream.shutdown(Shutdown::Both) {
+            debug!("shutdown of {}: {e}", self.addr);
+        }
+        let drained: Vec<Pending> = self.pending.lock().drain().map(|(_, p)| p).collect();
+        for pending in drained {
+            pending.completion.complete(Err(error()));
+        }
+    }
+
+    /// Completes the call waiting for `resp`; drops unmatched responses (timed-out calls).
+    fn complete(&self, resp: RemotingCommand) {
+        let Some(pending) = self.unregister(resp.opaque) else {
+            debug!("dropping an unmatched response (opaque {}) from {}", resp.opaque, self.addr);
+            return;
+        };
+        pending.completion.complete(Ok(resp));
+    }
+
+    /// The reader thread's body: reads frames until the connection fails, then closes it.
+    pub(crate) fn read_loop(self: Arc<Self>, frame_max_bytes: usize, inbound: Arc<InboundSink>) {
+        match self.read_frames(frame_max_bytes, &*inbound) {
+            Ok(()) => debug!("connection to {} closed by the peer", self.addr),
+            // After our own `close` the read fails as expected; only report real failures.
+            Err(reason) if self.is_open() => warn!("connection to {} failed: {reason}", self.addr),
+            Err(_) => {}
+        }
+        self.close(|| NetError::ConnectionClosed { addr: self.addr.clone() });
+    }
+
+    fn read_frames(
+        self: &Arc<Self>,
+        frame_max: usize,
+        inbound: &InboundSink,
+    ) -> Result<(), String> {
+        let mut frames = FrameBuf::new(frame_max);
+        let mut stream = &self.stream;
+        loop {
+            let spare = frames.spare().map_err(|e| e.to_string())?;
+            let n = match stream.read(spare) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e.to_string()),
+            };
+            frames.filled(n);
+            while let Some(frame) = frames.next_frame().map_err(|e| e.to_string())? {
+                let (cmd, _) = RemotingCommand::decode(frame).map_err(|e| e.to_string())?;
+                if cmd.is_response() {
+                    self.complete(cmd);
+                } else {
+                    inbound(self, cmd);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! `FrameBuf`: a read buffer that splits a byte stream into whole frames, shared by the server's
+//! I/O thread and the client's reader threads.
+//!
+//! **Invariant:** `start <= end <= buf.len()`. The buffer only grows to hold a frame whose length
+//! prefix has already been checked against the frame limit, and shrinks back once drained.
+
+use crate::protocol::{frame_len, DecodeError};
+
+/// Initial (and shrink-back) size.
+pub(crate) const FRAME_BUF_BYTES: usize = 64 * 1024;
+
+#[derive(Debug)]
+pub(crate) struct FrameBuf {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    frame_max_bytes: usize,
+}
+
+impl FrameBuf {
+    pub(crate) fn new(frame_max_bytes: usize) -> Self {
+        Self { buf: vec![0; FRAME_BUF_BYTES], start: 0, end: 0, frame_max_bytes }
+    }
+
+    /// Free space to read into: compacts, or grows to fit the frame being received.
+    pub(crate) fn spare(&mut self) -> Result<&mut [u8], DecodeError> {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+            if self.buf.len() > FRAME_BUF_BYTES {
+                self.buf = vec![0; FRAME_BUF_BYTES];
+            }
+        }
+        if self.end == self.buf.len() {
+            if self.start > 0 {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            } else {
+                // Full with one incomplete frame: its checked length says how much to grow.
+                let needed = frame_len(&self.buf, self.frame_max_bytes)?.unwrap_or(0);
+                self.buf.resize(needed.max(self.buf.len() + 1), 0);
+            }
+        }
+        Ok(&mut self.buf[self.end..])
+    }
+
+    /// Records that `n` bytes were read into [`Self::spare`].
+    pub(crate) fn filled(&mut self, n: usize) {
+        self.end = (self.end + n).min(self.buf.len());
+    }
+
+    /// The next whole frame (prefix included), consumed from the buffer.
+    pub(crate) fn next_frame(&mut self) -> Result<Option<&[u8]>, DecodeError> {
+        let available = &self.buf[self.start..self.end];
+        let Some(len) = frame_len(available, self.frame_max_bytes)? else { return Ok(None) };
+        if available.len() < len {
+            return Ok(None);
+        }
+        let frame_start = self.start;
+        self.start += len;
+        Ok(Some(&self.buf[frame_start..frame_start + len]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feed(fb: &mut FrameBuf, mut bytes: &[u8], chunk: usize) -> Vec<Vec<u8>> {
+        let mut frames = Vec::new();
+        while !bytes.is_empty() {
+            let spare = fb.spare().unwrap();
+            let n = spare.len().min(chunk).min(bytes.len());
+            spare[..n].copy_from_slice(&bytes[..n]);
+            fb.filled(n);
+            bytes = &bytes[n..];
+            while let Some(f) = fb.next_frame().unwrap() {
+                frames.push(f.to_vec());
+            }
+        }
+        frames
+    }
+
+    fn frame(body_len: usize) -> Vec<u8> {
+        let mut f = u32::try_from(body_len + 4).unwrap().to_be_bytes().to_vec();
+        f.extend_from_slice(&[0, 0, 0, 0]);
+        f.extend(std::iter::repeat_n(7u8, body_len));
+        f
+    }
+
+    #[test]
+    fn splits_frames_across_any_chunking_and_grows_for_big_ones() {
+        let mut stream = Vec::new();
+        let sizes = [0, 10, 200_000, 3, 70_000, 1];
+        for s in sizes {
+            stream.extend(frame(s));
+        }
+        for chunk in [1, 7, 4096, 1 << 20] {
+            let mut fb = FrameBuf::new(1 << 20);
+            let frames = feed(&mut fb, &stream, chunk);
+            let lens: Vec<usize> = frames.iter().map(|f| f.len() - 8).collect();
+            assert_eq!(lens, sizes, "chunk {chunk}");
+        }
+    }
+
+    #[test]
+    fn oversize_frame_is_refused_before_growing() {
+        let mut fb = FrameBuf::new(1000);
+        let spare = fb.spare().unwrap();
+        spare[..4].copy_from_slice(&2000u32.to_be_bytes());
+        fb.filled(4);
+        assert!(matches!(fb.next_frame(), Err(DecodeError::FrameTooLarge { .. })));
+    }
+}

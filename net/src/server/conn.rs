@@ -1,0 +1,221 @@
+//! The shareable side of a server connection: [`Connection`] handles (id, peer address,
+//! open flag, server-initiated requests) and the [`IoHandle`] through which any thread hands
+//! bytes to the I/O thread.
+//!
+//! **Invariant:** only the I/O thread touches sockets. Other threads encode frames themselves and
+//! send them as [`IoMsg::Write`]; the I/O thread is woken through one `mio::Waker`, at most once
+//! per batch thanks to the `wake_pending` flag.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{RecvTimeoutError, Sender};
+use log::debug;
+use parking_lot::Mutex;
+
+use crate::error::NetError;
+use crate::protocol::{next_opaque, RemotingCommand, SerializeType, FLAG_RESPONSE};
+
+/// Identifies one accepted connection for the lifetime of the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnectionId(pub u64);
+
+/// What other threads ask of the I/O thread.
+#[derive(Debug)]
+pub(crate) enum IoMsg {
+    /// Queue an encoded frame on a connection.
+    Write { conn: ConnectionId, frame: Vec<u8> },
+    /// Close a connection.
+    Close { conn: ConnectionId },
+    /// Stop accepting and reading, and drop the worker queues so that workers drain and exit.
+    StopAccepting,
+    /// Flush what is queued (until the deadline), close everything and exit.
+    Finish { deadline: Instant },
+}
+
+/// The sending side of the I/O thread's inbox plus its waker.
+#[derive(Debug)]
+pub(crate) struct IoHandle {
+    tx: Sender<IoMsg>,
+    waker: mio::Waker,
+    wake_pending: AtomicBool,
+    pub(crate) response_serialize: SerializeType,
+    pub(crate) frame_max_bytes: usize,
+}
+
+impl IoHandle {
+    pub(crate) fn new(
+        tx: Sender<IoMsg>,
+        waker: mio::Waker,
+        response_serialize: SerializeType,
+        frame_max_bytes: usize,
+    ) -> Self {
+        Self {
+            tx,
+            waker,
+            wake_pending: AtomicBool::new(false),
+            response_serialize,
+            frame_max_bytes,
+        }
+    }
+
+    /// Hands `msg` to the I/O thread; `false` once the I/O thread has exited.
+    pub(crate) fn send(&self, msg: IoMsg) -> bool {
+        if self.tx.send(msg).is_err() {
+            return false;
+        }
+        // The I/O thread clears the flag before draining its inbox, so a message sent after
+        // the clear either sees `false` here and wakes it, or is drained in that same pass.
+        if !self.wake_pending.swap(true, Ordering::AcqRel) {
+            if let Err(e) = self.waker.wake() {
+                debug!("cannot wake the net-io thread: {e}");
+            }
+        }
+        true
+    }
+
+    /// Called by the I/O thread before it drains its inbox.
+    pub(crate) fn clear_wake(&self) {
+        self.wake_pending.store(false, Ordering::Release);
+    }
+}
+
+/// A cheap, cloneable handle to one accepted connection, usable from any thread.
+#[derive(Clone, Debug)]
+pub struct Connection {
+    inner: Arc<ConnInner>,
+}
+
+#[derive(Debug)]
+struct ConnInner {
+    id: ConnectionId,
+    peer_addr: SocketAddr,
+    open: AtomicBool,
+    io: Arc<IoHandle>,
+    /// Server-initiated requests waiting for the client's response, by opaque.
+    invokes: Mutex<HashMap<i32, Sender<RemotingCommand>>>,
+}
+
+impl Connection {
+    pub(crate) fn new(id: ConnectionId, peer_addr: SocketAddr, io: Arc<IoHandle>) -> Self {
+        let inner = ConnInner {
+            id,
+            peer_addr,
+            open: AtomicBool::new(true),
+            io,
+            invokes: Mutex::new(HashMap::new()),
+        };
+        Self { inner: Arc::new(inner) }
+    }
+
+    /// The connection's id, unique for the server's lifetime.
+    pub fn id(&self) -> ConnectionId {
+        self.inner.id
+    }
+
+    /// The client's address.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.inner.peer_addr
+    }
+
+    /// Whether the connection is still open.
+    pub fn is_open(&self) -> bool {
+        self.inner.open.load(Ordering::Acquire)
+    }
+
+    /// Asks the I/O thread to close the connection (replies already queued may be dropped).
+    pub fn close(&self) {
+        self.inner.io.send(IoMsg::Close { conn: self.id() });
+    }
+
+    /// Sends a server-initiated request with the oneway flag set, encoded as JSON.
+    pub fn send_oneway(&self, mut cmd: RemotingCommand) -> Result<(), NetError> {
+        cmd.flag &= !FLAG_RESPONSE;
+        cmd.mark_oneway();
+        self.write_json(&cmd)
+    }
+
+    /// Sends a server-initiated request (JSON, with a fresh opaque) and waits for the client's
+    /// response, matched by opaque.
+    pub fn invoke(
+        &self,
+        mut cmd: RemotingCommand,
+        timeout: Duration,
+    ) -> Result<RemotingCommand, NetError> {
+        cmd.flag &= !FLAG_RESPONSE;
+        cmd.opaque = next_opaque();
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.inner.invokes.lock().insert(cmd.opaque, tx);
+        // Checked after inserting: `mark_closed` clears the table after clearing `open`, so
+        // either it drops our sender or we see the connection closed here.
+        let sent = if self.is_open() { self.write_json(&cmd) } else { Err(self.closed()) };
+        if let Err(e) = sent {
+            self.inner.invokes.lock().remove(&cmd.opaque);
+            return Err(e);
+        }
+        match rx.recv_timeout(timeout) {
+            Ok(resp) => Ok(resp),
+            Err(RecvTimeoutError::Disconnected) => Err(self.closed()),
+            Err(RecvTimeoutError::Timeout) => {
+                self.inner.invokes.lock().remove(&cmd.opaque);
+                // The response may have landed between the timeout and the removal.
+                rx.try_recv().map_err(|_| NetError::Timeout {
+                    addr: self.peer_addr().to_string(),
+                    timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+                })
+            }
+        }
+    }
+
+    /// Encodes `cmd` as a response in the server's response format and queues it. No-op if
+    /// the connection is gone.
+    pub(crate) fn write_response(&self, cmd: &RemotingCommand) {
+        if !self.is_open() {
+            return;
+        }
+        let io = &self.inner.io;
+        let mut frame = Vec::with_capacity(128 + cmd.body.len());
+        if let Err(e) = cmd.try_encode(io.response_serialize, &mut frame, io.frame_max_bytes) {
+            log::error!("response {} to {} cannot be sent: {e}", cmd.code, self.peer_addr());
+            let mut error = RemotingCommand::response(1, Some(format!("response too large: {e}")));
+            error.opaque = cmd.opaque;
+            frame.clear();
+            error.encode(io.response_serialize, &mut frame);
+        }
+        io.send(IoMsg::Write { conn: self.id(), frame });
+    }
+
+    fn write_json(&self, cmd: &RemotingCommand) -> Result<(), NetError> {
+        if !self.is_open() {
+            return Err(self.closed());
+        }
+        let io = &self.inner.io;
+        let mut frame = Vec::with_capacity(128 + cmd.body.len());
+        cmd.try_encode(SerializeType::Json, &mut frame, io.frame_max_bytes)?;
+        if io.send(IoMsg::Write { conn: self.id(), frame }) {
+            Ok(())
+        } else {
+            Err(NetError::Shutdown)
+        }
+    }
+
+    fn closed(&self) -> NetError {
+        NetError::ConnectionClosed { addr: self.peer_addr().to_string() }
+    }
+
+    /// Delivers a client's response to a waiting [`Connection::invoke`]; `false` if nobody
+    /// waits for that opaque any more.
+    pub(crate) fn complete_invoke(&self, resp: RemotingCommand) -> bool {
+        let waiter = self.inner.invokes.lock().remove(&resp.opaque);
+        waiter.is_some_and(|tx| tx.send(resp).is_ok())
+    }
+
+    /// Marks the connection closed and fails every waiting invoke.
+    pub(crate) fn mark_closed(&self) {
+        self.inner.open.store(false, Ordering::Release);
+        self.inner.invokes.lock().clear();
+    }
+}

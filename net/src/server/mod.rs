@@ -1,0 +1,268 @@
+//! The remoting server: one `net-io` thread (mio) plus fixed-size worker pools chosen by
+//! request code.
+//!
+//! Request path: `net-io` reads and decodes a frame, looks up the code's [`Processor`] and pool,
+//! and `try_send`s a job on the pool's bounded queue (full ⇒ SYSTEM_BUSY at once). A worker runs
+//! the processor, encodes the response itself and hands the bytes back to `net-io` through a
+//! channel plus a `mio::Waker`; `net-io` coalesces everything queued for a connection into one
+//! `write`. Long-polling processors return `None` and answer later through a [`Responder`].
+
+mod conn;
+mod pool;
+mod processor;
+mod reactor;
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use log::warn;
+use mio::{Poll, Waker};
+
+use crate::protocol::{SerializeType, FRAME_MAX_BYTES_DEFAULT};
+
+pub use conn::{Connection, ConnectionId};
+pub use processor::{Processor, RequestContext, Responder};
+
+use conn::{IoHandle, IoMsg};
+use reactor::{CloseHook, Reactor, Route, Router};
+
+/// Server settings. Build with [`ServerConfig::new`] or `Default` (127.0.0.1, any port).
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub bind_addr: SocketAddr,
+    /// Largest frame accepted or sent, 4-byte prefix included (16 MiB, as Java).
+    pub frame_max_bytes: usize,
+    /// Connections with no traffic for this long are closed (Java: 120 s).
+    pub idle_timeout_ms: u64,
+    /// Unsent bytes one connection may hold before it is closed as a slow reader.
+    pub write_queue_max_bytes: usize,
+    /// Header encoding of responses. JSON is the only one every client reads.
+    pub response_serialize: SerializeType,
+    /// Connections beyond this are accepted and closed at once.
+    pub connections_max: usize,
+    /// How long a graceful shutdown waits for workers and for replies to be written.
+    pub shutdown_timeout_ms: u64,
+}
+
+impl ServerConfig {
+    /// Defaults, listening on `bind_addr`.
+    pub fn new(bind_addr: SocketAddr) -> Self {
+        Self { bind_addr, ..Self::default() }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            bind_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            frame_max_bytes: FRAME_MAX_BYTES_DEFAULT,
+            idle_timeout_ms: 120_000,
+            write_queue_max_bytes: 64 * 1024 * 1024,
+            response_serialize: SerializeType::Json,
+            connections_max: 10_000,
+            shutdown_timeout_ms: 5_000,
+        }
+    }
+}
+
+/// Names a pool declared with [`ServerBuilder::pool`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PoolId(usize);
+
+#[derive(Debug)]
+struct PoolSpec {
+    name: String,
+    threads: usize,
+    capacity: usize,
+}
+
+/// Declares pools and processors, then starts the server.
+pub struct ServerBuilder {
+    config: ServerConfig,
+    pools: Vec<PoolSpec>,
+    routes: HashMap<i32, Route>,
+    default_route: Option<Route>,
+    on_close: Vec<CloseHook>,
+}
+
+impl std::fmt::Debug for ServerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerBuilder")
+            .field("config", &self.config)
+            .field("pools", &self.pools)
+            .field("codes", &self.routes.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerBuilder {
+    /// A builder with no pools and no processors.
+    pub fn new(config: ServerConfig) -> Self {
+        Self {
+            config,
+            pools: Vec::new(),
+            routes: HashMap::new(),
+            default_route: None,
+            on_close: Vec::new(),
+        }
+    }
+
+    /// Declares a pool of `threads` workers named `<name>-<n>`, fed by a queue of
+    /// `queue_capacity` jobs.
+    pub fn pool(&mut self, name: &str, threads: usize, queue_capacity: usize) -> PoolId {
+        self.pools.push(PoolSpec { name: name.to_owned(), threads, capacity: queue_capacity });
+        PoolId(self.pools.len() - 1)
+    }
+
+    /// Runs `processor` on `pool` for requests with `code`.
+    pub fn register(
+        &mut self,
+        code: i32,
+        pool: PoolId,
+        processor: Arc<dyn Processor>,
+    ) -> &mut Self {
+        self.routes.insert(code, Route { pool: pool.0, processor });
+        self
+    }
+
+    /// Runs `processor` on `pool` for every code without its own processor. Without one, the
+    /// server answers REQUEST_CODE_NOT_SUPPORTED itself.
+    pub fn default_processor(&mut self, pool: PoolId, processor: Arc<dyn Processor>) -> &mut Self {
+        self.default_route = Some(Route { pool: pool.0, processor });
+        self
+    }
+
+    /// Calls `hook` (on the I/O thread; keep it short) once for each connection that closes.
+    pub fn on_close(&mut self, hook: Arc<dyn Fn(&Connection) + Send + Sync>) -> &mut Self {
+        self.on_close.push(hook);
+        self
+    }
+
+    /// Binds, spawns the workers and the `net-io` thread.
+    pub fn start(self) -> io::Result<Server> {
+        self.validate()?;
+        let mut listener = mio::net::TcpListener::bind(self.config.bind_addr)?;
+        let local_addr = listener.local_addr()?;
+        let poll = Poll::new()?;
+        poll.registry().register(&mut listener, reactor::LISTENER, mio::Interest::READABLE)?;
+        let waker = Waker::new(poll.registry(), reactor::WAKER)?;
+        let (io_tx, io_rx) = crossbeam_channel::unbounded();
+        let io = Arc::new(IoHandle::new(
+            io_tx,
+            waker,
+            self.config.response_serialize,
+            self.config.frame_max_bytes,
+        ));
+        let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(0);
+        let mut queues = Vec::with_capacity(self.pools.len());
+        let mut workers = Vec::new();
+        for spec in &self.pools {
+            let (queue, handles) =
+                pool::spawn_pool(&spec.name, spec.threads, spec.capacity, &done_tx)?;
+            queues.push(queue);
+            workers.extend(handles);
+        }
+        drop(done_tx);
+        let router =
+            Router { pools: queues, routes: self.routes, default_route: self.default_route };
+        let shutdown_timeout = Duration::from_millis(self.config.shutdown_timeout_ms);
+        let reactor = Reactor::new(
+            poll,
+            listener,
+            io_rx,
+            Arc::clone(&io),
+            self.config,
+            router,
+            self.on_close,
+        );
+        let io_thread =
+            thread::Builder::new().name("net-io".into()).spawn(move || reactor.run())?;
+        Ok(Server {
+            local_addr,
+            io,
+            io_thread: Some(io_thread),
+            workers,
+            workers_done: done_rx,
+            shutdown_timeout,
+        })
+    }
+
+    fn validate(&self) -> io::Result<()> {
+        let invalid = |msg: String| Err(io::Error::new(io::ErrorKind::InvalidInput, msg));
+        if let Some(p) = self.pools.iter().find(|p| p.threads == 0 || p.capacity == 0) {
+            return invalid(format!("pool '{}' needs at least one thread and queue slot", p.name));
+        }
+        let routes = self.routes.values().chain(self.default_route.iter());
+        if let Some(r) = routes.into_iter().find(|r| r.pool >= self.pools.len()) {
+            return invalid(format!("processor registered on unknown pool {}", r.pool));
+        }
+        Ok(())
+    }
+}
+
+/// A running server. [`Server::shutdown`] (or drop) stops it gracefully.
+#[derive(Debug)]
+pub struct Server {
+    local_addr: SocketAddr,
+    io: Arc<IoHandle>,
+    io_thread: Option<JoinHandle<()>>,
+    workers: Vec<JoinHandle<()>>,
+    workers_done: Receiver<()>,
+    shutdown_timeout: Duration,
+}
+
+impl Server {
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops accepting, lets workers finish queued and in-flight jobs and their replies be
+    /// written (each step bounded by `shutdown_timeout_ms`), closes every connection and joins
+    /// the threads.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        let Some(io_thread) = self.io_thread.take() else { return };
+        let deadline = Instant::now() + self.shutdown_timeout;
+        self.io.send(IoMsg::StopAccepting);
+        self.join_workers(deadline);
+        let flush_deadline = Instant::now() + self.shutdown_timeout;
+        self.io.send(IoMsg::Finish { deadline: flush_deadline });
+        if io_thread.join().is_err() {
+            log::error!("net-io thread panicked");
+        }
+    }
+
+    fn join_workers(&mut self, deadline: Instant) {
+        // Every worker holds a sender of `workers_done`; all gone ⇒ all exited.
+        let timeout = deadline.saturating_duration_since(Instant::now());
+        match self.workers_done.recv_timeout(timeout) {
+            Err(RecvTimeoutError::Disconnected) | Ok(()) => {
+                for worker in self.workers.drain(..) {
+                    if worker.join().is_err() {
+                        log::error!("a worker thread panicked");
+                    }
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                warn!("workers still busy after {:?}; not waiting for them", self.shutdown_timeout);
+                self.workers.clear();
+            }
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

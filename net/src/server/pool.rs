@@ -1,0 +1,86 @@
+//! Fixed-size worker pools, one per kind of work, fed by bounded queues. A full queue is the
+//! server's back-pressure signal (SYSTEM_BUSY), decided by the I/O thread with `try_send`.
+//!
+//! A worker survives a panicking processor: the panic is caught and answered with SYSTEM_ERROR.
+
+use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+
+use crossbeam_channel::{Receiver, Sender};
+use log::error;
+
+use crate::protocol::{response_code, RemotingCommand};
+
+use super::conn::Connection;
+use super::processor::{Processor, RequestContext};
+
+/// One request on its way to a worker.
+pub(crate) struct Job {
+    pub processor: Arc<dyn Processor>,
+    pub conn: Connection,
+    pub request: RemotingCommand,
+}
+
+/// The I/O thread's side of a pool.
+#[derive(Debug)]
+pub(crate) struct PoolQueue {
+    pub name: String,
+    pub capacity: usize,
+    pub tx: Sender<Job>,
+}
+
+/// Spawns `threads` workers named `<name>-<n>`. Each holds a clone of `done` and drops it on
+/// exit, so the server can wait for all workers with a deadline.
+pub(crate) fn spawn_pool(
+    name: &str,
+    threads: usize,
+    capacity: usize,
+    done: &Sender<()>,
+) -> std::io::Result<(PoolQueue, Vec<JoinHandle<()>>)> {
+    let (tx, rx) = crossbeam_channel::bounded::<Job>(capacity);
+    let mut handles = Vec::with_capacity(threads);
+    for n in 0..threads {
+        let rx = rx.clone();
+        let done = done.clone();
+        let handle =
+            thread::Builder::new().name(format!("{name}-{n}")).spawn(move || work(&rx, done))?;
+        handles.push(handle);
+    }
+    Ok((PoolQueue { name: name.to_owned(), capacity, tx }, handles))
+}
+
+fn work(rx: &Receiver<Job>, _done: Sender<()>) {
+    for job in rx.iter() {
+        run_job(job);
+    }
+}
+
+fn run_job(job: Job) {
+    let ctx = RequestContext::new(job.conn, &job.request);
+    let code = job.request.code;
+    let processor = job.processor;
+    let result = catch_unwind(AssertUnwindSafe(|| processor.process(&ctx, job.request)));
+    match result {
+        Ok(Some(response)) => ctx.responder().respond(response),
+        Ok(None) => {}
+        Err(panic) => {
+            let message = panic_message(&*panic);
+            error!("processor for request code {code} panicked: {message}");
+            let remark = format!("processor panicked: {message}");
+            ctx.responder()
+                .respond(RemotingCommand::response(response_code::SYSTEM_ERROR, Some(remark)));
+        }
+    }
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".to_owned()
+    }
+}

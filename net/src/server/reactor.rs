@@ -1,0 +1,479 @@
+//! The `net-io` thread: a mio event loop that accepts connections, reads and splits frames,
+//! routes requests to worker pools, and writes replies.
+//!
+//! **Invariants:** the loop never blocks except in `Poll::poll`. A connection's bytes are read
+//! until `WouldBlock` (mio is edge-triggered). Every reply queued during one wakeup is written
+//! with as few `write` calls as possible, from one coalesced buffer per connection. A frame that
+//! is too large or does not decode closes only its own connection. Every connection is
+//! registered for READABLE | WRITABLE once; a writable edge flushes what a `WouldBlock` left.
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, TrySendError};
+use log::{debug, info, warn};
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+
+use crate::frame_buf::{FrameBuf, FRAME_BUF_BYTES};
+use crate::protocol::{response_code, DecodeError, RemotingCommand, SerializeType};
+
+use super::conn::{Connection, ConnectionId, IoHandle, IoMsg};
+use super::pool::{Job, PoolQueue};
+use super::processor::Processor;
+use super::ServerConfig;
+
+pub(crate) const LISTENER: Token = Token(0);
+pub(crate) const WAKER: Token = Token(1);
+const FIRST_CONN_ID: u64 = 2;
+
+/// How often idle connections are looked for.
+const IDLE_SCAN_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Called once for every connection that closes.
+pub(crate) type CloseHook = Arc<dyn Fn(&Connection) + Send + Sync>;
+
+/// A request code's processor and the pool it runs on.
+#[derive(Clone)]
+pub(crate) struct Route {
+    pub pool: usize,
+    pub processor: Arc<dyn Processor>,
+}
+
+/// Maps request codes to pools.
+pub(crate) struct Router {
+    pub pools: Vec<PoolQueue>,
+    pub routes: HashMap<i32, Route>,
+    pub default_route: Option<Route>,
+}
+
+/// The I/O thread's state.
+pub(crate) struct Reactor {
+    poll: Poll,
+    listener: Option<TcpListener>,
+    inbox: Receiver<IoMsg>,
+    io: Arc<IoHandle>,
+    config: ServerConfig,
+    router: Option<Router>,
+    on_close: Vec<CloseHook>,
+    conns: HashMap<Token, ConnState>,
+    dirty: Vec<Token>,
+    next_id: u64,
+    now: Instant,
+    next_idle_scan: Instant,
+    finish_deadline: Option<Instant>,
+}
+
+/// One connection as the I/O thread sees it.
+struct ConnState {
+    stream: TcpStream,
+    handle: Connection,
+    frames: FrameBuf,
+    write_buf: Vec<u8>,
+    write_pos: usize,
+    /// Listed in `Reactor::dirty` for the end-of-wakeup flush.
+    dirty: bool,
+    /// The last write hit `WouldBlock`; wait for a writable edge.
+    write_blocked: bool,
+    last_active: Instant,
+}
+
+/// Why a connection is being closed (for the log line).
+enum CloseReason {
+    PeerClosed,
+    Io(io::Error),
+    BadFrame(DecodeError),
+    WriteQueueFull(usize),
+    Idle,
+    Requested,
+    Shutdown,
+}
+
+impl std::fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::PeerClosed => f.write_str("peer closed"),
+            Self::Io(e) => write!(f, "i/o error: {e}"),
+            Self::BadFrame(e) => write!(f, "bad frame: {e}"),
+            Self::WriteQueueFull(n) => write!(f, "write queue over its cap ({n} bytes pending)"),
+            Self::Idle => f.write_str("idle timeout"),
+            Self::Requested => f.write_str("closed by the application"),
+            Self::Shutdown => f.write_str("server shutdown"),
+        }
+    }
+}
+
+/// Result of reading from a connection.
+enum ReadOutcome {
+    Open,
+    Close(CloseReason),
+}
+
+impl Reactor {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        poll: Poll,
+        listener: TcpListener,
+        inbox: Receiver<IoMsg>,
+        io: Arc<IoHandle>,
+        config: ServerConfig,
+        router: Router,
+        on_close: Vec<CloseHook>,
+    ) -> Self {
+        let now = Instant::now();
+        Self {
+            poll,
+            listener: Some(listener),
+            inbox,
+            io,
+            config,
+            router: Some(router),
+            on_close,
+            conns: HashMap::new(),
+            dirty: Vec::new(),
+            next_id: FIRST_CONN_ID,
+            now,
+            next_idle_scan: now + IDLE_SCAN_INTERVAL,
+            finish_deadline: None,
+        }
+    }
+
+    /// Runs until [`IoMsg::Finish`] has been handled.
+    pub(crate) fn run(mut self) {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            let timeout = self.poll_timeout();
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                log::error!("net-io poll failed, closing every connection: {e}");
+                break;
+            }
+            self.now = Instant::now();
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept_all(),
+                    WAKER => {}
+                    token => self.conn_event(token, event.is_readable(), event.is_writable()),
+                }
+            }
+            self.drain_inbox();
+            self.flush_dirty();
+            self.scan_idle();
+            if self.finished() {
+                break;
+            }
+        }
+        self.close_all();
+    }
+
+    fn poll_timeout(&self) -> Duration {
+        match self.finish_deadline {
+            Some(_) => Duration::from_millis(10),
+            None => IDLE_SCAN_INTERVAL,
+        }
+    }
+
+    fn accept_all(&mut self) {
+        loop {
+            let Some(listener) = &self.listener else { return };
+            match listener.accept() {
+                Ok((stream, peer)) => self.add_conn(stream, peer),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    // Typically EMFILE; the next readiness edge retries.
+                    warn!("accept failed: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn add_conn(&mut self, mut stream: TcpStream, peer: std::net::SocketAddr) {
+        if self.conns.len() >= self.config.connections_max {
+            warn!("refusing {peer}: {} connections already open", self.conns.len());
+            return;
+        }
+        if let Err(e) = stream.set_nodelay(true) {
+            debug!("set_nodelay on {peer}: {e}");
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        let Ok(token) = usize::try_from(id).map(Token) else {
+            warn!("refusing {peer}: connection ids exhausted");
+            return;
+        };
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        if let Err(e) = self.poll.registry().register(&mut stream, token, interest) {
+            warn!("cannot register {peer}: {e}");
+            return;
+        }
+        debug!("accepted {peer} as connection {id}");
+        let handle = Connection::new(ConnectionId(id), peer, Arc::clone(&self.io));
+        self.conns
+            .insert(token, ConnState::new(stream, handle, self.now, self.config.frame_max_bytes));
+    }
+
+    fn conn_event(&mut self, token: Token, readable: bool, writable: bool) {
+        let Some(conn) = self.conns.get_mut(&token) else { return };
+        if readable && self.router.is_some() {
+            if let ReadOutcome::Close(reason) = conn.read_all(self.now, self.router.as_ref()) {
+                self.close(token, reason);
+                return;
+            }
+        }
+        if writable {
+            conn.write_blocked = false;
+            if let Err(e) = conn.flush(self.now) {
+                self.close(token, CloseReason::Io(e));
+                return;
+            }
+        }
+        if conn.has_unsent() && !conn.dirty {
+            conn.dirty = true;
+            self.dirty.push(token);
+        }
+    }
+
+    fn drain_inbox(&mut self) {
+        self.io.clear_wake();
+        while let Ok(msg) = self.inbox.try_recv() {
+            match msg {
+                IoMsg::Write { conn, frame } => self.queue_frame(conn, &frame),
+                IoMsg::Close { conn } => self.close(token_of(conn), CloseReason::Requested),
+                IoMsg::StopAccepting => self.stop_accepting(),
+                IoMsg::Finish { deadline } => {
+                    self.stop_accepting();
+                    self.finish_deadline = Some(deadline);
+                }
+            }
+        }
+    }
+
+    fn queue_frame(&mut self, conn: ConnectionId, frame: &[u8]) {
+        let token = token_of(conn);
+        let Some(state) = self.conns.get_mut(&token) else { return };
+        state.write_buf.extend_from_slice(frame);
+        let pending = state.write_buf.len() - state.write_pos;
+        if pending > self.config.write_queue_max_bytes {
+            self.close(token, CloseReason::WriteQueueFull(pending));
+            return;
+        }
+        if !state.dirty {
+            state.dirty = true;
+            self.dirty.push(token);
+        }
+    }
+
+    fn flush_dirty(&mut self) {
+        let dirty = std::mem::take(&mut self.dirty);
+        for &token in &dirty {
+            let Some(conn) = self.conns.get_mut(&token) else { continue };
+            conn.dirty = false;
+            if conn.write_blocked {
+                continue;
+            }
+            if let Err(e) = conn.flush(self.now) {
+                self.close(token, CloseReason::Io(e));
+            }
+        }
+        self.dirty = dirty;
+        self.dirty.clear();
+    }
+
+    fn stop_accepting(&mut self) {
+        if let Some(mut listener) = self.listener.take() {
+            if let Err(e) = self.poll.registry().deregister(&mut listener) {
+                debug!("deregister listener: {e}");
+            }
+            info!("stopped accepting connections");
+        }
+        // Dropping the pool senders lets workers finish their queues and exit.
+        self.router = None;
+    }
+
+    fn scan_idle(&mut self) {
+        if self.now < self.next_idle_scan {
+            return;
+        }
+        self.next_idle_scan = self.now + IDLE_SCAN_INTERVAL;
+        let idle_max = Duration::from_millis(self.config.idle_timeout_ms);
+        let idle: Vec<Token> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| self.now.duration_since(c.last_active) >= idle_max)
+            .map(|(t, _)| *t)
+            .collect();
+        for token in idle {
+            self.close(token, CloseReason::Idle);
+        }
+    }
+
+    fn finished(&self) -> bool {
+        let Some(deadline) = self.finish_deadline else { return false };
+        self.now >= deadline || self.conns.values().all(|c| !c.has_unsent())
+    }
+
+    fn close_all(&mut self) {
+        let tokens: Vec<Token> = self.conns.keys().copied().collect();
+        for token in tokens {
+            self.close(token, CloseReason::Shutdown);
+        }
+    }
+
+    fn close(&mut self, token: Token, reason: CloseReason) {
+        let Some(mut conn) = self.conns.remove(&token) else { return };
+        if let Err(e) = self.poll.registry().deregister(&mut conn.stream) {
+            debug!("deregister: {e}");
+        }
+        let peer = conn.handle.peer_addr();
+        match &reason {
+            CloseReason::BadFrame(_) | CloseReason::WriteQueueFull(_) => {
+                warn!("closing {peer}: {reason}")
+            }
+            _ => debug!("closing {peer}: {reason}"),
+        }
+        conn.handle.mark_closed();
+        for hook in &self.on_close {
+            let call = std::panic::AssertUnwindSafe(|| hook(&conn.handle));
+            if std::panic::catch_unwind(call).is_err() {
+                log::error!("on_close hook panicked for {peer}");
+            }
+        }
+    }
+}
+
+fn token_of(conn: ConnectionId) -> Token {
+    Token(usize::try_from(conn.0).unwrap_or(usize::MAX))
+}
+
+impl ConnState {
+    fn new(stream: TcpStream, handle: Connection, now: Instant, frame_max_bytes: usize) -> Self {
+        Self {
+            stream,
+            handle,
+            frames: FrameBuf::new(frame_max_bytes),
+            write_buf: Vec::new(),
+            write_pos: 0,
+            dirty: false,
+            write_blocked: false,
+            last_active: now,
+        }
+    }
+
+    fn has_unsent(&self) -> bool {
+        self.write_pos < self.write_buf.len()
+    }
+
+    /// Reads until `WouldBlock`, handling every complete frame as it arrives.
+    fn read_all(&mut self, now: Instant, router: Option<&Router>) -> ReadOutcome {
+        loop {
+            let spare = match self.frames.spare() {
+                Ok(spare) => spare,
+                Err(e) => return ReadOutcome::Close(CloseReason::BadFrame(e)),
+            };
+            match self.stream.read(spare) {
+                Ok(0) => return ReadOutcome::Close(CloseReason::PeerClosed),
+                Ok(n) => {
+                    self.frames.filled(n);
+                    self.last_active = now;
+                    if let Err(e) = self.handle_frames(router) {
+                        return ReadOutcome::Close(CloseReason::BadFrame(e));
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadOutcome::Open,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return ReadOutcome::Close(CloseReason::Io(e)),
+            }
+        }
+    }
+
+    /// Decodes and dispatches every complete frame in the read buffer.
+    fn handle_frames(&mut self, router: Option<&Router>) -> Result<(), DecodeError> {
+        while let Some(frame) = self.frames.next_frame()? {
+            let (cmd, _) = RemotingCommand::decode(frame)?;
+            self.dispatch(cmd, router);
+        }
+        Ok(())
+    }
+
+    fn dispatch(&mut self, cmd: RemotingCommand, router: Option<&Router>) {
+        if cmd.is_response() {
+            if !self.handle.complete_invoke(cmd) {
+                debug!("dropping an unmatched response from {}", self.handle.peer_addr());
+            }
+            return;
+        }
+        let Some(router) = router else { return };
+        let route = router.routes.get(&cmd.code).or(router.default_route.as_ref());
+        let Some(route) = route else {
+            let remark = format!(" request type {} not supported", cmd.code);
+            self.reply_now(&cmd, response_code::REQUEST_CODE_NOT_SUPPORTED, remark);
+            return;
+        };
+        let pool = &router.pools[route.pool];
+        let job = Job {
+            processor: Arc::clone(&route.processor),
+            conn: self.handle.clone(),
+            request: cmd,
+        };
+        match pool.tx.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(job)) => {
+                let remark = format!(
+                    "[TIMEOUT_CLEAN_QUEUE] broker busy, pool '{}' is full (capacity {})",
+                    pool.name, pool.capacity
+                );
+                self.reply_now(&job.request, response_code::SYSTEM_BUSY, remark);
+            }
+            Err(TrySendError::Disconnected(job)) => {
+                let remark = format!("pool '{}' is shut down", pool.name);
+                self.reply_now(&job.request, response_code::SYSTEM_BUSY, remark);
+            }
+        }
+    }
+
+    /// Answers `request` from the I/O thread itself (never a oneway request).
+    fn reply_now(&mut self, request: &RemotingCommand, code: i32, remark: String) {
+        if request.is_oneway() {
+            return;
+        }
+        let mut resp = RemotingCommand::response(code, Some(remark));
+        resp.opaque = request.opaque;
+        resp.encode(SerializeType::Json, &mut self.write_buf);
+    }
+
+    /// Writes queued bytes until done or `WouldBlock`.
+    fn flush(&mut self, now: Instant) -> io::Result<()> {
+        while self.write_pos < self.write_buf.len() {
+            match self.stream.write(&self.write_buf[self.write_pos..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.write_pos += n;
+                    self.last_active = now;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.write_blocked = true;
+                    break;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if self.write_pos == self.write_buf.len() {
+            self.write_pos = 0;
+            self.write_buf.clear();
+            if self.write_buf.capacity() > FRAME_BUF_BYTES * 16 {
+                self.write_buf.shrink_to(FRAME_BUF_BYTES);
+            }
+        } else if self.write_pos > self.write_buf.len() / 2 {
+            self.write_buf.drain(..self.write_pos);
+            self.write_pos = 0;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,10 @@
+//! Integration tests for rocketmq-net: one binary, one module per scenario. Every server here
+//! listens on 127.0.0.1:0.
+
+mod support;
+
+mod golden_frames;
+mod malformed_input;
+mod round_trips;
+mod server_behaviour;
+mod server_requests;
