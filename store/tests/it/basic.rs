@@ -183,3 +183,26 @@ fn delayed_messages_carry_delivery_time() {
     let got = read_all(&store, rocketmq_store::SCHEDULE_TOPIC, 2, 0);
     assert_eq!(got.message_infos[0].tags_code, r.store_timestamp_ms + 10_000);
 }
+
+#[test]
+fn sync_flush_timeout_reports_stored_but_unconfirmed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = small_config(dir.path());
+    cfg.flush_disk_type = rocketmq_store::FlushDiskType::Sync;
+    cfg.sync_flush_timeout_ms = 0;
+    let store = MessageStore::open(cfg).unwrap();
+    // A flush tick may land between append and wait, so look for one timeout in a few puts.
+    let mut timeouts = 0;
+    for _ in 0..20 {
+        match store.put_message(msg("TO", 0, b"late", None, None)) {
+            Err(PutError::FlushDiskTimeout) => timeouts += 1,
+            Ok(_) => {}
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    assert!(timeouts > 0);
+    assert_eq!(store.runtime_stats().flush_timeout_count, timeouts);
+    // The messages are stored and become readable once the flush thread catches up.
+    let got = read_all(&store, "TO", 0, 0);
+    assert_eq!(bodies(&got), vec![b"late".to_vec(); 20]);
+}
