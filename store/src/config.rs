@@ -150,7 +150,7 @@ impl StoreConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |field, requirement| Err(ConfigError::Invalid { field, requirement });
         let size = self.commitlog_file_size_bytes;
-        if size == 0 || !size.is_multiple_of(PAGE_SIZE as u64) {
+        if size == 0 || size % PAGE_SIZE as u64 != 0 {
             return invalid("commitlog_file_size_bytes", "a non-zero multiple of 4096");
         }
         if size > u64::from(u32::MAX) || usize::try_from(size).is_err() {
