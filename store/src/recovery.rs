@@ -82,7 +82,13 @@ pub(crate) fn recover(config: &StoreConfig, clean: bool) -> Result<Recovered, Op
             let (end, scanned) = scan_commitlog(&cl_files, idx);
             report.scanned_bytes = scanned;
             let start = cl_files.get(idx).map_or(0, MappedFile::start);
-            log::warn!("store did not shut down cleanly; commitlog scanned from {start} to {end}");
+            if cl_files.is_empty() {
+                log::info!("new store: no commitlog yet");
+            } else {
+                log::warn!(
+                    "store did not shut down cleanly; commitlog scanned from {start} to {end}"
+                );
+            }
             (end, Some((idx, start)))
         }
     };
