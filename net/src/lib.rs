@@ -6,6 +6,7 @@
 pub mod client;
 pub mod error;
 mod frame_buf;
+mod opaque_map;
 pub mod protocol;
 pub mod server;
 

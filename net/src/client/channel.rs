@@ -1,14 +1,15 @@
 //! One client connection: a blocking `TcpStream`, a write-combining writer, the table of calls
 //! waiting for responses, and the reader thread that completes them.
 //!
-//! **Writes:** a caller appends its encoded frame to a shared buffer; if nobody is writing it
-//! becomes the writer and writes everything queued, including frames other threads append
-//! meanwhile, so that concurrent calls share `write` syscalls without a writer thread.
+//! **Writes:** a caller encodes its frame into a shared buffer; if nobody is writing it becomes
+//! the writer and writes everything queued, including frames other threads append meanwhile, so
+//! that concurrent calls share `write` syscalls without a writer thread. The reader thread holds
+//! the writer role while it runs the callbacks of one batch of responses, so requests issued
+//! from those callbacks leave in one `write` too.
 //!
 //! **Invariant:** once `open` is false the pending table is empty and stays empty: `close` clears
 //! `open` before draining the table, and `register` re-checks `open` after inserting.
 
-use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -18,10 +19,11 @@ use std::time::Instant;
 
 use crossbeam_channel::Sender;
 use log::{debug, error, warn};
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
 
 use crate::error::NetError;
 use crate::frame_buf::FrameBuf;
+use crate::opaque_map::OpaqueMap;
 use crate::protocol::RemotingCommand;
 
 /// What a finished call delivers.
@@ -74,7 +76,7 @@ pub(crate) struct Channel {
     open: AtomicBool,
     write: Mutex<WriteState>,
     write_queue_max_bytes: usize,
-    pending: Mutex<HashMap<i32, Pending>>,
+    pending: Mutex<OpaqueMap<Pending>>,
 }
 
 impl Channel {
@@ -86,7 +88,7 @@ impl Channel {
             open: AtomicBool::new(true),
             write: Mutex::new(write),
             write_queue_max_bytes,
-            pending: Mutex::new(HashMap::new()),
+            pending: Mutex::new(OpaqueMap::default()),
         }
     }
 
@@ -132,23 +134,52 @@ impl Channel {
         expired.iter().filter_map(|opaque| pending.remove(opaque)).collect()
     }
 
-    /// Queues one encoded frame and writes it, together with anything else queued, unless
-    /// another thread is already writing (it will write ours too).
-    pub(crate) fn write_frame(&self, frame: &[u8]) -> Result<(), NetError> {
+    /// Encodes one frame (with `encode`) straight into the write queue and writes it, together
+    /// with anything else queued, unless another thread holds the writer role (it will write
+    /// ours too).
+    pub(crate) fn write_frame(
+        &self,
+        encode: impl FnOnce(&mut Vec<u8>) -> Result<(), NetError>,
+    ) -> Result<(), NetError> {
         let mut state = self.write.lock();
         if !self.is_open() {
             return Err(self.closed_error());
         }
-        if state.queued.len() + frame.len() > self.write_queue_max_bytes {
+        if state.queued.len() > self.write_queue_max_bytes {
             let max_bytes = self.write_queue_max_bytes;
             return Err(NetError::WriteQueueFull { addr: self.addr.clone(), max_bytes });
         }
-        state.queued.extend_from_slice(frame);
+        encode(&mut state.queued)?;
         if state.writing {
             return Ok(());
         }
         state.writing = true;
+        self.flush_as_writer(state)
+    }
+
+    /// Takes the writer role if it is free, so that frames queued meanwhile (by callbacks run
+    /// on the reader thread, or by other threads) go out in one write at [`Self::release_writes`].
+    fn hold_writes(&self) -> bool {
+        let mut state = self.write.lock();
+        !std::mem::replace(&mut state.writing, true)
+    }
+
+    /// Writes what was queued while the writer role was held, and gives the role up.
+    fn release_writes(&self) -> Result<(), NetError> {
+        self.flush_as_writer(self.write.lock())
+    }
+
+    /// Writes queued bytes until the queue is empty, then gives up the writer role. The lock is
+    /// released during each `write`, so other threads keep queueing.
+    fn flush_as_writer<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, WriteState>,
+    ) -> Result<(), NetError> {
         loop {
+            if state.queued.is_empty() {
+                state.writing = false;
+                return Ok(());
+            }
             let spare = std::mem::take(&mut state.spare);
             let mut batch = std::mem::replace(&mut state.queued, spare);
             drop(state);
@@ -163,10 +194,6 @@ impl Channel {
                 warn!("write to {} failed: {source}", self.addr);
                 self.close(|| NetError::ConnectionClosed { addr: self.addr.clone() });
                 return Err(NetError::Send { addr: self.addr.clone(), source });
-            }
-            if state.queued.is_empty() {
-                state.writing = false;
-                return Ok(());
             }
         }
     }
@@ -221,14 +248,29 @@ impl Channel {
                 Err(e) => return Err(e.to_string()),
             };
             frames.filled(n);
-            while let Some(frame) = frames.next_frame().map_err(|e| e.to_string())? {
-                let (cmd, _) = RemotingCommand::decode(frame).map_err(|e| e.to_string())?;
-                if cmd.is_response() {
-                    self.complete(cmd);
-                } else {
-                    inbound(self, cmd);
-                }
+            let held = self.hold_writes();
+            let dispatched = self.dispatch_all(&mut frames, inbound);
+            if held {
+                self.release_writes().map_err(|e| e.to_string())?;
+            }
+            dispatched?;
+        }
+    }
+
+    /// Completes or hands off every whole frame in `frames`.
+    fn dispatch_all(
+        self: &Arc<Self>,
+        frames: &mut FrameBuf,
+        inbound: &InboundSink,
+    ) -> Result<(), String> {
+        while let Some(frame) = frames.next_frame().map_err(|e| e.to_string())? {
+            let (cmd, _) = RemotingCommand::decode(frame).map_err(|e| e.to_string())?;
+            if cmd.is_response() {
+                self.complete(cmd);
+            } else {
+                inbound(self, cmd);
             }
         }
+        Ok(())
     }
 }

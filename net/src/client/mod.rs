@@ -136,7 +136,6 @@ impl RemotingClient {
     ) -> Result<RemotingCommand, NetError> {
         let chan = self.inner.channel(addr)?;
         prepare_request(&mut cmd);
-        let frame = self.inner.encode(&cmd)?;
         let (tx, rx) = crossbeam_channel::bounded(1);
         let pending = Pending {
             deadline: Instant::now() + timeout,
@@ -146,7 +145,7 @@ impl RemotingClient {
         if chan.register(cmd.opaque, pending).is_err() {
             return Err(NetError::ConnectionClosed { addr: addr.to_owned() });
         }
-        if let Err(e) = chan.write_frame(&frame) {
+        if let Err(e) = chan.write_frame(|buf| self.inner.encode_into(&cmd, buf)) {
             chan.unregister(cmd.opaque);
             return Err(e);
         }
@@ -178,7 +177,6 @@ impl RemotingClient {
     ) -> Result<(), NetError> {
         let chan = self.inner.channel(addr)?;
         prepare_request(&mut cmd);
-        let frame = self.inner.encode(&cmd)?;
         let pending = Pending {
             deadline: Instant::now() + timeout,
             timeout_ms: millis(timeout),
@@ -188,7 +186,7 @@ impl RemotingClient {
             return Err(NetError::ConnectionClosed { addr: addr.to_owned() });
         }
         self.inner.wake_timer();
-        match chan.write_frame(&frame) {
+        match chan.write_frame(|buf| self.inner.encode_into(&cmd, buf)) {
             Ok(()) => Ok(()),
             // Still registered: nobody has called the callback, so report the error here.
             Err(e) if chan.unregister(cmd.opaque).is_some() => Err(e),
@@ -202,8 +200,7 @@ impl RemotingClient {
         let chan = self.inner.channel(addr)?;
         prepare_request(&mut cmd);
         cmd.flag |= FLAG_ONEWAY;
-        let frame = self.inner.encode(&cmd)?;
-        chan.write_frame(&frame)
+        chan.write_frame(|buf| self.inner.encode_into(&cmd, buf))
     }
 
     /// Sets the handler for requests the server sends us (CHECK_TRANSACTION_STATE, …). It runs
@@ -259,10 +256,9 @@ fn millis(d: Duration) -> u64 {
 }
 
 impl Inner {
-    fn encode(&self, cmd: &RemotingCommand) -> Result<Vec<u8>, NetError> {
-        let mut frame = Vec::with_capacity(128 + cmd.body.len());
-        cmd.try_encode(self.config.request_serialize, &mut frame, self.config.frame_max_bytes)?;
-        Ok(frame)
+    fn encode_into(&self, cmd: &RemotingCommand, out: &mut Vec<u8>) -> Result<(), NetError> {
+        let (ser, max) = (self.config.request_serialize, self.config.frame_max_bytes);
+        cmd.try_encode(ser, out, max).map_err(NetError::from)
     }
 
     /// The open connection to `addr`, connecting if there is none.
@@ -440,7 +436,7 @@ fn respond(
     }
     response.opaque = request.opaque;
     response.mark_response();
-    let sent = client.encode(&response).and_then(|frame| chan.write_frame(&frame));
+    let sent = chan.write_frame(|buf| client.encode_into(&response, buf));
     if let Err(e) = sent {
         debug!("cannot answer request {} from {}: {e}", request.code, chan.addr);
     }

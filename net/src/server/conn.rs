@@ -6,7 +6,6 @@
 //! send them as [`IoMsg::Write`]; the I/O thread is woken through one `mio::Waker`, at most once
 //! per batch thanks to the `wake_pending` flag.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -17,6 +16,7 @@ use log::debug;
 use parking_lot::Mutex;
 
 use crate::error::NetError;
+use crate::opaque_map::OpaqueMap;
 use crate::protocol::{next_opaque, RemotingCommand, SerializeType, FLAG_RESPONSE};
 
 /// Identifies one accepted connection for the lifetime of the server.
@@ -96,7 +96,7 @@ struct ConnInner {
     open: AtomicBool,
     io: Arc<IoHandle>,
     /// Server-initiated requests waiting for the client's response, by opaque.
-    invokes: Mutex<HashMap<i32, Sender<RemotingCommand>>>,
+    invokes: Mutex<OpaqueMap<Sender<RemotingCommand>>>,
 }
 
 impl Connection {
@@ -106,7 +106,7 @@ impl Connection {
             peer_addr,
             open: AtomicBool::new(true),
             io,
-            invokes: Mutex::new(HashMap::new()),
+            invokes: Mutex::new(OpaqueMap::default()),
         };
         Self { inner: Arc::new(inner) }
     }

@@ -376,6 +376,7 @@ impl ConnState {
                 Ok(spare) => spare,
                 Err(e) => return ReadOutcome::Close(CloseReason::BadFrame(e)),
             };
+            let spare_len = spare.len();
             match self.stream.read(spare) {
                 Ok(0) => return ReadOutcome::Close(CloseReason::PeerClosed),
                 Ok(n) => {
@@ -383,6 +384,12 @@ impl ConnState {
                     self.last_active = now;
                     if let Err(e) = self.handle_frames(router) {
                         return ReadOutcome::Close(CloseReason::BadFrame(e));
+                    }
+                    // A short read drained the socket. On Linux epoll (edge-triggered) any
+                    // later data or FIN raises a new event, so skip the read that would only
+                    // return WouldBlock.
+                    if cfg!(target_os = "linux") && n < spare_len {
+                        return ReadOutcome::Open;
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadOutcome::Open,
