@@ -199,14 +199,10 @@ fn ten_thousand_async_sends_are_all_accounted_for() {
     assert!(producer.flush(Duration::from_secs(60)), "async sends still in flight");
     assert_eq!((ok.load(Ordering::SeqCst), failed.load(Ordering::SeqCst)), (10_000, 0));
     assert_eq!(ids.lock().unwrap().len(), 10_000, "every message has its own id");
-    let stored: i64 = cluster
-        .admin
-        .topic_stats("AsyncTopic")
-        .unwrap()
-        .values()
-        .map(|o| o.max_offset - o.min_offset)
-        .sum();
-    assert_eq!(stored, 10_000);
+    wait_until("the broker counts 10,000 messages", || {
+        let stats = cluster.admin.topic_stats("AsyncTopic").unwrap();
+        stats.values().map(|o| o.max_offset - o.min_offset).sum::<i64>() == 10_000
+    });
     producer.shutdown();
 }
 
@@ -522,27 +518,30 @@ fn admin_api_covers_what_mqadmin_needs() {
                 .unwrap()
         })
         .collect();
-    let stats = admin.topic_stats("AdminTopic").unwrap();
-    assert_eq!(stats.values().map(|o| o.max_offset).sum::<i64>(), 6);
+    // The broker indexes asynchronously: wait until the consume queues and index caught up.
+    wait_until("the stats count every message", || {
+        let stats = admin.topic_stats("AdminTopic").unwrap();
+        stats.values().map(|o| o.max_offset).sum::<i64>() == 6
+    });
 
     let by_offset_id = admin.view_message("AdminTopic", &sent[0].offset_msg_id).unwrap();
     assert_eq!(body(&by_offset_id), "admin-0");
-    let by_uniq = admin.view_message("AdminTopic", &sent[1].msg_id).unwrap();
-    assert_eq!(body(&by_uniq), "admin-1");
-    let by_key = admin
-        .query_messages_by_key(
-            "AdminTopic",
-            "k2",
-            32,
-            UNIX_EPOCH,
-            SystemTime::now() + Duration::from_secs(60),
-        )
-        .unwrap();
-    assert_eq!(by_key.iter().map(body).collect::<Vec<_>>(), ["admin-2"]);
+    wait_until("lookup by client id", || {
+        admin.view_message("AdminTopic", &sent[1].msg_id).is_ok_and(|m| body(&m) == "admin-1")
+    });
+    let until = SystemTime::now() + Duration::from_secs(60);
+    wait_until("lookup by key", || {
+        let found = admin.query_messages_by_key("AdminTopic", "k2", 32, UNIX_EPOCH, until).unwrap();
+        found.iter().map(body).collect::<Vec<_>>() == ["admin-2"]
+    });
     let at = admin.query_message_by_offset(&sent[3].queue, sent[3].queue_offset).unwrap().unwrap();
     assert_eq!(body(&at), "admin-3");
 
-    let consumer = cluster.push("admin_group").build().unwrap();
+    let consumer = cluster
+        .push("admin_group")
+        .persist_offset_interval(Duration::from_millis(200))
+        .build()
+        .unwrap();
     let got = collect(&consumer, "AdminTopic");
     wait_until("consumption", || got.lock().unwrap().len() == 6);
     let conns = admin.consumer_connections("admin_group").unwrap();

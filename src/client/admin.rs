@@ -17,7 +17,7 @@ use super::consumer::unix_ms;
 use super::error::{ClientError, Result};
 use super::instance::ClientInstance;
 use crate::protocol::body::admin::{
-    ConsumerConnection, KvTable, SubscriptionGroupConfig, TopicList,
+    ConsumerConnection, GroupList, KvTable, SubscriptionGroupConfig, TopicList,
 };
 use crate::protocol::body::heartbeat::SubscriptionData;
 use crate::protocol::body::queue::{
@@ -564,6 +564,82 @@ impl Admin {
         Ok(super::route::subscribe_queues(&topic, &route))
     }
 
+    // ---- calls added for the mqadmin tool ----
+
+    /// A broker's configuration (GET_BROKER_CONFIG): the `key=value` lines of its
+    /// Java-properties body.
+    pub fn broker_config(&self, broker_addr: &str) -> Result<BTreeMap<String, String>> {
+        let cmd = RemotingCommand::request(RequestCode::GetBrokerConfig.to_i32());
+        let resp = self.instance.call_ok(broker_addr, cmd)?;
+        Ok(parse_properties_text(&String::from_utf8_lossy(&resp.body)))
+    }
+
+    /// The consumer groups that consume `topic` or hold offsets on it, over its brokers
+    /// (QUERY_TOPIC_CONSUME_BY_WHO).
+    pub fn topic_consumer_groups(&self, topic: &str) -> Result<BTreeSet<String>> {
+        let header = TopicRequestHeader { topic: topic.into() };
+        let mut groups = BTreeSet::new();
+        for addr in self.topic_masters(topic)? {
+            let resp = self.broker_ok(&addr, RequestCode::QueryTopicConsumeByWho, &header)?;
+            let list: GroupList =
+                from_json(&resp.body).map_err(|e| ClientError::bad_response(&addr, e))?;
+            groups.extend(list.group_list);
+        }
+        Ok(groups)
+    }
+
+    /// Deletes a consumer group from one broker (and its offsets with `clean_offset`).
+    pub fn delete_subscription_group_on_broker(
+        &self,
+        broker_addr: &str,
+        group: &str,
+        clean_offset: bool,
+    ) -> Result<()> {
+        let header = DeleteSubscriptionGroupRequestHeader {
+            group_name: group.into(),
+            clean_offset: Some(clean_offset),
+        };
+        self.broker_ok(broker_addr, RequestCode::DeleteSubscriptionGroup, &header).map(drop)
+    }
+
+    /// One pull of up to `max` messages of `mq` from `offset` whose tag matches `expression`
+    /// (`*`, `TagA || TagB`), without long polling or committing anything. Returns the
+    /// messages (possibly none) and the offset to continue from.
+    pub fn pull_messages(
+        &self,
+        mq: &MessageQueue,
+        offset: i64,
+        max: i32,
+        expression: &str,
+    ) -> Result<(Vec<MessageExt>, i64)> {
+        self.instance.route(&mq.topic)?;
+        let addr = api::master_of(&self.instance, mq)?;
+        let sub = SubscriptionData::from_tag_expression(&mq.topic, expression, 0);
+        let spec = PullSpec {
+            group: TOOLS_CONSUMER_GROUP,
+            mq,
+            offset,
+            max_msg_nums: max,
+            commit_offset: None,
+            subscription: &sub,
+            suspend: false,
+        };
+        let cmd = api::pull_command(&spec);
+        let resp = self.instance.call(&addr, cmd, self.instance.config.rpc_timeout)?;
+        Ok(match api::pull_outcome(&addr, &spec, &resp)? {
+            PullOutcome::Found { messages, next_offset } => (messages, next_offset),
+            PullOutcome::NoNewMessage { next_offset } | PullOutcome::OffsetMoved { next_offset } => {
+                (Vec::new(), next_offset)
+            }
+        })
+    }
+
+    /// The first offset of `mq` stored at or after `timestamp`.
+    pub fn search_offset(&self, mq: &MessageQueue, timestamp: SystemTime) -> Result<i64> {
+        self.instance.route(&mq.topic)?;
+        api::search_offset(&self.instance, mq, unix_ms(timestamp))
+    }
+
     // ---- plumbing ----
 
     fn namesrv_ok(&self, cmd: &RemotingCommand) -> Result<(String, RemotingCommand)> {
@@ -584,6 +660,18 @@ impl Admin {
         let cmd = RemotingCommand::request(code.to_i32()).with_header(header);
         self.instance.call_ok(addr, cmd)
     }
+}
+
+/// Parses Java-properties text (`key=value` or `key: value` lines; `#`/`!` comments).
+fn parse_properties_text(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .map(str::trim_start)
+        .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with('!'))
+        .filter_map(|l| {
+            let at = l.find(['=', ':'])?;
+            Some((l[..at].trim().to_string(), l[at + 1..].trim().to_string()))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -614,5 +702,15 @@ mod tests {
             queues: vec![q(0, 10, 4), q(1, 5, 5)],
         };
         assert_eq!(p.total_lag(), 6);
+    }
+
+    #[test]
+    fn properties_text_parses_like_java() {
+        let p = parse_properties_text("# c\nbrokerName=broker-a\n  flushDiskType = ASYNC_FLUSH\nk:v\n\nempty=\n");
+        assert_eq!(p["brokerName"], "broker-a");
+        assert_eq!(p["flushDiskType"], "ASYNC_FLUSH");
+        assert_eq!(p["k"], "v");
+        assert_eq!(p["empty"], "");
+        assert_eq!(p.len(), 4);
     }
 }

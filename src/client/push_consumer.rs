@@ -192,6 +192,12 @@ impl PushConsumerBuilder {
         self
     }
 
+    /// How often consumed offsets are committed (default 5 s).
+    pub fn persist_offset_interval(mut self, interval: Duration) -> Self {
+        self.config.persist_offset_interval = interval.max(Duration::from_millis(100));
+        self
+    }
+
     /// How long `shutdown` waits for in-flight messages (default 30 s).
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
