@@ -74,6 +74,9 @@ fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// Per body: (topic seen by the listener, reconsume times) of each delivery.
+type Deliveries = Arc<Mutex<BTreeMap<String, Vec<(String, i32)>>>>;
+
 /// Bodies received per consumer, counted.
 type Received = Arc<Mutex<HashMap<String, usize>>>;
 
@@ -390,7 +393,7 @@ fn reconsume_later_redelivers_through_the_retry_topic() {
     let cluster = Cluster::start(&[]);
     cluster.topic("RetryTopic", 2);
     let consumer = cluster.push("retry_group").build().unwrap();
-    let deliveries: Arc<Mutex<BTreeMap<String, Vec<(String, i32)>>>> = Arc::default();
+    let deliveries: Deliveries = Arc::default();
     let sink = Arc::clone(&deliveries);
     consumer.subscribe("RetryTopic", "*").unwrap();
     consumer
@@ -473,13 +476,13 @@ fn lite_pull_consumer_polls_commits_seeks_and_pauses() {
         [(0, 7), (0, 8), (0, 9)]
     );
 
-    consumer.pause(&[q1.clone()]);
+    consumer.pause(std::slice::from_ref(&q1));
     producer.send_to_queue(&Message::new("LiteTopic", "while-paused"), &q1).unwrap();
     assert!(
         consumer.poll(Duration::from_millis(700)).unwrap().is_empty(),
         "a paused queue yields nothing"
     );
-    consumer.resume(&[q1.clone()]);
+    consumer.resume(std::slice::from_ref(&q1));
     assert_eq!(body(&poll_n(1)[0]), "while-paused");
     let ts =
         consumer.offset_for_timestamp(&q0, SystemTime::now() + Duration::from_secs(3600)).unwrap();

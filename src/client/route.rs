@@ -111,7 +111,7 @@ impl FaultTolerance {
 
     /// Whether `broker` is currently in rotation.
     pub fn is_available(&self, broker: &str, now: Instant) -> bool {
-        self.unavailable_until.lock().get(broker).map_or(true, |until| *until <= now)
+        !matches!(self.unavailable_until.lock().get(broker), Some(until) if *until > now)
     }
 }
 
