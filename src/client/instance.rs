@@ -31,6 +31,9 @@ use crate::protocol::constants::MASTER_ID;
 use crate::protocol::header::client::UnregisterClientRequestHeader;
 use crate::protocol::header::namesrv::GetRouteInfoRequestHeader;
 
+/// Least time between two failure-driven refreshes of one topic's route.
+const FAILURE_REFRESH_GAP: Duration = Duration::from_secs(1);
+
 /// Builds the heartbeat body on demand (it reflects the owner's current subscriptions).
 pub(crate) type HeartbeatFn = Arc<dyn Fn() -> HeartbeatData + Send + Sync>;
 /// Told about every route that changed (topic, new route).
@@ -48,6 +51,8 @@ pub(crate) struct ClientInstance {
     topics: Mutex<BTreeSet<String>>,
     heartbeat: RwLock<Option<HeartbeatFn>>,
     route_listeners: RwLock<Vec<RouteListener>>,
+    /// When each topic was last refreshed after a failure (see `refresh_route_after_failure`).
+    failure_refreshes: Mutex<HashMap<String, Instant>>,
     next_namesrv: AtomicUsize,
     timer: Mutex<Option<(Sender<()>, JoinHandle<()>)>>,
 }
@@ -74,6 +79,7 @@ impl ClientInstance {
             topics: Mutex::new(BTreeSet::new()),
             heartbeat: RwLock::new(None),
             route_listeners: RwLock::new(Vec::new()),
+            failure_refreshes: Mutex::new(HashMap::new()),
             next_namesrv: AtomicUsize::new(0),
             timer: Mutex::new(None),
         });
@@ -183,6 +189,23 @@ impl ClientInstance {
         let route = self.fetch_route(topic)?;
         self.set_route(topic, route.clone());
         Ok(route)
+    }
+
+    /// Refreshes `topic` after a failed call, at most once per [`FAILURE_REFRESH_GAP`], so a
+    /// burst of failures does not become a burst of nameserver requests. Errors are ignored:
+    /// the caller already has one to report.
+    pub(crate) fn refresh_route_after_failure(&self, topic: &str) {
+        {
+            let mut last = self.failure_refreshes.lock();
+            let now = Instant::now();
+            if last.get(topic).is_some_and(|t| now.duration_since(*t) < FAILURE_REFRESH_GAP) {
+                return;
+            }
+            last.insert(topic.to_string(), now);
+        }
+        if let Err(e) = self.refresh_route(topic) {
+            debug!("refreshing the route of {topic} after a failure: {e}");
+        }
     }
 
     /// Asks the nameserver for a route without touching the cache.

@@ -516,6 +516,7 @@ impl Inner {
                 Ok(result) => return Ok(result),
                 Err(e) if e.is_retriable() && attempt < self.opts.retries && self.is_running() => {
                     debug!("send to {mq} failed ({e}); retrying on another broker");
+                    self.instance.refresh_route_after_failure(msg.topic());
                     last_failed = Some(mq.broker_name.clone());
                     attempt += 1;
                 }
@@ -592,6 +593,7 @@ impl Inner {
         match outcome {
             Err(e) if e.is_retriable() && job.attempt < self.opts.retries && self.is_running() => {
                 debug!("async send failed ({e}); retrying on another broker");
+                self.instance.refresh_route_after_failure(job.msg.topic());
                 job.attempt += 1;
                 job.last_failed = mq.map(|q| q.broker_name.clone());
                 self.dispatch(job);

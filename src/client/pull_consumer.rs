@@ -866,6 +866,7 @@ fn handle_outcome(
         }
         Err(e) => {
             debug!("pull of {} failed: {e}", queue.mq);
+            inner.instance.refresh_route_after_failure(&queue.mq.topic);
             !stopper.sleep(PULL_ERROR_DELAY)
         }
     }

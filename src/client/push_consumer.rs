@@ -745,6 +745,7 @@ impl Inner {
                 }
                 Err(e) => {
                     debug!("pull of {} failed: {e}", pq.mq);
+                    rt.instance.refresh_route_after_failure(&pq.mq.topic);
                     if stopper.sleep(PULL_ERROR_DELAY) {
                         return;
                     }
@@ -1017,7 +1018,9 @@ impl Inner {
         self.drain(timeout);
         rt.consume_tx.lock().take();
         rt.later_tx.lock().take();
-        for handle in rt.workers.lock().drain(..) {
+        // A listener may shut its own consumer down: never join the calling thread.
+        let me = std::thread::current().id();
+        for handle in rt.workers.lock().drain(..).filter(|h| h.thread().id() != me) {
             let _ = handle.join();
         }
         self.persist_offsets(&assigned);
