@@ -11,7 +11,8 @@ use rocketmq::nameserver::{NameServer, NamesrvConfig, RawNamesrvConfig};
 #[path = "signals.rs"]
 mod signals;
 
-const USAGE: &str = "usage: nameserver [-c FILE.ron] [-port PORT] [-bind IP] [-expire MS] [-kv FILE]
+const USAGE: &str =
+    "usage: nameserver [-c FILE.ron] [-port PORT] [-bind IP] [-expire MS] [-kv FILE]
   -c FILE     RON config file (see conf/nameserver.ron); flags override it
   -port PORT  listen port (default 9876)
   -bind IP    bind address (default 0.0.0.0)
@@ -61,10 +62,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    println!(
-        "The Name Server boot success. serializeType=JSON, address {}",
-        server.local_addr()
-    );
+    println!("The Name Server boot success. serializeType=JSON, address {}", server.local_addr());
     let _ = stop.recv();
     log::info!("shutting down");
     server.shutdown();

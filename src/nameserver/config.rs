@@ -81,7 +81,10 @@ impl RawNamesrvConfig {
             message: format!("{:?} is not an IP address: {e}", self.bind_address),
         })?;
         if self.worker_threads == 0 {
-            return Err(ConfigError::Invalid { key: "worker_threads", message: "must be ≥ 1".into() });
+            return Err(ConfigError::Invalid {
+                key: "worker_threads",
+                message: "must be ≥ 1".into(),
+            });
         }
         if self.worker_queue_capacity == 0 {
             return Err(ConfigError::Invalid {

@@ -93,10 +93,8 @@ impl RouteTable {
         if reg.broker_id == MASTER_ID {
             return RegisterOutcome::default();
         }
-        let ha_server_addr = master_addr
-            .as_ref()
-            .and_then(|m| self.live.get(m))
-            .map(|l| l.ha_server_addr.clone());
+        let ha_server_addr =
+            master_addr.as_ref().and_then(|m| self.live.get(m)).map(|l| l.ha_server_addr.clone());
         RegisterOutcome { master_addr, ha_server_addr }
     }
 
@@ -128,7 +126,9 @@ impl RouteTable {
         let name = live.broker_name;
         let group_empty = match self.brokers.get_mut(&name) {
             Some(group) => {
-                group.broker_addrs.retain(|id, addr| !(addr == broker_addr && *id == live.broker_id));
+                group
+                    .broker_addrs
+                    .retain(|id, addr| !(addr == broker_addr && *id == live.broker_id));
                 group.broker_addrs.is_empty()
             }
             None => true,

@@ -78,8 +78,7 @@ fn read_mq_map<V: DeserializeOwned>(
     let normalized = crate::protocol::json::normalize(bytes)?;
     let mut value: serde_json::Value = serde_json::from_str(&normalized)?;
     let mut table = BTreeMap::new();
-    if let Some(serde_json::Value::Object(map)) = value.get_mut(name).map(serde_json::Value::take)
-    {
+    if let Some(serde_json::Value::Object(map)) = value.get_mut(name).map(serde_json::Value::take) {
         for (k, v) in map {
             let mq: MessageQueue = serde_json::from_str(&k)?;
             table.insert(mq, serde_json::from_value(v)?);

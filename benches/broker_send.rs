@@ -1,0 +1,179 @@
+//! Broker send path through the net client: 128 B SEND_MESSAGE_V2, async flush, broker in this
+//! process on loopback. Reports 1 in flight (p50/p99/p99.9) and 64 in flight (msg/s), next to
+//! the raw loopback TCP round trip measured in the same run.
+//!
+//! Run: `cargo bench --bench broker_send`
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+use rocketmq::broker::{Broker, RawBrokerConfig};
+use rocketmq::net::{ClientConfig, RemotingClient, RemotingCommand, RequestCode};
+use rocketmq::protocol::header::send::SendMessageRequestHeader;
+use rocketmq::protocol::message::format_properties;
+
+const BODY: [u8; 128] = [b'x'; 128];
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+/// Raw loopback round trip: 64-byte ping-pong over one TCP connection.
+fn raw_rtt(rounds: usize) -> Vec<Duration> {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let echo = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_nodelay(true).unwrap();
+        let mut buf = [0u8; 64];
+        while s.read_exact(&mut buf).is_ok() {
+            if s.write_all(&buf).is_err() {
+                break;
+            }
+        }
+    });
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.set_nodelay(true).unwrap();
+    let mut buf = [7u8; 64];
+    let mut out = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let t = Instant::now();
+        c.write_all(&buf).unwrap();
+        c.read_exact(&mut buf).unwrap();
+        out.push(t.elapsed());
+    }
+    drop(c);
+    echo.join().unwrap();
+    out.sort();
+    out
+}
+
+fn send_cmd(topic: &str) -> RemotingCommand {
+    let h = SendMessageRequestHeader {
+        producer_group: "bench_pg".into(),
+        topic: topic.into(),
+        default_topic: "TBW102".into(),
+        default_topic_queue_nums: 4,
+        queue_id: 0,
+        born_timestamp: 1_700_000_000_000,
+        properties: Some(format_properties([("WAIT", "true"), ("UNIQ_KEY", "0A0000010000000000000000000000AA")])),
+        ..Default::default()
+    };
+    let mut cmd = RemotingCommand::request(RequestCode::SendMessageV2.to_i32()).with_body(BODY.to_vec());
+    cmd.ext_fields = h.to_v2();
+    cmd
+}
+
+fn one_in_flight(client: &RemotingClient, addr: &str, n: usize) -> Vec<Duration> {
+    let mut lat = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        let r = client.invoke_sync(addr, send_cmd("BenchTopic"), Duration::from_secs(3)).unwrap();
+        lat.push(t.elapsed());
+        assert_eq!(r.code, 0, "{:?}", r.remark);
+    }
+    lat.sort();
+    lat
+}
+
+/// `n` sends with at most `window` in flight; returns msg/s. Every send must succeed.
+fn pipelined(client: &RemotingClient, addr: &str, n: u64, window: u64) -> f64 {
+    let in_flight = Arc::new((Mutex::new(0u64), Condvar::new()));
+    let ok = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let t = Instant::now();
+    for _ in 0..n {
+        {
+            let (m, cv) = &*in_flight;
+            let mut g = m.lock();
+            while *g >= window {
+                cv.wait(&mut g);
+            }
+            *g += 1;
+        }
+        let (f, o, x) = (in_flight.clone(), ok.clone(), failed.clone());
+        client
+            .invoke_async(
+                addr,
+                send_cmd("BenchTopic"),
+                Duration::from_secs(10),
+                Box::new(move |r| {
+                    match r {
+                        Ok(r) if r.code == 0 => o.fetch_add(1, Ordering::Relaxed),
+                        _ => x.fetch_add(1, Ordering::Relaxed),
+                    };
+                    let (m, cv) = &*f;
+                    *m.lock() -= 1;
+                    cv.notify_one();
+                }),
+            )
+            .unwrap();
+    }
+    let (m, cv) = &*in_flight;
+    let mut g = m.lock();
+    while *g > 0 {
+        cv.wait(&mut g);
+    }
+    let secs = t.elapsed().as_secs_f64();
+    assert_eq!(failed.load(Ordering::Relaxed), 0, "sends failed");
+    assert_eq!(ok.load(Ordering::Relaxed), n, "every send accounted for");
+    n as f64 / secs
+}
+
+fn main() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = RawBrokerConfig {
+        store_path: dir.path().to_path_buf(),
+        listen_port: 0,
+        bind_address: "127.0.0.1".into(),
+        broker_ip: Some("127.0.0.1".into()),
+        commitlog_file_size_bytes: 256 * 1024 * 1024,
+        ..Default::default()
+    };
+    let broker = Broker::start(raw.validate().unwrap()).unwrap();
+    let addr = broker.local_addr().to_string();
+    let client = RemotingClient::new(ClientConfig::default());
+    let create = rocketmq::protocol::header::admin::CreateTopicRequestHeader {
+        topic: "BenchTopic".into(),
+        read_queue_nums: 1,
+        write_queue_nums: 1,
+        perm: 6,
+        ..Default::default()
+    };
+    let r = client
+        .invoke_sync(
+            &addr,
+            RemotingCommand::request(RequestCode::UpdateAndCreateTopic.to_i32()).with_header(&create),
+            Duration::from_secs(3),
+        )
+        .unwrap();
+    assert_eq!(r.code, 0);
+
+    one_in_flight(&client, &addr, 5_000); // warm-up
+    let rtt = raw_rtt(50_000);
+    let lat = one_in_flight(&client, &addr, 50_000);
+    println!(
+        "raw loopback RTT (64 B)        p50 {:>8.1?}  p99 {:>8.1?}",
+        percentile(&rtt, 0.5),
+        percentile(&rtt, 0.99)
+    );
+    println!(
+        "send 128 B, 1 in flight         p50 {:>8.1?}  p99 {:>8.1?}  p99.9 {:>8.1?}  ({:.1}x RTT p50)",
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99),
+        percentile(&lat, 0.999),
+        percentile(&lat, 0.5).as_secs_f64() / percentile(&rtt, 0.5).as_secs_f64()
+    );
+    pipelined(&client, &addr, 50_000, 64); // warm-up
+    for window in [64, 256] {
+        let rate = pipelined(&client, &addr, 500_000, window);
+        println!("send 128 B, {window:>3} in flight       {rate:>10.0} msg/s");
+    }
+    client.shutdown();
+    broker.shutdown();
+}
