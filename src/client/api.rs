@@ -124,6 +124,22 @@ pub(crate) fn search_offset(
     offset_call(instance, mq, cmd)
 }
 
+/// The client ids of `group`, sorted, from the first broker of `topic` that answers. Fails
+/// with [`ClientError::NotInGroup`] (after re-sending the heartbeat) when this client is not
+/// among them: allocating from such a list would drop every queue.
+pub(crate) fn group_members(
+    instance: &ClientInstance,
+    group: &str,
+    topic: &str,
+) -> Result<Vec<String>> {
+    let ids = consumer_ids(instance, group, topic)?;
+    if ids.contains(&instance.client_id) {
+        return Ok(ids);
+    }
+    instance.send_heartbeat();
+    Err(ClientError::NotInGroup { group: group.to_string() })
+}
+
 /// The client ids of `group`, sorted, from the first broker of `topic` that answers.
 pub(crate) fn consumer_ids(
     instance: &ClientInstance,

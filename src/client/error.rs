@@ -38,6 +38,9 @@ pub enum ClientError {
     BadResponse { addr: String, what: String },
     /// The caller passed something unusable (empty topic, mixed-topic batch, …).
     InvalidArgument { what: String },
+    /// The broker does not list this client in its consumer group yet (a heartbeat was lost,
+    /// or the broker restarted); a heartbeat has been sent, try again shortly.
+    NotInGroup { group: String },
     /// `max_async_in_flight` async sends are already waiting for answers.
     TooManyInFlight { limit: usize },
     /// The client is not started or has been shut down.
@@ -53,6 +56,7 @@ impl ClientError {
             | Self::BrokerBusy { .. }
             | Self::Timeout { .. }
             | Self::TooManyInFlight { .. }
+            | Self::NotInGroup { .. }
             | Self::Net { .. } => true,
             Self::Broker { code, .. } => RETRIABLE_CODES.contains(code),
             _ => false,
@@ -143,6 +147,9 @@ impl fmt::Display for ClientError {
                 write!(f, "unreadable response from {addr}: {what}")
             }
             Self::InvalidArgument { what } => write!(f, "invalid argument: {what}"),
+            Self::NotInGroup { group } => {
+                write!(f, "this client is not registered in consumer group {group} yet")
+            }
             Self::TooManyInFlight { limit } => {
                 write!(f, "{limit} async sends are already in flight; wait for their callbacks")
             }

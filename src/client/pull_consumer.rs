@@ -612,7 +612,7 @@ impl Inner {
                 match self.opts.model {
                     MessageModel::Broadcasting => Ok(all),
                     MessageModel::Clustering => {
-                        let cids = api::consumer_ids(&self.instance, &self.opts.group, topic)?;
+                        let cids = api::group_members(&self.instance, &self.opts.group, topic)?;
                         Ok(self.opts.allocate.allocate(&self.instance.client_id, &all, &cids))
                     }
                 }

@@ -587,7 +587,7 @@ impl Inner {
         match self.opts.model {
             MessageModel::Broadcasting => Ok(all),
             MessageModel::Clustering => {
-                let cids = api::consumer_ids(&rt.instance, &self.opts.group, topic)?;
+                let cids = api::group_members(&rt.instance, &self.opts.group, topic)?;
                 Ok(self.opts.allocate.allocate(&rt.instance.client_id, &all, &cids))
             }
         }
