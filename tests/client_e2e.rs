@@ -619,3 +619,31 @@ fn errors_say_what_happened() {
     assert!(e.is_retriable(), "{e}");
     assert!(e.to_string().contains(&broker_addr), "the error names the broker: {e}");
 }
+
+#[test]
+fn producer_and_consumer_survive_a_broker_restart() {
+    let mut cluster = Cluster::start(&[]);
+    cluster.topic("RestartTopic", 2);
+    let consumer = cluster.push("restart_group").build().unwrap();
+    let got = collect(&consumer, "RestartTopic");
+    let producer = cluster.producer();
+    let before: BTreeSet<String> = (0..10).map(|i| format!("before-{i}")).collect();
+    for m in &before {
+        producer.send(&Message::new("RestartTopic", m.as_str())).unwrap();
+    }
+    wait_until("messages before the restart", || keys(&got) == before);
+
+    let port: u16 = cluster.broker.addr.rsplit(':').next().unwrap().parse().unwrap();
+    cluster.broker.kill9();
+    cluster.broker = support::broker_on(port, cluster.ns(), cluster._store.path(), "broker-a", &[]);
+    let after: BTreeSet<String> = (0..10).map(|i| format!("after-{i}")).collect();
+    for m in &after {
+        let deadline = Instant::now() + WAIT;
+        while let Err(e) = producer.send(&Message::new("RestartTopic", m.as_str())) {
+            assert!(e.is_retriable() && Instant::now() < deadline, "{e}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let all: BTreeSet<String> = before.union(&after).cloned().collect();
+    wait_until("messages after the restart", || keys(&got) == all);
+}
