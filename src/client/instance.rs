@@ -311,7 +311,8 @@ impl ClientInstance {
     /// how many brokers accepted it.
     pub(crate) fn send_heartbeat(&self) -> usize {
         let Some(make) = self.heartbeat.read().clone() else { return 0 };
-        let data = make();
+        let mut data = make();
+        data.client_id.clone_from(&self.client_id);
         if data.consumer_data_set.is_empty() && data.producer_data_set.is_empty() {
             return 0;
         }
