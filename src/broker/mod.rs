@@ -21,6 +21,7 @@ mod stats;
 pub mod topics;
 
 use std::net::{IpAddr, SocketAddr, SocketAddrV4};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -73,8 +74,10 @@ pub(crate) struct BrokerCtx {
     pub clients: ClientTable,
     pub hold: PullHold,
     pub stats: BrokerStats,
-    /// Asks the register thread to register now (after a topic change).
-    pub register_now: Sender<()>,
+    /// Talks to the nameservers (registration).
+    pub client: Arc<RemotingClient>,
+    /// The topic-table version last sent to the nameservers.
+    pub registered_version: AtomicI64,
 }
 
 impl BrokerCtx {
@@ -83,9 +86,14 @@ impl BrokerCtx {
         self.config.advertised_addr
     }
 
-    /// Tells the nameservers about a topic change soon.
+    /// Registers with the nameservers now if the topic table changed since the last
+    /// registration. Called before replying to a request that created or deleted a topic, so a
+    /// client that asks the nameserver for the route right after our reply finds it (the Java
+    /// broker does the same).
     pub fn topics_changed(&self) {
-        let _ = self.register_now.try_send(());
+        if self.topics.version() > self.registered_version.load(Ordering::Acquire) {
+            register::register_all(self);
+        }
     }
 
     /// Tells a consumer group's members that membership changed, so they rebalance.
@@ -140,8 +148,8 @@ impl Broker {
         .map_err(StartError::Metadata)?;
         let offsets = OffsetTable::open(config_dir.join("consumerOffset.json"))
             .map_err(StartError::Metadata)?;
-        let (register_tx, register_rx) = bounded(1);
         let (hold, wake_rx) = PullHold::new();
+        let client = Arc::new(RemotingClient::new(rocketmq_net::ClientConfig::default()));
         let ctx = Arc::new(BrokerCtx {
             config,
             store,
@@ -151,14 +159,14 @@ impl Broker {
             clients: ClientTable::default(),
             hold,
             stats: BrokerStats::default(),
-            register_now: register_tx,
+            client: client.clone(),
+            registered_version: AtomicI64::new(i64::MIN),
         });
         let hold_ctx = ctx.clone();
         ctx.store.set_arrival_listener(Arc::new(move |topic, queue, max| {
             hold_ctx.hold.notify_arrival(topic, queue.0, max.0);
         }));
         let (stop_tx, stop_rx) = bounded::<()>(0);
-        let client = Arc::new(RemotingClient::new(rocketmq_net::ClientConfig::default()));
         let mut threads = Vec::new();
         let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
             std::thread::Builder::new().name(name.into()).spawn(f).map_err(StartError::Io)
@@ -177,11 +185,8 @@ impl Broker {
         }
         let server = start_server(&ctx).map_err(StartError::Io)?;
         {
-            let (c, s, cl) = (ctx.clone(), stop_rx.clone(), client.clone());
-            threads.push(spawn(
-                "register",
-                Box::new(move || register::run(&c, &cl, &register_rx, &s)),
-            )?);
+            let (c, s) = (ctx.clone(), stop_rx.clone());
+            threads.push(spawn("register", Box::new(move || register::run(&c, &s)))?);
         }
         Ok(Self { ctx, server: Some(server), stop: Some(stop_tx), threads, client })
     }
@@ -214,7 +219,7 @@ impl Broker {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
-        register::unregister_all(&self.ctx, &self.client);
+        register::unregister_all(&self.ctx);
         self.client.shutdown();
         if let Err(e) = self.ctx.offsets.persist_if_dirty() {
             log::error!("cannot persist consumer offsets at shutdown: {e}");

@@ -3,8 +3,10 @@
 
 use std::time::Duration;
 
-use crossbeam_channel::{select, Receiver};
-use rocketmq_net::{RemotingClient, RemotingCommand, RequestCode, ResponseCode};
+use std::sync::atomic::Ordering;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use rocketmq_net::{RemotingCommand, RequestCode, ResponseCode};
 
 use super::BrokerCtx;
 use crate::protocol::body::register::RegisterBrokerBody;
@@ -15,31 +17,30 @@ use crate::protocol::header::namesrv::{
 
 const NAMESRV_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// The `register` thread.
-pub fn run(ctx: &BrokerCtx, client: &RemotingClient, now: &Receiver<()>, stop: &Receiver<()>) {
+/// The `register` thread: registers at start and every `register_interval_ms`.
+pub fn run(ctx: &BrokerCtx, stop: &Receiver<()>) {
     let interval = Duration::from_millis(ctx.config.register_interval_ms);
-    register_all(ctx, client);
-    loop {
-        select! {
-            recv(stop) -> _ => return,
-            recv(now) -> msg => {
-                if msg.is_err() { return; }
-                register_all(ctx, client);
-            }
-            default(interval) => register_all(ctx, client),
-        }
+    register_all(ctx);
+    while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(interval) {
+        register_all(ctx);
     }
 }
 
-fn register_all(ctx: &BrokerCtx, client: &RemotingClient) {
+/// Registers with every nameserver and records the topic-table version they now have.
+pub fn register_all(ctx: &BrokerCtx) {
+    let wrapper = ctx.topics.wrapper();
+    let version = wrapper.data_version.counter;
     if ctx.config.namesrv_addrs.is_empty() {
+        ctx.registered_version.fetch_max(version, Ordering::AcqRel);
         return;
     }
+    let client = &ctx.client;
     let cfg = &ctx.config;
     let body = to_json(&RegisterBrokerBody {
         filter_server_list: Vec::new(),
-        topic_config_serialize_wrapper: ctx.topics.wrapper(),
+        topic_config_serialize_wrapper: wrapper,
     });
+    let mut all_ok = true;
     let header = RegisterBrokerRequestHeader {
         broker_name: cfg.broker_name.clone(),
         broker_addr: cfg.advertised_addr.to_string(),
@@ -59,18 +60,31 @@ fn register_all(ctx: &BrokerCtx, client: &RemotingClient) {
             Ok(r) if r.code == ResponseCode::Success.to_i32() => {
                 log::debug!("registered with nameserver {addr}");
             }
-            Ok(r) => log::warn!(
-                "nameserver {addr} refused registration: code {} {}",
-                r.code,
-                r.remark.unwrap_or_default()
-            ),
-            Err(e) => log::warn!("cannot register with nameserver {addr}: {e}"),
+            Ok(r) => {
+                all_ok = false;
+                log::warn!(
+                    "nameserver {addr} refused registration: code {} {}",
+                    r.code,
+                    r.remark.unwrap_or_default()
+                );
+            }
+            Err(e) => {
+                all_ok = false;
+                log::warn!("cannot register with nameserver {addr}: {e}");
+            }
         }
+    }
+    // Recorded even after a failure: the periodic registration retries, and requests must not
+    // each wait for a dead nameserver.
+    ctx.registered_version.fetch_max(version, Ordering::AcqRel);
+    if !all_ok {
+        log::debug!("topic table version {version} not accepted by every nameserver yet");
     }
 }
 
 /// Tells every nameserver we are leaving (shutdown).
-pub fn unregister_all(ctx: &BrokerCtx, client: &RemotingClient) {
+pub fn unregister_all(ctx: &BrokerCtx) {
+    let client = &ctx.client;
     let cfg = &ctx.config;
     let header = UnregisterBrokerRequestHeader {
         broker_name: cfg.broker_name.clone(),

@@ -144,6 +144,11 @@ impl TopicTable {
         }
     }
 
+    /// The table's data version counter; it grows with every change.
+    pub fn version(&self) -> i64 {
+        self.inner.read().data_version.counter
+    }
+
     /// Topic names.
     pub fn names(&self) -> Vec<String> {
         self.inner.read().topic_config_table.keys().cloned().collect()

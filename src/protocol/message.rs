@@ -232,6 +232,22 @@ fn host(record: &[u8], at: usize, v6: bool) -> Option<(SocketAddr, usize)> {
     }
 }
 
+/// Bodies inflate to at most this many bytes (the broker's 4 MiB limit with room to spare).
+const INFLATE_MAX_BYTES: usize = 64 * 1024 * 1024;
+
+/// Inflates a zlib-compressed body (compression type 0 or 3 in sysFlag bits 8-10) and clears the
+/// COMPRESSED flag, as the Java client does. LZ4 and ZSTD bodies are left compressed, flag set.
+fn decompress(sys_flag: i32, body: Vec<u8>) -> Result<(i32, Vec<u8>), &'static str> {
+    let compression_type = (sys_flag >> 8) & 0x7;
+    if sys_flag & sys_flag::COMPRESSED == 0 || !matches!(compression_type, 0 | 3) {
+        return Ok((sys_flag, body));
+    }
+    let inflated =
+        miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(&body, INFLATE_MAX_BYTES)
+            .map_err(|_| "compressed body does not inflate as zlib")?;
+    Ok((sys_flag & !sys_flag::COMPRESSED, inflated))
+}
+
 fn decode_record(r: &[u8]) -> Result<MessageExt, &'static str> {
     const SHORT: &str = "record shorter than its fields";
     let magic = read_i32(r, 4).ok_or(SHORT)?;
@@ -262,6 +278,7 @@ fn decode_record(r: &[u8]) -> Result<MessageExt, &'static str> {
     let props = r.get(at + 2..at + 2 + props_len).ok_or(SHORT)?;
     let properties = parse_properties(std::str::from_utf8(props).map_err(|_| "bad properties")?);
     let commit_log_offset = read_i64(r, 28).ok_or(SHORT)?;
+    let (sys_flag, body) = decompress(sys_flag, body)?;
     Ok(MessageExt {
         topic,
         queue_id: read_i32(r, 12).ok_or(SHORT)?,
@@ -332,6 +349,17 @@ mod tests {
             format_properties(p.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
             "A\u{1}1\u{2}C\u{1}3\u{2}"
         );
+    }
+
+    #[test]
+    fn zlib_bodies_are_inflated() {
+        let body = vec![b'z'; 6000];
+        let packed = miniz_oxide::deflate::compress_to_vec_zlib(&body, 5);
+        let (flag, out) = decompress(sys_flag::COMPRESSED, packed.clone()).unwrap();
+        assert_eq!((flag, out), (0, body));
+        let lz4 = sys_flag::COMPRESSED | 0x100;
+        assert_eq!(decompress(lz4, packed.clone()).unwrap(), (lz4, packed));
+        assert!(decompress(sys_flag::COMPRESSED, vec![1, 2, 3]).is_err());
     }
 
     #[test]

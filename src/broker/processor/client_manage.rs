@@ -38,10 +38,11 @@ pub(super) fn heartbeat(ctx: &BrokerCtx, rc: &RequestContext, req: &RemotingComm
         ctx.topics
             .retry_topic(&consumer.group_name, group.retry_queue_nums)
             .map_err(|e| io_response("topics", &e))?;
+        // A new %RETRY% topic must be routable before the client asks the nameserver for it.
+        ctx.topics_changed();
         if ctx.clients.register_consumer(channel.clone(), consumer) {
             log::info!("consumer {} joined group {}", data.client_id, consumer.group_name);
             ctx.notify_consumer_ids_changed(&consumer.group_name);
-            ctx.topics_changed();
         }
     }
     for producer in &data.producer_data_set {

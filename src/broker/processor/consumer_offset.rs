@@ -38,7 +38,10 @@ pub(super) fn query(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled {
 pub(super) fn update(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled {
     let h: UpdateConsumerOffsetRequestHeader = header(req)?;
     queue(h.queue_id)?;
-    ctx.offsets.commit(&h.consumer_group, &h.topic, h.queue_id, h.commit_offset);
+    // Some clients (ali-ons) commit -1 for "nothing consumed yet": keep "no offset" instead.
+    if h.commit_offset >= 0 {
+        ctx.offsets.commit(&h.consumer_group, &h.topic, h.queue_id, h.commit_offset);
+    }
     Ok(success())
 }
 
