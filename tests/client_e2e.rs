@@ -647,3 +647,45 @@ fn producer_and_consumer_survive_a_broker_restart() {
     let all: BTreeSet<String> = before.union(&after).cloned().collect();
     wait_until("messages after the restart", || keys(&got) == all);
 }
+
+#[test]
+fn message_fields_and_delay_levels_round_trip() {
+    let cluster = Cluster::start(&[]);
+    cluster.topic("FieldsTopic", 1);
+    let consumer = cluster.push("fields_group").build().unwrap();
+    let received: Arc<Mutex<Vec<(MessageExt, Instant)>>> = Arc::default();
+    let sink = Arc::clone(&received);
+    consumer.subscribe("FieldsTopic", "TagA || TagB").unwrap();
+    consumer
+        .start(move |msgs, _| {
+            sink.lock().unwrap().extend(msgs.iter().map(|m| (m.clone(), Instant::now())));
+            ConsumeStatus::Success
+        })
+        .unwrap();
+    let producer = cluster.producer();
+    let plain = Message::new("FieldsTopic", "plain")
+        .with_tags("TagA")
+        .with_keys(["k1", "k2"])
+        .with_property("color", "blue")
+        .with_flag(42);
+    let sent = producer.send(&plain).unwrap();
+    producer.send(&Message::new("FieldsTopic", "filtered-out").with_tags("TagC")).unwrap();
+    let sent_at = Instant::now();
+    let delayed = producer
+        .send(&Message::new("FieldsTopic", "delayed").with_tags("TagB").with_delay_level(1))
+        .unwrap();
+    wait_until("both messages", || received.lock().unwrap().len() >= 2);
+    std::thread::sleep(Duration::from_millis(300));
+    let got = received.lock().unwrap();
+    assert_eq!(got.len(), 2, "TagC is filtered out");
+    let (m, _) = got.iter().find(|(m, _)| body(m) == "plain").unwrap();
+    assert_eq!(m.msg_id(), sent.msg_id);
+    assert_eq!(
+        (m.tags(), m.keys(), m.property("color"), m.flag),
+        (Some("TagA"), Some("k1 k2"), Some("blue"), 42)
+    );
+    assert_eq!((m.queue_id, m.queue_offset), (sent.queue.queue_id, sent.queue_offset));
+    let (d, at) = got.iter().find(|(m, _)| body(m) == "delayed").unwrap();
+    assert_eq!(d.msg_id(), delayed.msg_id);
+    assert!(at.duration_since(sent_at) >= Duration::from_millis(800), "delay level 1 is 1 s");
+}
