@@ -131,3 +131,17 @@ fn producer_speaks_java_to_an_old_style_cluster() {
     assert_eq!(unregister.ext_fields.get("producerGroup"), Some("compat_pg"));
     assert!(unregister.ext_fields.get("clientID").is_some_and(|id| id.contains('@')));
 }
+
+#[test]
+fn a_dead_nameserver_in_the_list_is_skipped() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let seen: Seen = Arc::default();
+    let server_seen = Arc::clone(&seen);
+    std::thread::spawn(move || serve(listener, server_seen));
+    let dead = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    let producer =
+        Producer::builder().name_server(&format!("{dead};{addr}")).group("pg").build().unwrap();
+    assert_eq!(producer.fetch_publish_queues("CompatTopic").unwrap().len(), 4);
+    assert!(producer.send(&Message::new("CompatTopic", "x")).is_ok());
+}
