@@ -628,9 +628,8 @@ impl Admin {
         let resp = self.instance.call(&addr, cmd, self.instance.config.rpc_timeout)?;
         Ok(match api::pull_outcome(&addr, &spec, &resp)? {
             PullOutcome::Found { messages, next_offset } => (messages, next_offset),
-            PullOutcome::NoNewMessage { next_offset } | PullOutcome::OffsetMoved { next_offset } => {
-                (Vec::new(), next_offset)
-            }
+            PullOutcome::NoNewMessage { next_offset }
+            | PullOutcome::OffsetMoved { next_offset } => (Vec::new(), next_offset),
         })
     }
 
@@ -706,7 +705,9 @@ mod tests {
 
     #[test]
     fn properties_text_parses_like_java() {
-        let p = parse_properties_text("# c\nbrokerName=broker-a\n  flushDiskType = ASYNC_FLUSH\nk:v\n\nempty=\n");
+        let p = parse_properties_text(
+            "# c\nbrokerName=broker-a\n  flushDiskType = ASYNC_FLUSH\nk:v\n\nempty=\n",
+        );
         assert_eq!(p["brokerName"], "broker-a");
         assert_eq!(p["flushDiskType"], "ASYNC_FLUSH");
         assert_eq!(p["k"], "v");
