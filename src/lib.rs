@@ -12,3 +12,4 @@ pub mod config;
 pub mod nameserver;
 pub mod protocol;
 pub mod remoting;
+pub mod tools;
