@@ -61,10 +61,14 @@ fn send_cmd(topic: &str) -> RemotingCommand {
         default_topic_queue_nums: 4,
         queue_id: 0,
         born_timestamp: 1_700_000_000_000,
-        properties: Some(format_properties([("WAIT", "true"), ("UNIQ_KEY", "0A0000010000000000000000000000AA")])),
+        properties: Some(format_properties([
+            ("WAIT", "true"),
+            ("UNIQ_KEY", "0A0000010000000000000000000000AA"),
+        ])),
         ..Default::default()
     };
-    let mut cmd = RemotingCommand::request(RequestCode::SendMessageV2.to_i32()).with_body(BODY.to_vec());
+    let mut cmd =
+        RemotingCommand::request(RequestCode::SendMessageV2.to_i32()).with_body(BODY.to_vec());
     cmd.ext_fields = h.to_v2();
     cmd
 }
@@ -148,7 +152,8 @@ fn main() {
     let r = client
         .invoke_sync(
             &addr,
-            RemotingCommand::request(RequestCode::UpdateAndCreateTopic.to_i32()).with_header(&create),
+            RemotingCommand::request(RequestCode::UpdateAndCreateTopic.to_i32())
+                .with_header(&create),
             Duration::from_secs(3),
         )
         .unwrap();

@@ -106,7 +106,7 @@ fn send_10000_in_v1_v2_batch_and_both_encodings_then_pull_back_identical() {
         }
         i += 1;
     }
-    let got = pull_all(&c, &b.addr, "cg", "E2E", 0, 0);
+    let got = pull_n(&c, &b.addr, "cg", "E2E", 0, 0, expected.len());
     assert_eq!(got.len(), expected.len());
     for (n, (m, body)) in got.iter().zip(&expected).enumerate() {
         assert_eq!(m.queue_offset, n as i64, "queue order");
@@ -208,7 +208,7 @@ fn offsets_and_messages_survive_restart_and_kill9() {
     let mut b = broker_on(port, &ns.addr, dir.path(), "broker-a", &extra);
     let c = client();
     assert_eq!(query_offset(&c, &b.addr), 40);
-    assert_eq!(pull_all(&c, &b.addr, "cg", "DUR", 0, 0).len(), 100);
+    assert_eq!(pull_n(&c, &b.addr, "cg", "DUR", 0, 0, 100).len(), 100);
     for i in 100..150 {
         assert_eq!(send_v2(&c, &b.addr, "DUR", 0, format!("m{i}").as_bytes(), &[]).code, 0);
     }
@@ -219,7 +219,7 @@ fn offsets_and_messages_survive_restart_and_kill9() {
     let b = broker_on(port, &ns.addr, dir.path(), "broker-a", &extra);
     let c = client();
     assert_eq!(query_offset(&c, &b.addr), 120);
-    let msgs = pull_all(&c, &b.addr, "cg", "DUR", 0, 0);
+    let msgs = pull_n(&c, &b.addr, "cg", "DUR", 0, 0, 150);
     assert_eq!(msgs.len(), 150);
     assert_eq!(msgs[149].body, b"m149");
 }
@@ -326,7 +326,7 @@ fn sent_back_17_times_lands_in_the_dlq_intact() {
     create_topic(&c, &b.addr, "RT", 1);
     let props = [("TAGS", "tagA"), ("KEYS", "key1"), ("color", "blue")];
     assert_eq!(send_v2(&c, &b.addr, "RT", 0, b"payload", &props).code, 0);
-    let mut msg = pull_all(&c, &b.addr, "cg", "RT", 0, 0).remove(0);
+    let mut msg = pull_n(&c, &b.addr, "cg", "RT", 0, 0, 1).remove(0);
     let mut retry_offset = 0;
     for round in 0..17 {
         let h = ConsumerSendMsgBackRequestHeader {

@@ -28,6 +28,24 @@ pub struct TopicTable {
     path: PathBuf,
 }
 
+/// The part of a topic's config the send and pull paths check, without cloning the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueCounts {
+    pub perm: i32,
+    pub read_queue_nums: i32,
+    pub write_queue_nums: i32,
+}
+
+impl From<&TopicConfig> for QueueCounts {
+    fn from(t: &TopicConfig) -> Self {
+        Self {
+            perm: t.perm,
+            read_queue_nums: t.read_queue_nums,
+            write_queue_nums: t.write_queue_nums,
+        }
+    }
+}
+
 /// Settings the table needs from the broker config.
 #[derive(Debug, Clone)]
 pub struct TopicDefaults {
@@ -58,6 +76,11 @@ impl TopicTable {
     /// One topic's config.
     pub fn get(&self, topic: &str) -> Option<TopicConfig> {
         self.inner.read().topic_config_table.get(topic).cloned()
+    }
+
+    /// Permission and queue counts of a topic (the hot paths' lookup).
+    pub fn counts(&self, topic: &str) -> Option<QueueCounts> {
+        self.inner.read().topic_config_table.get(topic).map(QueueCounts::from)
     }
 
     /// Creates or replaces a topic.

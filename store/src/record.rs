@@ -123,8 +123,10 @@ pub const PROPERTY_CHECK_IMMUNITY_TIME_IN_SECONDS: &str = "CHECK_IMMUNITY_TIME_I
 /// Sharding key of ordered messages.
 pub const PROPERTY_SHARDING_KEY: &str = "__SHARDINGKEY";
 
-const NAME_VALUE_SEPARATOR: char = '\u{1}';
-const PROPERTY_SEPARATOR: char = '\u{2}';
+/// Separates a property name from its value.
+pub const NAME_VALUE_SEPARATOR: char = '\u{1}';
+/// Ends every name-value pair.
+pub const PROPERTY_SEPARATOR: char = '\u{2}';
 
 /// A message as the broker hands it to the store. Queue offset, physical offset and store
 /// timestamp are assigned by the store.

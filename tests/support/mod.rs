@@ -262,3 +262,30 @@ pub fn pull_all(
         }
     }
 }
+
+/// Pulls from `offset` until `n` messages arrived (dispatch runs slightly behind acknowledged
+/// sends), failing after 10 s.
+pub fn pull_n(
+    c: &RemotingClient,
+    broker: &str,
+    group: &str,
+    topic: &str,
+    queue: i32,
+    offset: i64,
+    n: usize,
+) -> Vec<MessageExt> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut out = Vec::new();
+    let mut next = offset;
+    while out.len() < n {
+        assert!(Instant::now() < deadline, "only {} of {n} messages arrived", out.len());
+        let got = pull_all(c, broker, group, topic, queue, next);
+        if let Some(last) = got.last() {
+            next = last.queue_offset + 1;
+        } else {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        out.extend(got);
+    }
+    out
+}

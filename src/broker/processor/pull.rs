@@ -156,7 +156,7 @@ fn check(
             format!("subscription group no permission, {}", h.consumer_group),
         ));
     }
-    let topic = ctx.topics.get(&h.topic).ok_or_else(|| {
+    let topic = ctx.topics.counts(&h.topic).ok_or_else(|| {
         error(
             ResponseCode::TopicNotExist,
             format!("topic[{}] not exist, apply first please!", h.topic),

@@ -12,6 +12,7 @@ use rocketmq_store::{PhysOffset, PutError, PutResult, QueueId};
 
 use super::{header, Handled};
 use crate::broker::error::{io_response, put_error_response};
+use crate::broker::topics::QueueCounts;
 use crate::broker::{ipv4_of, BrokerCtx};
 use crate::protocol::body::register::TopicConfig;
 use crate::protocol::constants::{self, perm};
@@ -40,6 +41,13 @@ pub(crate) fn set_prop(props: &mut Props, key: &str, value: impl Into<String>) {
     }
 }
 
+fn append_prop(props: &mut String, key: &str, value: &str) {
+    props.push_str(key);
+    props.push(record::NAME_VALUE_SEPARATOR);
+    props.push_str(value);
+    props.push(record::PROPERTY_SEPARATOR);
+}
+
 pub(crate) fn remove_prop(props: &mut Props, key: &str) {
     props.retain(|(k, _)| k != key);
 }
@@ -54,7 +62,7 @@ pub struct SendProcessor {
 impl Processor for SendProcessor {
     fn process(&self, rc: &RequestContext, req: RemotingCommand) -> Option<RemotingCommand> {
         let result = match req.request_code() {
-            RequestCode::SendMessage | RequestCode::SendMessageV2 => self.send_one(rc, &req),
+            RequestCode::SendMessage | RequestCode::SendMessageV2 => self.send_one(rc, req),
             RequestCode::SendBatchMessage => self.send_batch(rc, &req),
             RequestCode::ConsumerSendMsgBack => self.send_back(rc, &req),
             _ => Ok(not_supported(req.code)),
@@ -68,12 +76,12 @@ impl SendProcessor {
         Self { ctx, next_queue: AtomicU32::new(0) }
     }
 
-    fn send_one(&self, rc: &RequestContext, req: &RemotingCommand) -> Handled {
+    fn send_one(&self, rc: &RequestContext, req: RemotingCommand) -> Handled {
         let h = decode_send_header(req.code, &req.ext_fields).map_err(|e| bad_header(&e))?;
-        let mut topic = self.writable_topic(&h)?;
-        let mut queue_id = self.pick_queue(&h, &topic)?;
-        let mut props = record::decode_properties(h.properties.as_deref().unwrap_or(""));
-        if prop(&props, record::PROPERTY_TRANSACTION_PREPARED) == Some("true")
+        let counts = self.writable_topic(&h)?;
+        let mut queue_id = self.pick_queue(&h, counts)?;
+        let mut props = h.properties.clone().unwrap_or_default();
+        if record::property_value(&props, record::PROPERTY_TRANSACTION_PREPARED) == Some("true")
             || h.sys_flag & sys_flag::TRANSACTION_MASK == sys_flag::TRANSACTION_PREPARED
         {
             return Err(error(
@@ -82,20 +90,24 @@ impl SendProcessor {
             ));
         }
         let reconsume_times = h.reconsume_times.unwrap_or(0);
-        if topic.topic_name.starts_with(constants::RETRY_GROUP_TOPIC_PREFIX) {
+        let mut topic = h.topic.clone();
+        if topic.starts_with(constants::RETRY_GROUP_TOPIC_PREFIX) {
             if let Some(dlq) = self.retry_to_dlq(&h, req.version, reconsume_times)? {
-                set_prop(&mut props, record::PROPERTY_DELAY_TIME_LEVEL, "-1");
-                topic = dlq;
+                let mut pairs = record::decode_properties(&props);
+                set_prop(&mut pairs, record::PROPERTY_DELAY_TIME_LEVEL, "-1");
+                props = record::encode_properties(&pairs);
+                topic = dlq.topic_name;
                 queue_id = 0;
             }
         }
         self.stamp(&mut props);
+        let uniq = record::property_value(&props, record::PROPERTY_UNIQ_KEY).map(str::to_string);
         let mut msg = MessageToStore {
-            topic: topic.topic_name.clone(),
+            topic,
             queue_id: QueueId(queue_id),
             flag: h.flag,
-            body: req.body.clone(),
-            properties: String::new(),
+            body: req.body,
+            properties: props,
             sys_flag: h.sys_flag,
             born_timestamp_ms: h.born_timestamp,
             born_host: ipv4_of(rc.conn().peer_addr()),
@@ -103,9 +115,11 @@ impl SendProcessor {
             reconsume_times,
             prepared_transaction_offset: 0,
         };
-        divert_delayed(&self.ctx, &mut msg, &mut props);
-        msg.properties = record::encode_properties(&props);
-        let uniq = prop(&props, record::PROPERTY_UNIQ_KEY).map(str::to_string);
+        if record::property_value(&msg.properties, record::PROPERTY_DELAY_TIME_LEVEL).is_some() {
+            let mut pairs = record::decode_properties(&msg.properties);
+            divert_delayed(&self.ctx, &mut msg, &mut pairs);
+            msg.properties = record::encode_properties(&pairs);
+        }
         let result = self.ctx.store.put_message(msg);
         self.respond(result, queue_id, uniq)
     }
@@ -124,8 +138,8 @@ impl SendProcessor {
                 "batch topic longer than 127 characters",
             ));
         }
-        let topic = self.writable_topic(&h)?;
-        let queue_id = self.pick_queue(&h, &topic)?;
+        let counts = self.writable_topic(&h)?;
+        let queue_id = self.pick_queue(&h, counts)?;
         let entries = decode_batch(&req.body)
             .map_err(|e| error(ResponseCode::MessageIllegal, format!("bad batch body: {e}")))?;
         if entries.is_empty() {
@@ -134,8 +148,9 @@ impl SendProcessor {
         let born_host = ipv4_of(rc.conn().peer_addr());
         let mut msgs = Vec::with_capacity(entries.len());
         for entry in entries {
-            let mut props = record::decode_properties(&entry.properties);
-            if prop(&props, record::PROPERTY_DELAY_TIME_LEVEL).is_some_and(|d| d != "0") {
+            let mut props = entry.properties;
+            let delay = record::property_value(&props, record::PROPERTY_DELAY_TIME_LEVEL);
+            if delay.is_some_and(|d| d != "0") {
                 return Err(error(
                     ResponseCode::MessageIllegal,
                     "batched messages cannot be delayed",
@@ -143,11 +158,11 @@ impl SendProcessor {
             }
             self.stamp(&mut props);
             msgs.push(MessageToStore {
-                topic: topic.topic_name.clone(),
+                topic: h.topic.clone(),
                 queue_id: QueueId(queue_id),
                 flag: entry.flag,
                 body: entry.body,
-                properties: record::encode_properties(&props),
+                properties: props,
                 sys_flag: h.sys_flag & !sys_flag::COMPRESSED,
                 born_timestamp_ms: h.born_timestamp,
                 born_host,
@@ -161,7 +176,7 @@ impl SendProcessor {
     }
 
     /// Resolves the topic (auto-creating it when allowed) and checks it may be written.
-    fn writable_topic(&self, h: &SendMessageRequestHeader) -> Result<TopicConfig, RemotingCommand> {
+    fn writable_topic(&self, h: &SendMessageRequestHeader) -> Result<QueueCounts, RemotingCommand> {
         constants::validate_topic(&h.topic).map_err(|e| {
             error(ResponseCode::InvalidParameter, format!("topic[{}]: {e}", h.topic))
         })?;
@@ -171,9 +186,9 @@ impl SendProcessor {
                 format!("Sending message to topic[{}] is forbidden.", h.topic),
             ));
         }
-        let topic = match self.ctx.topics.get(&h.topic) {
+        let topic = match self.ctx.topics.counts(&h.topic) {
             Some(t) => t,
-            None => self.auto_create(h)?,
+            None => QueueCounts::from(&self.auto_create(h)?),
         };
         if !perm::is_writeable(topic.perm) {
             return Err(error(
@@ -217,7 +232,7 @@ impl SendProcessor {
     fn pick_queue(
         &self,
         h: &SendMessageRequestHeader,
-        topic: &TopicConfig,
+        topic: QueueCounts,
     ) -> Result<u32, RemotingCommand> {
         let queues = u32::try_from(topic.write_queue_nums.max(1)).unwrap_or(1);
         match u32::try_from(h.queue_id) {
@@ -231,7 +246,7 @@ impl SendProcessor {
                 ResponseCode::InvalidParameter,
                 format!(
                     "request queueId[{q}] is illegal, topic {} has {} write queues",
-                    topic.topic_name, topic.write_queue_nums
+                    h.topic, topic.write_queue_nums
                 ),
             )),
         }
@@ -264,12 +279,18 @@ impl SendProcessor {
         Ok(Some(dlq))
     }
 
-    /// Adds the broker-side properties: UNIQ_KEY when missing, CLUSTER.
-    fn stamp(&self, props: &mut Props) {
-        if prop(props, record::PROPERTY_UNIQ_KEY).is_none() {
-            set_prop(props, record::PROPERTY_UNIQ_KEY, new_uniq_key(self.ctx.store_host()));
+    /// Adds the broker-side properties to an encoded properties string: UNIQ_KEY when missing,
+    /// CLUSTER when absent. Appends in place; the common path allocates nothing more.
+    fn stamp(&self, props: &mut String) {
+        if !props.is_empty() && !props.ends_with(record::PROPERTY_SEPARATOR) {
+            props.push(record::PROPERTY_SEPARATOR);
         }
-        set_prop(props, "CLUSTER", self.ctx.config.cluster_name.clone());
+        if record::property_value(props, record::PROPERTY_UNIQ_KEY).is_none() {
+            append_prop(props, record::PROPERTY_UNIQ_KEY, &new_uniq_key(self.ctx.store_host()));
+        }
+        if record::property_value(props, "CLUSTER").is_none() {
+            append_prop(props, "CLUSTER", &self.ctx.config.cluster_name);
+        }
     }
 
     fn respond(

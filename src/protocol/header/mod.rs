@@ -1,9 +1,10 @@
 //! Typed custom headers, one file per header family.
 //!
-//! Each header is declared with [`ext_header!`], which generates the struct plus its
-//! [`CommandHeader`] impl: required fields fail with `HeaderError::Missing` naming the Java field,
-//! optional fields are `Option<T>`, and values are parsed the way the Java broker does (numbers in
-//! decimal, booleans true only for a case-insensitive "true").
+//! Each header is declared with [`ext_header!`](crate::ext_header), which generates the struct
+//! plus its [`CommandHeader`](rocketmq_net::CommandHeader) impl: required fields fail with
+//! `HeaderError::Missing` naming the Java field, optional fields are `Option<T>`, and values are
+//! parsed the way the Java broker does (numbers in decimal, booleans true only for a
+//! case-insensitive "true").
 
 use rocketmq_net::{ExtFields, HeaderError};
 
