@@ -118,6 +118,11 @@ impl Channel {
         self.pending.lock().remove(&opaque)
     }
 
+    /// How many calls are waiting.
+    pub(crate) fn pending_len(&self) -> usize {
+        self.pending.lock().len()
+    }
+
     /// Whether any call is waiting.
     pub(crate) fn has_pending(&self) -> bool {
         !self.pending.lock().is_empty()

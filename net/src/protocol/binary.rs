@@ -43,7 +43,7 @@ pub(crate) fn decode_header(buf: &[u8]) -> Result<RemotingCommand, DecodeError> 
 
 fn decode_ext_fields(block: &[u8], base: usize) -> Result<ExtFields, DecodeError> {
     let mut r = Reader { buf: block, pos: 0 };
-    let mut fields = ExtFields::new();
+    let mut fields = ExtFields::with_text_capacity(8, block.len());
     while r.pos < block.len() {
         let key_len = usize::try_from(r.i16()?)
             .map_err(|_| r.err_at(base, "negative extFields key length"))?;
@@ -54,7 +54,7 @@ fn decode_ext_fields(block: &[u8], base: usize) -> Result<ExtFields, DecodeError
         let value =
             r.string(value_len).map_err(|_| r.err_at(base, "extFields value past its block"))?;
         if let (Some(key), Some(value)) = (key, value) {
-            fields.push_unchecked(key, value);
+            fields.push_unchecked(&key, &value);
         }
     }
     fields.dedup_keep_last();

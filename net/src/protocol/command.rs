@@ -71,7 +71,7 @@ impl RemotingCommand {
     }
 
     /// Sets one ext field.
-    pub fn with_ext(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+    pub fn with_ext(mut self, key: impl AsRef<str>, value: impl AsRef<str>) -> Self {
         self.ext_fields.insert(key, value);
         self
     }

@@ -50,11 +50,24 @@ impl fmt::Display for HeaderError {
 
 impl std::error::Error for HeaderError {}
 
-/// The `extFields` map: insertion-ordered, keys unique. Headers hold a handful of entries, so a
-/// vector with linear lookups is faster than hashing and keeps encoding deterministic.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The `extFields` map: insertion-ordered, keys unique.
+///
+/// Headers hold a handful of entries and are decoded once per request on the I/O thread, so all
+/// keys and values live back to back in one string and lookups are linear: two allocations per
+/// header instead of two per field. Replaced or removed entries leave dead bytes behind, which
+/// are compacted away once they outweigh the live ones.
+#[derive(Clone, Default)]
 pub struct ExtFields {
-    entries: Vec<(String, String)>,
+    text: String,
+    entries: Vec<Entry>,
+}
+
+/// One entry: the key is `text[start..split]`, the value `text[split..end]`.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    start: usize,
+    split: usize,
+    end: usize,
 }
 
 impl ExtFields {
@@ -65,50 +78,85 @@ impl ExtFields {
 
     /// An empty map with room for `capacity` entries.
     pub fn with_capacity(capacity: usize) -> Self {
-        Self { entries: Vec::with_capacity(capacity) }
+        Self { text: String::with_capacity(capacity * 16), entries: Vec::with_capacity(capacity) }
+    }
+
+    /// An empty map with room for `entries` entries of `text_bytes` bytes in total.
+    pub(crate) fn with_text_capacity(entries: usize, text_bytes: usize) -> Self {
+        Self { text: String::with_capacity(text_bytes), entries: Vec::with_capacity(entries) }
+    }
+
+    fn key(&self, e: &Entry) -> &str {
+        &self.text[e.start..e.split]
+    }
+
+    fn value(&self, e: &Entry) -> &str {
+        &self.text[e.split..e.end]
+    }
+
+    fn position(&self, key: &str) -> Option<usize> {
+        self.entries.iter().position(|e| self.key(e) == key)
+    }
+
+    /// Appends the text of a new entry (not yet listed in `entries`).
+    fn append(&mut self, key: &str, value: &str) -> Entry {
+        let start = self.text.len();
+        self.text.push_str(key);
+        let split = self.text.len();
+        self.text.push_str(value);
+        Entry { start, split, end: self.text.len() }
     }
 
     /// Sets `key` to `value`, replacing an earlier value of the same key in place.
-    pub fn insert(&mut self, key: impl Into<String>, value: impl Into<String>) {
-        let key = key.into();
-        let value = value.into();
-        match self.entries.iter_mut().find(|(k, _)| *k == key) {
-            Some(entry) => entry.1 = value,
-            None => self.entries.push((key, value)),
+    pub fn insert(&mut self, key: impl AsRef<str>, value: impl AsRef<str>) {
+        let (key, value) = (key.as_ref(), value.as_ref());
+        match self.position(key) {
+            Some(i) => {
+                let entry = self.append(key, value);
+                self.entries[i] = entry;
+                self.compact_if_sparse();
+            }
+            None => {
+                let entry = self.append(key, value);
+                self.entries.push(entry);
+            }
         }
     }
 
     /// Sets `key` when `value` is `Some`; does nothing for `None`.
-    pub fn insert_opt<V: Into<String>>(&mut self, key: impl Into<String>, value: Option<V>) {
+    pub fn insert_opt<V: AsRef<str>>(&mut self, key: impl AsRef<str>, value: Option<V>) {
         if let Some(value) = value {
             self.insert(key, value);
         }
     }
 
     /// Sets `key` to the `Display` text of `value` (numbers, booleans as `true`/`false`).
-    pub fn insert_display(&mut self, key: impl Into<String>, value: impl fmt::Display) {
+    pub fn insert_display(&mut self, key: impl AsRef<str>, value: impl fmt::Display) {
         self.insert(key, value.to_string());
     }
 
     /// The value of `key`, if present.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.entries.iter().find(|e| self.key(e) == key).map(|e| self.value(e))
     }
 
     /// Whether `key` is present.
     pub fn contains(&self, key: &str) -> bool {
-        self.get(key).is_some()
+        self.position(key).is_some()
     }
 
     /// Removes `key` and returns its value.
     pub fn remove(&mut self, key: &str) -> Option<String> {
-        let index = self.entries.iter().position(|(k, _)| k == key)?;
-        Some(self.entries.remove(index).1)
+        let index = self.position(key)?;
+        let entry = self.entries.remove(index);
+        let value = self.value(&entry).to_owned();
+        self.compact_if_sparse();
+        Some(value)
     }
 
     /// Entries in insertion order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.entries.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        self.entries.iter().map(|e| (self.key(e), self.value(e)))
     }
 
     /// Number of entries.
@@ -119,6 +167,23 @@ impl ExtFields {
     /// Whether there are no entries.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    fn live_bytes(&self) -> usize {
+        self.entries.iter().map(|e| e.end - e.start).sum()
+    }
+
+    /// Rebuilds the text without dead bytes once they are the majority.
+    fn compact_if_sparse(&mut self) {
+        if self.text.len() <= 256 || self.text.len() <= 2 * self.live_bytes() {
+            return;
+        }
+        let old = std::mem::take(self);
+        *self = Self::with_text_capacity(old.len(), old.live_bytes());
+        for (k, v) in old.iter() {
+            let entry = self.append(k, v);
+            self.entries.push(entry);
+        }
     }
 
     /// A required string field.
@@ -162,8 +227,9 @@ impl ExtFields {
     }
 
     /// Appends without looking for the key; decoders call [`Self::dedup_keep_last`] after.
-    pub(crate) fn push_unchecked(&mut self, key: String, value: String) {
-        self.entries.push((key, value));
+    pub(crate) fn push_unchecked(&mut self, key: &str, value: &str) {
+        let entry = self.append(key, value);
+        self.entries.push(entry);
     }
 
     /// Drops earlier entries of repeated keys (the wire's last value wins, as in a Java map).
@@ -172,27 +238,46 @@ impl ExtFields {
         const LINEAR_MAX: usize = 16;
         let n = self.entries.len();
         let has_dup = if n <= LINEAR_MAX {
-            (1..n).any(|i| self.entries[..i].iter().any(|(k, _)| *k == self.entries[i].0))
+            (1..n).any(|i| {
+                let key = self.key(&self.entries[i]);
+                self.entries[..i].iter().any(|e| self.key(e) == key)
+            })
         } else {
             let mut seen = std::collections::HashSet::with_capacity(n);
-            !self.entries.iter().all(|(k, _)| seen.insert(k.as_str()))
+            !self.entries.iter().all(|e| seen.insert(self.key(e)))
         };
         if !has_dup {
             return;
         }
         let mut seen = std::collections::HashSet::with_capacity(n);
-        let mut kept: Vec<(String, String)> = Vec::with_capacity(n);
-        for entry in std::mem::take(&mut self.entries).into_iter().rev() {
-            if seen.insert(entry.0.clone()) {
-                kept.push(entry);
+        let mut kept: Vec<Entry> = Vec::with_capacity(n);
+        for e in self.entries.iter().rev() {
+            if seen.insert(self.key(e)) {
+                kept.push(*e);
             }
         }
         kept.reverse();
         self.entries = kept;
+        self.compact_if_sparse();
     }
 }
 
-impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for ExtFields {
+impl PartialEq for ExtFields {
+    /// Map equality: the same keys with the same values, in any order.
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().all(|(k, v)| other.get(k) == Some(v))
+    }
+}
+
+impl Eq for ExtFields {}
+
+impl fmt::Debug for ExtFields {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl<K: AsRef<str>, V: AsRef<str>> FromIterator<(K, V)> for ExtFields {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
         let mut fields = Self::new();
         for (k, v) in iter {
@@ -234,6 +319,22 @@ mod tests {
         assert_eq!(f.remove("topic").as_deref(), Some("T"));
         assert!(!f.contains("topic"));
         assert_eq!(f.len(), 3);
+    }
+
+    #[test]
+    fn replaced_values_are_compacted_and_equality_ignores_order() {
+        let mut f = ExtFields::new();
+        for i in 0..10_000 {
+            f.insert("k", i.to_string());
+            f.insert_display("other", i);
+        }
+        assert_eq!(f.get("k"), Some("9999"));
+        assert!(f.text.len() < 1024, "dead bytes are compacted");
+        let a: ExtFields = [("x", "1"), ("y", "2")].into_iter().collect();
+        let b: ExtFields = [("y", "2"), ("x", "1")].into_iter().collect();
+        assert_eq!(a, b);
+        assert_ne!(a, [("x", "1")].into_iter().collect());
+        assert_eq!(format!("{a:?}"), r#"{"x": "1", "y": "2"}"#);
     }
 
     #[test]

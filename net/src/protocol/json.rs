@@ -200,9 +200,11 @@ impl<'a> Parser<'a> {
             return self.literal(b"null");
         }
         self.expect(b'{', "extFields must be an object")?;
+        // Unescaped text is never longer than the header, so this is the only allocation.
+        *fields = ExtFields::with_text_capacity(8, self.buf.len() - self.pos);
         self.members(|p, key| {
-            if let Some(value) = p.optional_text()? {
-                fields.push_unchecked(key.into_owned(), value);
+            if let Scalar::Text(value) = p.scalar()? {
+                fields.push_unchecked(&key, &value);
             }
             Ok(())
         })?;
@@ -325,17 +327,17 @@ impl<'a> Parser<'a> {
     fn string(&mut self) -> Result<Cow<'a, str>, DecodeError> {
         self.expect(b'"', "expected a string")?;
         let start = self.pos;
-        while let Some(b) = self.peek() {
-            match b {
-                b'"' => {
-                    self.pos += 1;
-                    return Ok(utf8_lossy(&self.buf[start..self.pos - 1]));
-                }
-                b'\\' => return self.escaped_string(start).map(Cow::Owned),
-                _ => self.pos += 1,
-            }
+        let rest = &self.buf[start..];
+        let Some(stop) = rest.iter().position(|&b| b == b'"' || b == b'\\') else {
+            self.pos = self.buf.len();
+            return Err(self.err("unterminated string"));
+        };
+        self.pos = start + stop;
+        if rest[stop] == b'\\' {
+            return self.escaped_string(start).map(Cow::Owned);
         }
-        Err(self.err("unterminated string"))
+        self.pos += 1;
+        Ok(utf8_lossy(&rest[..stop]))
     }
 
     /// Slow path of [`Self::string`] from the first backslash on.
@@ -420,7 +422,10 @@ impl<'a> Parser<'a> {
 
 /// Invalid UTF-8 becomes U+FFFD, as in Java's decoders; valid text is borrowed.
 fn utf8_lossy(bytes: &[u8]) -> Cow<'_, str> {
-    String::from_utf8_lossy(bytes)
+    match std::str::from_utf8(bytes) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
 }
 
 #[cfg(test)]

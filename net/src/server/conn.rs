@@ -6,6 +6,7 @@
 //! send them as [`IoMsg::Write`]; the I/O thread is woken through one `mio::Waker`, at most once
 //! per batch thanks to the `wake_pending` flag.
 
+use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -62,11 +63,19 @@ impl IoHandle {
         }
     }
 
-    /// Hands `msg` to the I/O thread; `false` once the I/O thread has exited.
-    pub(crate) fn send(&self, msg: IoMsg) -> bool {
+    /// Hands `msg` to the I/O thread; `false` once the I/O thread has exited. Inside a
+    /// worker's [`WakeBatch`] the wake-up is left to the end of the batch.
+    pub(crate) fn send(self: &Arc<Self>, msg: IoMsg) -> bool {
         if self.tx.send(msg).is_err() {
             return false;
         }
+        if !WakeBatch::defer(self) {
+            self.wake();
+        }
+        true
+    }
+
+    fn wake(&self) {
         // The I/O thread clears the flag before draining its inbox, so a message sent after
         // the clear either sees `false` here and wakes it, or is drained in that same pass.
         if !self.wake_pending.swap(true, Ordering::AcqRel) {
@@ -74,12 +83,56 @@ impl IoHandle {
                 debug!("cannot wake the net-io thread: {e}");
             }
         }
-        true
+    }
+
+    /// Called by the I/O thread while it polls its inbox itself: senders need not wake it.
+    pub(crate) fn suppress_wake(&self) {
+        self.wake_pending.store(true, Ordering::Release);
     }
 
     /// Called by the I/O thread before it drains its inbox.
     pub(crate) fn clear_wake(&self) {
         self.wake_pending.store(false, Ordering::Release);
+    }
+}
+
+thread_local! {
+    /// I/O threads a worker owes a wake-up, while it runs a batch of jobs.
+    static DEFERRED_WAKES: RefCell<Option<Vec<Arc<IoHandle>>>> = const { RefCell::new(None) };
+}
+
+/// While alive on a worker thread, replies are queued at once but the I/O thread is woken only
+/// when the batch ends, so that it finds them all and writes them together. Workers end a batch
+/// when their queue is empty, after a few jobs, or after a few tens of microseconds.
+#[derive(Debug)]
+pub(crate) struct WakeBatch(());
+
+impl WakeBatch {
+    pub(crate) fn begin() -> Self {
+        DEFERRED_WAKES.with(|d| *d.borrow_mut() = Some(Vec::new()));
+        Self(())
+    }
+
+    /// Records `io` as owed a wake-up; `false` when no batch is open on this thread.
+    fn defer(io: &Arc<IoHandle>) -> bool {
+        DEFERRED_WAKES.with(|d| match d.borrow_mut().as_mut() {
+            Some(owed) => {
+                if !owed.iter().any(|o| Arc::ptr_eq(o, io)) {
+                    owed.push(Arc::clone(io));
+                }
+                true
+            }
+            None => false,
+        })
+    }
+}
+
+impl Drop for WakeBatch {
+    fn drop(&mut self) {
+        let owed = DEFERRED_WAKES.with(|d| d.borrow_mut().take()).unwrap_or_default();
+        for io in owed {
+            io.wake();
+        }
     }
 }
 

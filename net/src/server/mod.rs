@@ -169,8 +169,12 @@ impl ServerBuilder {
             workers.extend(handles);
         }
         drop(done_tx);
-        let router =
-            Router { pools: queues, routes: self.routes, default_route: self.default_route };
+        let router = Router {
+            pools: queues,
+            routes: self.routes,
+            default_route: self.default_route,
+            dispatched: std::cell::Cell::new(0),
+        };
         let shutdown_timeout = Duration::from_millis(self.config.shutdown_timeout_ms);
         let reactor = Reactor::new(
             poll,

@@ -52,6 +52,11 @@ impl RequestContext {
     pub fn responder(&self) -> Responder {
         self.responder.clone()
     }
+
+    /// Answers now (the worker's path; no handle clone).
+    pub(crate) fn respond(&self, cmd: RemotingCommand) {
+        self.responder.respond(cmd);
+    }
 }
 
 /// Answers one request later. Cloneable and `Send`; a no-op for oneway requests and for
