@@ -120,6 +120,9 @@ pub struct ProduceArgs {
     /// Give every message a unique key (indexed by the broker)
     #[arg(long)]
     pub keys: bool,
+    /// Cap on messages per second over all threads (default: as fast as possible)
+    #[arg(long)]
+    pub rate: Option<f64>,
     /// Sync sends before measuring (routes fetched, connections open); spread over threads
     #[arg(long, default_value_t = 1000)]
     pub warmup: u64,

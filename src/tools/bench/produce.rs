@@ -40,6 +40,9 @@ pub struct ProduceReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub batch_size: Option<usize>,
     pub message_size: usize,
+    /// The --rate cap, if any (messages per second).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<f64>,
     pub tags: bool,
     pub keys: bool,
     pub flush_mode: Option<String>,
@@ -180,6 +183,9 @@ fn validate(args: &ProduceArgs) -> Result<(), BenchError> {
     }
     if args.count == Some(0) {
         return usage("--count must be at least 1");
+    }
+    if args.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
+        return usage("--rate must be a positive number of messages per second");
     }
     Ok(())
 }
@@ -333,9 +339,20 @@ impl Worker {
         }
         self.warmed.wait();
         self.go.wait();
-        let deadline = Instant::now() + Duration::from_secs_f64(self.args.duration);
+        let start = Instant::now();
+        let deadline = start + Duration::from_secs_f64(self.args.duration);
         let mut quota = self.args.count.map(|c| share(c, self.args.threads, self.id));
+        // Each thread paces its share of --rate against an absolute schedule, so a late send
+        // is followed by catch-up sends rather than lowering the rate.
+        let pace = self.args.rate.map(|r| Duration::from_secs_f64(self.args.threads as f64 / r));
+        let mut next_at = start;
         loop {
+            if pace.is_some() {
+                let now = Instant::now();
+                if next_at > now {
+                    std::thread::sleep(next_at - now);
+                }
+            }
             let n = match quota {
                 Some(0) => break,
                 Some(q) if self.args.mode == SendMode::Batch => q.min(self.batch()),
@@ -351,6 +368,9 @@ impl Worker {
             }
             if let Some(q) = quota.as_mut() {
                 *q -= n;
+            }
+            if let Some(step) = pace {
+                next_at += step * u32::try_from(n).unwrap_or(u32::MAX);
             }
         }
     }
@@ -527,6 +547,7 @@ fn report(
         in_flight: is_async.then_some(args.in_flight),
         batch_size: (args.mode == SendMode::Batch).then_some(args.batch_size),
         message_size: args.size,
+        rate_limit: args.rate,
         tags: args.tags,
         keys: args.keys,
         flush_mode,
@@ -564,6 +585,9 @@ impl ProduceReport {
         }
         if let Some(n) = self.batch_size {
             s += &format!(" batch={n}");
+        }
+        if let Some(r) = self.rate_limit {
+            s += &format!(" rate<={}/s", thousands(r as u64));
         }
         s += &format!(
             " tags={} keys={}\n  topic {}, broker flush {}, warm-up {} messages ({} failed)\n",
