@@ -8,6 +8,8 @@
 //! Strings of length 0 decode as absent, like Java's `null`. Every length is checked against the
 //! bytes that remain before anything is copied.
 
+use std::borrow::Cow;
+
 use super::command::RemotingCommand;
 use super::error::DecodeError;
 use super::ext_fields::ExtFields;
@@ -25,7 +27,7 @@ pub(crate) fn decode_header(buf: &[u8]) -> Result<RemotingCommand, DecodeError> 
     let opaque = r.i32()?;
     let flag = r.i32()?;
     let remark_len = r.len_i32("negative remark length")?;
-    let remark = r.string(remark_len)?;
+    let remark = r.string(remark_len)?.map(Cow::into_owned);
     let ext_len = r.len_i32("negative extFields length")?;
     let ext_block = r.take(ext_len)?;
     let ext_fields = decode_ext_fields(ext_block, r.pos - ext_len)?;
@@ -153,10 +155,17 @@ impl<'a> Reader<'a> {
         usize::try_from(len).map_err(|_| DecodeError::BadBinaryHeader { offset: at, reason })
     }
 
-    /// A string of `len` bytes; empty means absent. Invalid UTF-8 becomes U+FFFD.
-    fn string(&mut self, len: usize) -> Result<Option<String>, DecodeError> {
+    /// A string of `len` bytes, borrowed when valid UTF-8 (invalid bytes become U+FFFD);
+    /// empty means absent.
+    fn string(&mut self, len: usize) -> Result<Option<Cow<'a, str>>, DecodeError> {
         let bytes = self.take(len)?;
-        Ok((!bytes.is_empty()).then(|| String::from_utf8_lossy(bytes).into_owned()))
+        if bytes.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(match std::str::from_utf8(bytes) {
+            Ok(s) => Cow::Borrowed(s),
+            Err(_) => String::from_utf8_lossy(bytes),
+        }))
     }
 }
 

@@ -238,9 +238,16 @@ impl ExtFields {
         const LINEAR_MAX: usize = 16;
         let n = self.entries.len();
         let has_dup = if n <= LINEAR_MAX {
+            // Compare cheap signatures first; most keys differ in length or end bytes.
+            let sig = |e: &Entry| {
+                let key = &self.text.as_bytes()[e.start..e.split];
+                (key.len(), key.first().copied(), key.last().copied())
+            };
             (1..n).any(|i| {
-                let key = self.key(&self.entries[i]);
-                self.entries[..i].iter().any(|e| self.key(e) == key)
+                let (entry, key_sig) = (&self.entries[i], sig(&self.entries[i]));
+                self.entries[..i]
+                    .iter()
+                    .any(|e| sig(e) == key_sig && self.key(e) == self.key(entry))
             })
         } else {
             let mut seen = std::collections::HashSet::with_capacity(n);
