@@ -762,13 +762,9 @@ impl Inner {
         }
     }
 
+    /// Parks until a put wakes us (or 1 ms passes). No spinning: on a 2-core machine every
+    /// yield is a context switch taken from the threads doing real work.
     fn idle_dispatch(&self, reput: u64) {
-        for _ in 0..32 {
-            if self.confirm_offset() > reput {
-                return;
-            }
-            thread::yield_now();
-        }
         self.dispatch_parked.store(true, Ordering::SeqCst);
         if self.confirm_offset() > reput || self.stop_dispatch.load(Ordering::Acquire) {
             self.dispatch_parked.store(false, Ordering::Release);
