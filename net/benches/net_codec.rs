@@ -86,6 +86,11 @@ fn bench(name: &str, cmd: &RemotingCommand, ser: SerializeType) {
 }
 
 fn main() {
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "load average at start: {}",
+        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    );
     println!("net_codec: whole-frame encode (into a reused Vec) and decode, median of {RUNS} runs");
     let request = send_v2_request();
     let response = send_response();

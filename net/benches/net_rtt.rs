@@ -184,6 +184,11 @@ fn wanted(part: &str) -> bool {
 }
 
 fn main() {
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "load average at start: {}",
+        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    );
     let frame_len = request().encode_to_vec(rocketmq_net::SerializeType::Json).len();
     println!("net_rtt: request frame {frame_len} B (128 B body), echo processor, JSON headers");
     let raw = if wanted("raw") || wanted("one") {

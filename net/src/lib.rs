@@ -1,7 +1,7 @@
 //! Rust-RocketMQ remoting: the pure frame codec ([`protocol`]), the mio server ([`server`]) and
 //! the blocking client ([`client`]).
 //!
-//! See `net/README.md` for how the pieces fit together.
+//! See `net/README.md` for the codemap, the request path and the threads.
 
 pub mod client;
 pub mod error;
