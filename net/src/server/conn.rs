@@ -63,9 +63,19 @@ impl IoHandle {
         }
     }
 
-    /// Hands `msg` to the I/O thread; `false` once the I/O thread has exited. Inside a
-    /// worker's [`WakeBatch`] the wake-up is left to the end of the batch.
-    pub(crate) fn send(self: &Arc<Self>, msg: IoMsg) -> bool {
+    /// Hands `msg` to the I/O thread and wakes it; `false` once the I/O thread has exited.
+    pub(crate) fn send(&self, msg: IoMsg) -> bool {
+        if self.tx.send(msg).is_err() {
+            return false;
+        }
+        self.wake();
+        true
+    }
+
+    /// Like [`Self::send`], but inside a worker's [`WakeBatch`] the wake-up is left to the end
+    /// of the batch. Only for responses: a server-initiated request must leave at once, since
+    /// the worker may block waiting for its answer.
+    pub(crate) fn send_reply(self: &Arc<Self>, msg: IoMsg) -> bool {
         if self.tx.send(msg).is_err() {
             return false;
         }
@@ -238,7 +248,7 @@ impl Connection {
             frame.clear();
             error.encode(io.response_serialize, &mut frame);
         }
-        io.send(IoMsg::Write { conn: self.id(), frame });
+        io.send_reply(IoMsg::Write { conn: self.id(), frame });
     }
 
     fn write_json(&self, cmd: &RemotingCommand) -> Result<(), NetError> {

@@ -121,3 +121,52 @@ fn invoking_a_closed_connection_fails_fast() {
     assert!(matches!(err, NetError::ConnectionClosed { .. }), "{err:?}");
     assert!(conn.send_oneway(RemotingCommand::request(39)).is_err());
 }
+
+/// A processor that relays a request to another client and waits for its answer (the broker's
+/// GET_CONSUMER_RUNNING_INFO relay): the relayed request must leave at once, not when the
+/// worker's batch of replies ends.
+#[test]
+fn a_processor_can_invoke_a_client_while_it_runs() {
+    let (server_conn_tx, server_conn_rx) = bounded::<Connection>(1);
+    let seen: Arc<Mutex<Option<Connection>>> = Arc::default();
+    let slot = Arc::clone(&seen);
+    let mut builder = ServerBuilder::new(ServerConfig::default());
+    let pool = builder.pool("admin", 1, 16);
+    builder.register(
+        request_code::HEART_BEAT,
+        pool,
+        Arc::new(move |ctx: &RequestContext, _req: RemotingCommand| {
+            *slot.lock() = Some(ctx.conn().clone());
+            let _ = server_conn_tx.try_send(ctx.conn().clone());
+            Some(RemotingCommand::response(0, None))
+        }),
+    );
+    let relay_target = Arc::clone(&seen);
+    builder.register(
+        request_code::GET_CONSUMER_RUNNING_INFO,
+        pool,
+        Arc::new(move |_: &RequestContext, req: RemotingCommand| {
+            let target = relay_target.lock().clone()?;
+            // Far below the 500 ms the I/O thread may sleep when nobody wakes it.
+            match target.invoke(req, Duration::from_millis(300)) {
+                Ok(answer) => Some(RemotingCommand::response(0, None).with_body(answer.body)),
+                Err(e) => Some(RemotingCommand::response(1, Some(e.to_string()))),
+            }
+        }),
+    );
+    let server = builder.start().unwrap();
+    let consumer = client();
+    consumer.set_request_handler(Arc::new(|_: &str, _req: RemotingCommand| {
+        Some(RemotingCommand::response(0, None).with_body(b"consumer running info".to_vec()))
+    }));
+    let hb = RemotingCommand::request(request_code::HEART_BEAT);
+    consumer.invoke_sync(&addr(&server), hb, TIMEOUT).unwrap();
+    server_conn_rx.recv_timeout(TIMEOUT).unwrap();
+    let admin = client();
+    let req = RemotingCommand::request(request_code::GET_CONSUMER_RUNNING_INFO);
+    for _ in 0..3 {
+        let resp = admin.invoke_sync(&addr(&server), req.clone(), TIMEOUT).unwrap();
+        assert_eq!(resp.response_code(), ResponseCode::Success, "{:?}", resp.remark);
+        assert_eq!(resp.body, b"consumer running info");
+    }
+}
