@@ -4,14 +4,13 @@
 //!               [-nameserver 127.0.0.1:9876] [-store DIR] [-ip ADVERTISED_IP] [-flush sync|async]
 //! NAMESRV_ADDR is used when neither the file nor -nameserver names a nameserver.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use rocketmq::broker::{Broker, BrokerConfig, RawBrokerConfig};
-use rocketmq::config::{load_ron, parse_flags, ConfigError};
+use rocketmq::config::ConfigError;
 
-#[path = "signals.rs"]
-mod signals;
+#[path = "common.rs"]
+mod common;
 
 const USAGE: &str = "usage: broker [-c FILE.ron] [-port PORT] [-name NAME] [-cluster CLUSTER]
               [-nameserver HOST:PORT[;HOST:PORT]] [-store DIR] [-ip IP] [-flush sync|async]
@@ -25,44 +24,18 @@ const USAGE: &str = "usage: broker [-c FILE.ron] [-port PORT] [-name NAME] [-clu
   -ip IP           IPv4 address clients should use (advertised in routes and message ids)
   -flush MODE      sync (group commit before acknowledging) or async (default)";
 
-fn load(args: &[String]) -> Result<Option<BrokerConfig>, ConfigError> {
-    let flags = parse_flags(args)?;
-    if flags.iter().any(|(k, _)| k == "help") {
-        return Ok(None);
-    }
-    let mut raw = match flags.iter().find(|(k, _)| k == "c" || k == "config") {
-        Some((_, path)) => load_ron::<RawBrokerConfig>(&PathBuf::from(path))?,
-        None => RawBrokerConfig::default(),
-    };
-    for (k, v) in flags.iter().filter(|(k, _)| k != "c" && k != "config") {
-        raw.apply_flag(k, v)?;
-    }
+/// Like the file's `namesrv_addr`, but falling back to NAMESRV_ADDR.
+fn validate(mut raw: RawBrokerConfig) -> Result<BrokerConfig, ConfigError> {
     if raw.namesrv_addr.is_none() {
         raw.namesrv_addr = std::env::var("NAMESRV_ADDR").ok().filter(|s| !s.is_empty());
     }
-    raw.validate().map(Some)
+    raw.validate()
 }
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let config = match load(&args) {
-        Ok(Some(c)) => c,
-        Ok(None) => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("broker: {e}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    let stop = match signals::install() {
-        Ok(rx) => rx,
-        Err(e) => {
-            eprintln!("broker: cannot install signal handler: {e}");
-            return ExitCode::FAILURE;
-        }
+    let (config, stop) = match common::start("broker", USAGE, validate) {
+        Ok(started) => started,
+        Err(code) => return code,
     };
     if config.namesrv_addrs.is_empty() {
         log::warn!(

@@ -41,6 +41,31 @@ pub fn load_ron<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, Config
     ron::from_str(&text).map_err(|e| ConfigError::Parse { path: shown, message: e.to_string() })
 }
 
+/// A raw (file-shaped) config that command-line flags can override.
+pub trait FlagOverrides: serde::de::DeserializeOwned + Default {
+    /// Applies one flag; unknown flags are an error naming the flag.
+    fn apply_flag(&mut self, name: &str, value: &str) -> Result<(), ConfigError>;
+}
+
+/// Loads a server config the way both binaries take it: `-c FILE` (or `-config FILE`) reads the
+/// RON file (defaults without it), then every other flag overrides it in order. `Ok(None)`
+/// means help was asked for.
+pub fn load_raw<R: FlagOverrides>(args: &[String]) -> Result<Option<R>, ConfigError> {
+    let flags = parse_flags(args)?;
+    if flags.iter().any(|(k, _)| k == "help") {
+        return Ok(None);
+    }
+    let is_file_flag = |k: &str| k == "c" || k == "config";
+    let mut raw = match flags.iter().find(|(k, _)| is_file_flag(k)) {
+        Some((_, path)) => load_ron::<R>(Path::new(path))?,
+        None => R::default(),
+    };
+    for (k, v) in flags.iter().filter(|(k, _)| !is_file_flag(k)) {
+        raw.apply_flag(k, v)?;
+    }
+    Ok(Some(raw))
+}
+
 /// Parses `-name value` / `--name value` / `--name=value` flags into pairs, in order.
 ///
 /// Go-RocketMQ style single-dash long flags (`-port 9876`) are accepted because that is what its

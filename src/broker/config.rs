@@ -181,10 +181,10 @@ pub fn parse_delay_levels(s: &str) -> Result<Vec<u64>, ConfigError> {
         .collect()
 }
 
-impl RawBrokerConfig {
+impl crate::config::FlagOverrides for RawBrokerConfig {
     /// Applies a command-line flag: `-port`, `-name`, `-cluster`, `-nameserver`, `-store`,
     /// `-id`, `-ip`, `-flush` (sync|async), `-autoCreateTopic` (true|false).
-    pub fn apply_flag(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
+    fn apply_flag(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
         match name {
             "port" | "p" => self.listen_port = flag_value(name, value)?,
             "name" => self.broker_name = value.to_string(),
@@ -219,7 +219,9 @@ impl RawBrokerConfig {
         }
         Ok(())
     }
+}
 
+impl RawBrokerConfig {
     /// Checks every value and builds the typed config.
     pub fn validate(self) -> Result<BrokerConfig, ConfigError> {
         let bind: IpAddr = self.bind_address.parse().map_err(|e| {
@@ -368,6 +370,7 @@ fn local_ipv4() -> Option<Ipv4Addr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::FlagOverrides;
 
     #[test]
     fn delay_levels_parse() {

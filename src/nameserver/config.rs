@@ -56,9 +56,9 @@ pub struct NamesrvConfig {
     pub kv_config_path: Option<PathBuf>,
 }
 
-impl RawNamesrvConfig {
+impl crate::config::FlagOverrides for RawNamesrvConfig {
     /// Applies a command-line flag (`-port`, `-expire`...).
-    pub fn apply_flag(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
+    fn apply_flag(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
         match name {
             "port" | "p" | "listen_port" => self.listen_port = flag_value(name, value)?,
             "bind" | "bind_address" => self.bind_address = value.to_string(),
@@ -73,7 +73,9 @@ impl RawNamesrvConfig {
         }
         Ok(())
     }
+}
 
+impl RawNamesrvConfig {
     /// Checks values and builds the typed config.
     pub fn validate(self) -> Result<NamesrvConfig, ConfigError> {
         let ip: IpAddr = self.bind_address.parse().map_err(|e| ConfigError::Invalid {
