@@ -113,10 +113,11 @@ impl CommitLog {
     pub(crate) fn attach_allocator(&self, link: AllocatorLink) {
         let mut w = self.writer.lock();
         w.alloc = Some(link);
-        let next = self.files.last().map(|f| f.end());
-        if let Some(next) = next {
-            request_alloc(&mut w, next);
-        }
+        // A store with no segment yet gets its first one pre-created (and pre-touched) too, so
+        // the first appends do not page-fault on a cold file.
+        let next =
+            self.files.last().map_or_else(|| self.written.load(Ordering::Acquire), |f| f.end());
+        request_alloc(&mut w, next);
     }
 
     /// Refuses further appends and disconnects the allocator.
