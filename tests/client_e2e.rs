@@ -490,6 +490,73 @@ fn lite_pull_consumer_polls_commits_seeks_and_pauses() {
     assert_eq!(consumer.fetch_message_queues("LiteTopic").unwrap(), vec![q0, q1]);
 }
 
+/// Stalls every log call that the lite pull consumer's rebalance thread makes about
+/// [`STALLED_GROUP`], as if the scheduler took the CPU away from it at that point.
+struct StallRebalanceLogger;
+
+const STALLED_GROUP: &str = "lite_race_group";
+const REBALANCE_STALL: Duration = Duration::from_millis(300);
+
+impl log::Log for StallRebalanceLogger {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if std::thread::current().name() == Some("rmq-lite-rebalance")
+            && record.args().to_string().contains(STALLED_GROUP)
+        {
+            std::thread::sleep(REBALANCE_STALL);
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+/// Regression: the rebalance thread started a queue's puller before registering the queue, and
+/// `poll` drops batches of queues it does not know while the puller had already moved past
+/// them. A rebalance thread descheduled in between (a busy machine) lost those messages until
+/// the next restart: the queue stayed silent and its committed offset never moved.
+#[test]
+fn lite_pull_queue_is_registered_before_its_puller_starts() {
+    static LOGGER: StallRebalanceLogger = StallRebalanceLogger;
+    // The only logger of this test binary; the stall matches this test's group only.
+    if log::set_logger(&LOGGER).is_ok() {
+        log::set_max_level(log::LevelFilter::Info);
+    }
+    let cluster = Cluster::start(&[]);
+    cluster.topic("LiteRaceTopic", 4);
+    let producer = cluster.producer();
+    for i in 0..12 {
+        let mq = MessageQueue::new("LiteRaceTopic", "broker-a", i % 4);
+        producer.send_to_queue(&Message::new("LiteRaceTopic", format!("race-{i}")), &mq).unwrap();
+    }
+    let consumer = PullConsumer::builder()
+        .name_server(cluster.ns())
+        .group(STALLED_GROUP)
+        .consume_from(ConsumeFrom::FirstOffset)
+        .auto_commit(false)
+        .build()
+        .unwrap();
+    consumer.subscribe("LiteRaceTopic", "*").unwrap();
+    let mut per_queue: BTreeMap<i32, usize> = BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while per_queue.values().sum::<usize>() < 12 && Instant::now() < deadline {
+        for m in consumer.poll(Duration::from_millis(200)).unwrap() {
+            *per_queue.entry(m.queue_id).or_default() += 1;
+        }
+    }
+    assert_eq!(
+        per_queue,
+        BTreeMap::from([(0, 3), (1, 3), (2, 3), (3, 3)]),
+        "every queue delivers its messages even when the rebalance thread stalls"
+    );
+    consumer.commit().unwrap();
+    for mq in all_queues("LiteRaceTopic", 4) {
+        assert_eq!(consumer.committed(&mq).unwrap(), Some(3), "{mq}");
+    }
+}
+
 #[test]
 fn admin_api_covers_what_mqadmin_needs() {
     let cluster = Cluster::start(&[]);

@@ -224,7 +224,9 @@ struct LiteQueue {
 
 /// Pulled messages waiting for `poll`.
 struct Batch {
-    mq: MessageQueue,
+    /// The assignment that pulled them: a batch of a released (or released and re-added) queue
+    /// is stale even if the queue id is assigned again.
+    queue: Arc<LiteQueue>,
     generation: u64,
     next_offset: i64,
     msgs: Vec<MessageExt>,
@@ -541,9 +543,10 @@ impl Inner {
 
     /// A polled batch's messages, or `None` if the batch is stale (seek, pause, reassigned).
     fn accept(&self, batch: Batch) -> Option<Vec<MessageExt>> {
-        let queue = self.queues.lock().get(&batch.mq).cloned()?;
+        let queue = &batch.queue;
         queue.buffered.fetch_sub(batch.msgs.len(), Ordering::AcqRel);
-        if queue.paused.load(Ordering::Acquire) {
+        let assigned = self.queues.lock().get(&queue.mq).is_some_and(|q| Arc::ptr_eq(q, queue));
+        if !assigned || queue.paused.load(Ordering::Acquire) {
             return None;
         }
         let mut consumed = queue.consumed.lock();
@@ -692,6 +695,10 @@ impl Inner {
         }
     }
 
+    /// Registers `mq` and starts its puller. The queue is registered first: the puller moves
+    /// the pull position past every batch it buffers, and `accept` drops batches of queues it
+    /// does not know, so a batch polled before the registration would be lost for good (the
+    /// queue then sits at its end, and its committed offset never moves).
     fn add_queue(self: &Arc<Self>, mq: MessageQueue, offset: i64) {
         let (kick_tx, kick_rx) = bounded(1);
         let queue = Arc::new(LiteQueue {
@@ -705,6 +712,9 @@ impl Inner {
             kick_rx,
             worker: Mutex::new(None),
         });
+        // Held until the handle is stored, so that a `release` meanwhile waits for it.
+        let mut worker = queue.worker.lock();
+        self.queues.lock().insert(mq.clone(), Arc::clone(&queue));
         let (stop, stopper) = stop_pair();
         let (inner, thread_queue) = (Arc::downgrade(self), Arc::clone(&queue));
         let spawned = std::thread::Builder::new()
@@ -712,11 +722,17 @@ impl Inner {
             .spawn(move || pull_loop(&inner, &thread_queue, &stopper));
         match spawned {
             Ok(handle) => {
-                *queue.worker.lock() = Some((stop, handle));
+                *worker = Some((stop, handle));
                 info!("{} took {mq} from offset {offset}", self.opts.group);
-                self.queues.lock().insert(mq, queue);
             }
-            Err(e) => warn!("cannot spawn the pull thread of {mq}: {e}"),
+            Err(e) => {
+                drop(worker);
+                let mut queues = self.queues.lock();
+                if queues.get(&mq).is_some_and(|q| Arc::ptr_eq(q, &queue)) {
+                    queues.remove(&mq);
+                }
+                warn!("cannot spawn the pull thread of {mq}: {e}");
+            }
         }
     }
 
@@ -836,7 +852,7 @@ fn pull_once(
 /// Buffers found messages and moves the pull position; false when stopped.
 fn handle_outcome(
     inner: &Inner,
-    queue: &LiteQueue,
+    queue: &Arc<LiteQueue>,
     generation: u64,
     outcome: Result<PullOutcome>,
     stopper: &Stopper,
@@ -847,7 +863,7 @@ fn handle_outcome(
                 return true;
             }
             queue.buffered.fetch_add(messages.len(), Ordering::AcqRel);
-            let batch = Batch { mq: queue.mq.clone(), generation, next_offset, msgs: messages };
+            let batch = Batch { queue: Arc::clone(queue), generation, next_offset, msgs: messages };
             select! {
                 send(inner.buffer_tx, batch) -> _ => true,
                 recv(stopper.receiver()) -> _ => false,
@@ -926,6 +942,50 @@ mod tests {
         assert!(q.kick_rx.try_recv().is_ok());
         assert!(!q.advance(0, 99), "a pull started before the seek must not move the position");
         assert_eq!(*q.next_pull.lock(), 5);
+    }
+
+    /// A consumer without rebalance or pull threads; its client instance never connects.
+    fn inner() -> Inner {
+        let opts = PullConsumerBuilder::default().name_server("127.0.0.1:1");
+        let instance = ClientInstance::start(opts.config.clone()).unwrap();
+        let (buffer_tx, buffer_rx) = bounded(1);
+        let (rebalance_tx, _) = bounded(1);
+        Inner {
+            offsets: OffsetStore::remote(Arc::clone(&instance), &opts.group),
+            next_auto_commit: Mutex::new(Instant::now()),
+            opts,
+            instance,
+            mode: Mutex::new(Mode::Subscribe),
+            subscriptions: RwLock::new(BTreeMap::new()),
+            queues: Mutex::new(HashMap::new()),
+            buffer_tx,
+            buffer_rx,
+            rebalance_tx,
+            running: AtomicBool::new(true),
+            timer: Mutex::new(None),
+        }
+    }
+
+    #[test]
+    fn only_batches_of_the_registered_assignment_are_accepted() {
+        let inner = inner();
+        let batch = |queue: &Arc<LiteQueue>| Batch {
+            queue: Arc::clone(queue),
+            generation: 0,
+            next_offset: 12,
+            msgs: Vec::new(),
+        };
+        let old = Arc::new(queue());
+        assert!(inner.accept(batch(&old)).is_none(), "a queue not (yet) registered");
+        inner.queues.lock().insert(old.mq.clone(), Arc::clone(&old));
+        assert!(inner.accept(batch(&old)).is_some());
+        assert_eq!(*old.consumed.lock(), 12);
+        // Released and taken again: same queue id, new assignment (from the committed offset).
+        let new = Arc::new(queue());
+        inner.queues.lock().insert(new.mq.clone(), Arc::clone(&new));
+        assert!(inner.accept(batch(&old)).is_none(), "a batch of the released assignment");
+        assert_eq!(*new.consumed.lock(), 10);
+        inner.instance.shutdown();
     }
 
     #[test]
