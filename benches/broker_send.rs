@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
+use crossbeam_channel::{bounded, Sender};
 use rocketmq::broker::{Broker, RawBrokerConfig};
 use rocketmq::net::{ClientConfig, RemotingClient, RemotingCommand, RequestCode};
 use rocketmq::protocol::header::send::SendMessageRequestHeader;
@@ -86,51 +86,61 @@ fn one_in_flight(client: &RemotingClient, addr: &str, n: usize) -> Vec<Duration>
     lat
 }
 
-/// `n` sends with at most `window` in flight; returns msg/s. Every send must succeed.
-fn pipelined(client: &RemotingClient, addr: &str, n: u64, window: u64) -> f64 {
-    let in_flight = Arc::new((Mutex::new(0u64), Condvar::new()));
-    let ok = Arc::new(AtomicU64::new(0));
-    let failed = Arc::new(AtomicU64::new(0));
-    // One prebuilt request, cloned per send (the client gives each a fresh opaque): the
-    // benchmark measures the send path, not building headers in the load generator.
-    let cmd = send_cmd("BenchTopic");
-    let t = Instant::now();
-    for _ in 0..n {
-        {
-            let (m, cv) = &*in_flight;
-            let mut g = m.lock();
-            while *g >= window {
-                cv.wait(&mut g);
-            }
-            *g += 1;
+/// A closed loop: `window` sends start, and each completion issues the next one from the
+/// client's callback until `total` were issued (no cross-thread wake-up per message).
+struct Loop {
+    client: Arc<RemotingClient>,
+    addr: String,
+    cmd: RemotingCommand,
+    issued: AtomicU64,
+    ok: AtomicU64,
+    failed: AtomicU64,
+    total: u64,
+    done: Sender<()>,
+}
+
+fn issue(l: &Arc<Loop>) {
+    if l.issued.fetch_add(1, Ordering::Relaxed) >= l.total {
+        return;
+    }
+    let next = Arc::clone(l);
+    let callback = Box::new(move |r: Result<RemotingCommand, rocketmq::net::NetError>| {
+        let counter = match r {
+            Ok(r) if r.code == 0 => &next.ok,
+            _ => &next.failed,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        if next.ok.load(Ordering::Relaxed) + next.failed.load(Ordering::Relaxed) == next.total {
+            let _ = next.done.send(());
+        } else {
+            issue(&next);
         }
-        let (f, o, x) = (in_flight.clone(), ok.clone(), failed.clone());
-        client
-            .invoke_async(
-                addr,
-                cmd.clone(),
-                Duration::from_secs(10),
-                Box::new(move |r| {
-                    match r {
-                        Ok(r) if r.code == 0 => o.fetch_add(1, Ordering::Relaxed),
-                        _ => x.fetch_add(1, Ordering::Relaxed),
-                    };
-                    let (m, cv) = &*f;
-                    *m.lock() -= 1;
-                    cv.notify_one();
-                }),
-            )
-            .unwrap();
+    });
+    l.client.invoke_async(&l.addr, l.cmd.clone(), Duration::from_secs(10), callback).unwrap();
+}
+
+/// `total` sends with `window` in flight; returns msg/s. Every send must succeed.
+fn pipelined(client: &Arc<RemotingClient>, addr: &str, total: u64, window: u64) -> f64 {
+    let (done, done_rx) = bounded(1);
+    let l = Arc::new(Loop {
+        client: Arc::clone(client),
+        addr: addr.to_string(),
+        cmd: send_cmd("BenchTopic"),
+        issued: AtomicU64::new(0),
+        ok: AtomicU64::new(0),
+        failed: AtomicU64::new(0),
+        total,
+        done,
+    });
+    let t = Instant::now();
+    for _ in 0..window {
+        issue(&l);
     }
-    let (m, cv) = &*in_flight;
-    let mut g = m.lock();
-    while *g > 0 {
-        cv.wait(&mut g);
-    }
+    done_rx.recv().unwrap();
     let secs = t.elapsed().as_secs_f64();
-    assert_eq!(failed.load(Ordering::Relaxed), 0, "sends failed");
-    assert_eq!(ok.load(Ordering::Relaxed), n, "every send accounted for");
-    n as f64 / secs
+    assert_eq!(l.failed.load(Ordering::Relaxed), 0, "sends failed");
+    assert_eq!(l.ok.load(Ordering::Relaxed), total, "every send accounted for");
+    total as f64 / secs
 }
 
 fn main() {
@@ -145,7 +155,7 @@ fn main() {
     };
     let broker = Broker::start(raw.validate().unwrap()).unwrap();
     let addr = broker.local_addr().to_string();
-    let client = RemotingClient::new(ClientConfig::default());
+    let client = Arc::new(RemotingClient::new(ClientConfig::default()));
     let create = rocketmq::protocol::header::admin::CreateTopicRequestHeader {
         topic: "BenchTopic".into(),
         read_queue_nums: 1,
