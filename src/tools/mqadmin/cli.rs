@@ -201,7 +201,7 @@ pub struct ConsumerConnection {
     /// Consumer group
     #[arg(short = 'g', long = "consumerGroup")]
     pub group: String,
-    /// Ask this broker only (ip:port)
+    /// Broker address (accepted for compatibility; the masters are asked in turn)
     #[arg(short = 'b', long = "brokerAddr")]
     pub broker_addr: Option<String>,
 }
