@@ -2,7 +2,8 @@
 //! request code.
 //!
 //! Request path: `net-io` reads and decodes a frame, looks up the code's [`Processor`] and pool,
-//! and `try_send`s a job on the pool's bounded queue (full ⇒ SYSTEM_BUSY at once). A worker runs
+//! and `try_send`s a job on the pool's bounded queue (full ⇒ SYSTEM_BUSY at once, or for a oneway
+//! request, the job is held and the connection paused until the pool has room). A worker runs
 //! the processor, encodes the response itself and hands the bytes back to `net-io` through a
 //! channel plus a `mio::Waker`; `net-io` coalesces everything queued for a connection into one
 //! `write`. Long-polling processors return `None` and answer later through a [`Responder`].
@@ -15,6 +16,7 @@ mod reactor;
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -169,11 +171,14 @@ impl ServerBuilder {
             workers.extend(handles);
         }
         drop(done_tx);
+        let rejected = Arc::new(AtomicU64::new(0));
         let router = Router {
             pools: queues,
             routes: self.routes,
             default_route: self.default_route,
             dispatched: std::cell::Cell::new(0),
+            rejected_total: Arc::clone(&rejected),
+            rejections_pending: std::cell::Cell::new(false),
         };
         let shutdown_timeout = Duration::from_millis(self.config.shutdown_timeout_ms);
         let reactor = Reactor::new(
@@ -194,6 +199,7 @@ impl ServerBuilder {
             workers,
             workers_done: done_rx,
             shutdown_timeout,
+            rejected,
         })
     }
 
@@ -219,9 +225,16 @@ pub struct Server {
     workers: Vec<JoinHandle<()>>,
     workers_done: Receiver<()>,
     shutdown_timeout: Duration,
+    rejected: Arc<AtomicU64>,
 }
 
 impl Server {
+    /// Requests answered SYSTEM_BUSY because their pool's queue was full, since the start.
+    /// (Oneway requests are never refused: their connection is paused until the pool has room.)
+    pub fn rejected_requests(&self) -> u64 {
+        self.rejected.load(Ordering::Relaxed)
+    }
+
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr

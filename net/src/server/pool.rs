@@ -1,5 +1,6 @@
 //! Fixed-size worker pools, one per kind of work, fed by bounded queues. A full queue is the
-//! server's back-pressure signal (SYSTEM_BUSY), decided by the I/O thread with `try_send`.
+//! server's back-pressure signal (SYSTEM_BUSY), decided by the I/O thread with `try_send`;
+//! a oneway request that finds it full is held and its connection paused instead (reactor.rs).
 //!
 //! A worker survives a panicking processor: the panic is caught and answered with SYSTEM_ERROR.
 
@@ -30,6 +31,8 @@ pub(crate) struct PoolQueue {
     pub name: String,
     pub capacity: usize,
     pub tx: Sender<Job>,
+    /// Requests refused because the queue was full, since the last warning.
+    pub rejected_recent: std::cell::Cell<u64>,
 }
 
 /// Spawns `threads` workers named `<name>-<n>`. Each holds a clone of `done` and drops it on
@@ -49,7 +52,8 @@ pub(crate) fn spawn_pool(
             thread::Builder::new().name(format!("{name}-{n}")).spawn(move || work(&rx, done))?;
         handles.push(handle);
     }
-    Ok((PoolQueue { name: name.to_owned(), capacity, tx }, handles))
+    let rejected_recent = std::cell::Cell::new(0);
+    Ok((PoolQueue { name: name.to_owned(), capacity, tx, rejected_recent }, handles))
 }
 
 /// Jobs a worker runs before it wakes the I/O thread for their replies.

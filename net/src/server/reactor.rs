@@ -6,10 +6,20 @@
 //! with as few `write` calls as possible, from one coalesced buffer per connection. A frame that
 //! is too large or does not decode closes only its own connection. Every connection is
 //! registered for READABLE | WRITABLE once; a writable edge flushes what a `WouldBlock` left.
+//!
+//! **Back-pressure for oneway requests.** A full pool answers a normal request with SYSTEM_BUSY,
+//! but a oneway request cannot be answered, so it is *held* on its connection instead (at most
+//! one per connection) and that connection is not read any more (its readable edges are
+//! ignored; later frames stay in its `FrameBuf`). Held jobs are retried on every loop iteration,
+//! and the loop polls with a 1 ms timeout while any is held; once the job is queued, the frames
+//! already buffered are dispatched and the socket is read again. Other connections are served
+//! meanwhile. Frames a peer sent before closing its side are still processed (the FIN is seen
+//! once reading resumes); a reset, the idle timeout or `Connection::close` drops the held job.
 
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -36,6 +46,10 @@ const LONE_JOBS_MAX: usize = 2;
 const LONE_REPLY_SPIN: Duration = Duration::from_micros(30);
 /// How often idle connections are looked for.
 const IDLE_SCAN_INTERVAL: Duration = Duration::from_millis(500);
+/// Poll timeout while a oneway job waits for room in its pool.
+const HELD_RETRY_INTERVAL: Duration = Duration::from_millis(1);
+/// At most one "pool full" warning per pool per this interval.
+const REJECT_LOG_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Called once for every connection that closes.
 pub(crate) type CloseHook = Arc<dyn Fn(&Connection) + Send + Sync>;
@@ -54,6 +68,10 @@ pub(crate) struct Router {
     pub default_route: Option<Route>,
     /// Jobs handed to pools during the current loop iteration.
     pub dispatched: Cell<usize>,
+    /// Requests answered SYSTEM_BUSY because their pool was full, since the start.
+    pub rejected_total: Arc<AtomicU64>,
+    /// Some pool's `rejected_recent` is not zero (a warning is due).
+    pub rejections_pending: Cell<bool>,
 }
 
 /// The I/O thread's state.
@@ -71,6 +89,18 @@ pub(crate) struct Reactor {
     now: Instant,
     next_idle_scan: Instant,
     finish_deadline: Option<Instant>,
+    /// Connections holding a oneway job their full pool refused (see the module doc).
+    held: Vec<Token>,
+    /// `StopAccepting` was received: read no more; the pools are dropped once `held` is empty.
+    stopping: bool,
+    /// When the current "pool full" warning window started.
+    reject_window: Option<Instant>,
+}
+
+/// A oneway request waiting for room in pool `pool`.
+struct HeldJob {
+    pool: usize,
+    job: Job,
 }
 
 /// One connection as the I/O thread sees it.
@@ -85,6 +115,8 @@ struct ConnState {
     /// The last write hit `WouldBlock`; wait for a writable edge.
     write_blocked: bool,
     last_active: Instant,
+    /// A oneway job its full pool refused; while set, the socket is not read.
+    held: Option<HeldJob>,
 }
 
 /// Why a connection is being closed (for the log line).
@@ -144,6 +176,9 @@ impl Reactor {
             now,
             next_idle_scan: now + IDLE_SCAN_INTERVAL,
             finish_deadline: None,
+            held: Vec::new(),
+            stopping: false,
+            reject_window: None,
         }
     }
 
@@ -164,12 +199,14 @@ impl Reactor {
                 match event.token() {
                     LISTENER => self.accept_all(),
                     WAKER => {}
-                    token => self.conn_event(token, event.is_readable(), event.is_writable()),
+                    token => self.conn_event(token, event),
                 }
             }
             self.drain_inbox();
+            self.retry_held();
             self.flush_dirty();
             self.await_lone_reply();
+            self.report_rejections();
             self.scan_idle();
             if self.finished() {
                 break;
@@ -200,10 +237,89 @@ impl Reactor {
     }
 
     fn poll_timeout(&self) -> Duration {
+        if !self.held.is_empty() {
+            return HELD_RETRY_INTERVAL;
+        }
         match self.finish_deadline {
             Some(_) => Duration::from_millis(10),
             None => IDLE_SCAN_INTERVAL,
         }
+    }
+
+    /// Offers every held oneway job to its pool again; a connection whose job is accepted
+    /// dispatches the frames it had buffered and, unless the server is stopping, reads again.
+    fn retry_held(&mut self) {
+        if self.held.is_empty() {
+            return;
+        }
+        let mut held = std::mem::take(&mut self.held);
+        held.retain(|&token| self.resume(token));
+        // Start with another connection next time, so none waits behind the others forever.
+        if held.len() > 1 {
+            held.rotate_left(1);
+        }
+        self.held = held;
+        if self.stopping && self.held.is_empty() {
+            // Every held job is queued: the pools may now drain and exit.
+            self.router = None;
+        }
+    }
+
+    /// Retries `token`'s held job; `true` if the connection still holds one.
+    fn resume(&mut self, token: Token) -> bool {
+        let Some(conn) = self.conns.get_mut(&token) else { return false };
+        let Some(HeldJob { pool, job }) = conn.held.take() else { return false };
+        let Some(router) = self.router.as_ref() else { return false };
+        match router.pools[pool].tx.try_send(job) {
+            Ok(()) => router.dispatched.set(router.dispatched.get() + 1),
+            Err(TrySendError::Full(job)) => {
+                conn.held = Some(HeldJob { pool, job });
+                return true;
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                warn!("pool '{}' is shut down; dropping a oneway request", router.pools[pool].name);
+            }
+        }
+        conn.last_active = self.now;
+        let mut outcome = match conn.handle_frames(Some(router)) {
+            Ok(()) => ReadOutcome::Open,
+            Err(e) => ReadOutcome::Close(CloseReason::BadFrame(e)),
+        };
+        if conn.held.is_none() && !self.stopping {
+            if let ReadOutcome::Open = outcome {
+                // The readable edges ignored while held are lost: read until drained.
+                outcome = conn.read_all(self.now, Some(router));
+            }
+        }
+        if let ReadOutcome::Close(reason) = outcome {
+            self.close(token, reason);
+            return false;
+        }
+        if conn.has_unsent() && !conn.dirty {
+            conn.dirty = true;
+            self.dirty.push(token);
+        }
+        conn.held.is_some()
+    }
+
+    /// Logs, at most once per [`REJECT_LOG_INTERVAL`], how many requests each pool refused.
+    fn report_rejections(&mut self) {
+        let Some(router) = &self.router else { return };
+        if !router.rejections_pending.get() {
+            return;
+        }
+        let start = *self.reject_window.get_or_insert(self.now);
+        if self.now.duration_since(start) < REJECT_LOG_INTERVAL {
+            return;
+        }
+        for pool in &router.pools {
+            let n = pool.rejected_recent.replace(0);
+            if n > 0 {
+                warn!("pool '{}' full: {n} requests rejected in the last second", pool.name);
+            }
+        }
+        router.rejections_pending.set(false);
+        self.reject_window = None;
     }
 
     fn accept_all(&mut self) {
@@ -247,12 +363,24 @@ impl Reactor {
             .insert(token, ConnState::new(stream, handle, self.now, self.config.frame_max_bytes));
     }
 
-    fn conn_event(&mut self, token: Token, readable: bool, writable: bool) {
+    fn conn_event(&mut self, token: Token, event: &mio::event::Event) {
+        let (readable, writable) = (event.is_readable(), event.is_writable());
         let Some(conn) = self.conns.get_mut(&token) else { return };
-        if readable && self.router.is_some() {
+        if conn.held.is_some() && event.is_error() {
+            // Reset while paused: nothing more will be read; drop the held job with it.
+            let error = conn.stream.take_error().ok().flatten();
+            let error = error.unwrap_or_else(|| io::ErrorKind::ConnectionReset.into());
+            self.close(token, CloseReason::Io(error));
+            return;
+        }
+        // A connection holding a job is not read until the job is queued (`resume`).
+        if readable && !self.stopping && self.router.is_some() && conn.held.is_none() {
             if let ReadOutcome::Close(reason) = conn.read_all(self.now, self.router.as_ref()) {
                 self.close(token, reason);
                 return;
+            }
+            if conn.held.is_some() {
+                self.held.push(token);
             }
         }
         if writable {
@@ -277,6 +405,7 @@ impl Reactor {
                 IoMsg::StopAccepting => self.stop_accepting(),
                 IoMsg::Finish { deadline } => {
                     self.stop_accepting();
+                    self.drop_held();
                     self.finish_deadline = Some(deadline);
                 }
             }
@@ -321,7 +450,25 @@ impl Reactor {
             }
             info!("stopped accepting connections");
         }
-        // Dropping the pool senders lets workers finish their queues and exit.
+        self.stopping = true;
+        // Dropping the pool senders lets workers finish their queues and exit; held oneway jobs
+        // are queued first (`retry_held` drops the pools once none is left).
+        if self.held.is_empty() {
+            self.router = None;
+        }
+    }
+
+    /// Shutdown deadline passed with oneway jobs still held (workers stuck): drop them.
+    fn drop_held(&mut self) {
+        let mut dropped = 0;
+        for token in std::mem::take(&mut self.held) {
+            if let Some(conn) = self.conns.get_mut(&token) {
+                dropped += usize::from(conn.held.take().is_some());
+            }
+        }
+        if dropped > 0 {
+            warn!("shutdown: dropping {dropped} oneway requests still waiting for a full pool");
+        }
         self.router = None;
     }
 
@@ -391,6 +538,7 @@ impl ConnState {
             dirty: false,
             write_blocked: false,
             last_active: now,
+            held: None,
         }
     }
 
@@ -414,6 +562,10 @@ impl ConnState {
                     if let Err(e) = self.handle_frames(router) {
                         return ReadOutcome::Close(CloseReason::BadFrame(e));
                     }
+                    if self.held.is_some() {
+                        // Back-pressure: leave the rest in the socket until the job is queued.
+                        return ReadOutcome::Open;
+                    }
                     // A short read drained the socket. On Linux epoll (edge-triggered) any
                     // later data or FIN raises a new event, so skip the read that would only
                     // return WouldBlock.
@@ -428,9 +580,11 @@ impl ConnState {
         }
     }
 
-    /// Decodes and dispatches every complete frame in the read buffer.
+    /// Decodes and dispatches every complete frame in the read buffer, stopping early when a
+    /// oneway job is held (the later frames stay buffered).
     fn handle_frames(&mut self, router: Option<&Router>) -> Result<(), DecodeError> {
-        while let Some(frame) = self.frames.next_frame()? {
+        while self.held.is_none() {
+            let Some(frame) = self.frames.next_frame()? else { break };
             let (cmd, _) = RemotingCommand::decode(frame)?;
             self.dispatch(cmd, router);
         }
@@ -459,7 +613,13 @@ impl ConnState {
         };
         match pool.tx.try_send(job) {
             Ok(()) => router.dispatched.set(router.dispatched.get() + 1),
+            Err(TrySendError::Full(job)) if job.request.is_oneway() => {
+                self.held = Some(HeldJob { pool: route.pool, job });
+            }
             Err(TrySendError::Full(job)) => {
+                pool.rejected_recent.set(pool.rejected_recent.get() + 1);
+                router.rejected_total.fetch_add(1, Ordering::Relaxed);
+                router.rejections_pending.set(true);
                 let remark = format!(
                     "[TIMEOUT_CLEAN_QUEUE] broker busy, pool '{}' is full (capacity {})",
                     pool.name, pool.capacity

@@ -5,6 +5,7 @@ mod support;
 
 mod golden_frames;
 mod malformed_input;
+mod oneway_backpressure;
 mod round_trips;
 mod server_behaviour;
 mod server_requests;

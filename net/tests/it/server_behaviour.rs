@@ -62,6 +62,7 @@ fn a_full_pool_answers_system_busy_naming_the_pool() {
     let mut sent: Vec<i32> = requests.iter().map(|r| r.opaque).collect();
     sent.sort_unstable();
     assert_eq!(all, sent, "every request answered exactly once");
+    assert_eq!(server.rejected_requests(), 5);
 }
 
 #[test]
