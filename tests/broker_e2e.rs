@@ -402,3 +402,40 @@ fn malformed_frames_do_not_disturb_other_clients() {
     assert_eq!(unknown.code, 3);
     assert!(unknown.remark.unwrap().contains("9999"));
 }
+
+#[test]
+fn sync_flush_pipelined_sends_are_acknowledged_and_survive_kill9() {
+    let dir = tempfile::tempdir().unwrap();
+    let ns = nameserver();
+    let port = free_port();
+    let mut b = broker_on(port, &ns.addr, dir.path(), "broker-a", &["-flush", "sync"]);
+    let c = std::sync::Arc::new(client());
+    create_topic(&c, &b.addr, "SF", 1);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let total = 2_000;
+    for i in 0..total {
+        let mut cmd = RemotingCommand::request(RequestCode::SendMessageV2.to_i32())
+            .with_body(format!("sync-{i}").into_bytes());
+        cmd.ext_fields = send_header("SF", 0, &[]).to_v2();
+        let tx = tx.clone();
+        c.invoke_async(
+            &b.addr,
+            cmd,
+            Duration::from_secs(10),
+            Box::new(move |r| {
+                let _ = tx.send(r.map(|r| r.code));
+            }),
+        )
+        .unwrap();
+        if i % 64 == 63 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    let codes: Vec<i32> = (0..total).map(|_| rx.recv().unwrap().expect("send")).collect();
+    assert!(codes.iter().all(|c| *c == 0), "every sync-flush send acknowledged: {codes:?}");
+    b.kill9();
+    let b = broker_on(port, &ns.addr, dir.path(), "broker-a", &["-flush", "sync"]);
+    let c = client();
+    let msgs = pull_n(&c, &b.addr, "cg", "SF", 0, 0, total);
+    assert_eq!(msgs.len(), total);
+}

@@ -39,6 +39,10 @@ use offsets::OffsetTable;
 use stats::BrokerStats;
 use topics::{TopicDefaults, TopicTable};
 
+/// Sync-flush sends that may wait for a group commit at once; beyond this the send worker
+/// waits itself (back-pressure).
+const FLUSH_WAITS_MAX: usize = 65_536;
+
 /// Why the broker could not start.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -78,6 +82,8 @@ pub(crate) struct BrokerCtx {
     pub client: Arc<RemotingClient>,
     /// The topic-table version last sent to the nameservers.
     pub registered_version: AtomicI64,
+    /// Sync-flush sends waiting for their group commit (answered by `flush-reply`).
+    pub flush_waits: Sender<processor::send::FlushWait>,
 }
 
 impl BrokerCtx {
@@ -149,6 +155,7 @@ impl Broker {
         let offsets = OffsetTable::open(config_dir.join("consumerOffset.json"))
             .map_err(StartError::Metadata)?;
         let (hold, wake_rx) = PullHold::new();
+        let (flush_tx, flush_rx) = bounded(FLUSH_WAITS_MAX);
         let client = Arc::new(RemotingClient::new(rocketmq_net::ClientConfig::default()));
         let ctx = Arc::new(BrokerCtx {
             config,
@@ -161,6 +168,7 @@ impl Broker {
             stats: BrokerStats::default(),
             client: client.clone(),
             registered_version: AtomicI64::new(i64::MIN),
+            flush_waits: flush_tx,
         });
         let hold_ctx = ctx.clone();
         ctx.store.set_arrival_listener(Arc::new(move |topic, queue, max| {
@@ -178,6 +186,13 @@ impl Broker {
         {
             let (c, s) = (ctx.clone(), stop_rx.clone());
             threads.push(spawn("schedule", Box::new(move || schedule::run(&c, &s)))?);
+        }
+        {
+            let (c, s) = (ctx.clone(), stop_rx.clone());
+            threads.push(spawn(
+                "flush-reply",
+                Box::new(move || processor::send::run_flush_replies(&c, &flush_rx, &s)),
+            )?);
         }
         {
             let (c, s) = (ctx.clone(), stop_rx.clone());

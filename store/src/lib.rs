@@ -42,7 +42,7 @@ pub use record::{
     decode_properties, decode_record, encode_properties, java_string_hash, offset_msg_id,
     parse_offset_msg_id, DecodedRecord, MessageToStore, RecordError, RecordView,
 };
-pub use store::{ArrivalListener, MessageStore};
+pub use store::{ArrivalListener, MessageStore, PendingPut};
 pub use types::{
     CleanupReport, GetResult, GetStatus, MessageInfo, PutResult, RecoveryReport, StoreStats,
 };

@@ -186,7 +186,9 @@ impl MessageStore {
     /// Stores one message. Under sync flush it returns once the message is durable, or
     /// `FlushDiskTimeout` (the message is stored but not confirmed durable).
     pub fn put_message(&self, msg: MessageToStore) -> Result<PutResult, PutError> {
-        let res = self.put_inner(std::slice::from_ref(&msg));
+        let res = self
+            .put_deferred(std::slice::from_ref(&msg))
+            .and_then(|p| self.wait_durable(&p).map(|()| p.result));
         self.count(&res);
         res
     }
@@ -194,9 +196,32 @@ impl MessageStore {
     /// Stores a batch of messages of one topic and queue under one lock, with contiguous
     /// queue offsets.
     pub fn put_messages(&self, msgs: Vec<MessageToStore>) -> Result<PutResult, PutError> {
-        let res = self.put_inner(&msgs);
+        let res = self.put_deferred(&msgs).and_then(|p| self.wait_durable(&p).map(|()| p.result));
         self.count(&res);
         res
+    }
+
+    /// Stores messages (one, or a batch of one topic and queue) without waiting for the sync
+    /// flush: the caller finishes with [`MessageStore::wait_durable`], possibly on another
+    /// thread, so one thread can keep appending while earlier puts wait for their group commit.
+    /// Count the outcome with [`MessageStore::count_deferred`].
+    pub fn put_messages_deferred(&self, msgs: &[MessageToStore]) -> Result<PendingPut, PutError> {
+        self.put_deferred(msgs)
+    }
+
+    /// Waits until a deferred put is durable (sync flush; immediate otherwise). On
+    /// `FlushDiskTimeout` the messages are stored but not confirmed durable; `pending.result`
+    /// still describes them.
+    pub fn wait_durable(&self, pending: &PendingPut) -> Result<(), PutError> {
+        match pending.flush_end {
+            None => Ok(()),
+            Some(end) => self.inner.wait_flushed(end),
+        }
+    }
+
+    /// Counts the final outcome of a deferred put in the runtime stats.
+    pub fn count_deferred(&self, res: &Result<PutResult, PutError>) {
+        self.count(res);
     }
 
     fn count(&self, res: &Result<PutResult, PutError>) {
@@ -215,7 +240,7 @@ impl MessageStore {
         }
     }
 
-    fn put_inner(&self, msgs: &[MessageToStore]) -> Result<PutResult, PutError> {
+    fn put_deferred(&self, msgs: &[MessageToStore]) -> Result<PendingPut, PutError> {
         let i = &self.inner;
         i.check_writable()?;
         let first = msgs.first().ok_or(PutError::InvalidBatch { reason: "empty batch" })?;
@@ -250,14 +275,15 @@ impl MessageStore {
             msg_ids,
             store_timestamp_ms: a.store_ts,
         };
-        match i.config.flush_disk_type {
+        let flush_end = match i.config.flush_disk_type {
             FlushDiskType::Async => {
                 i.wake_dispatcher();
-                Ok(result)
+                None
             }
-            FlushDiskType::Sync if !waits_for_flush(first) => Ok(result),
-            FlushDiskType::Sync => i.wait_flushed(a.end).map(|()| result),
-        }
+            FlushDiskType::Sync if !waits_for_flush(first) => None,
+            FlushDiskType::Sync => Some(a.end),
+        };
+        Ok(PendingPut { result, flush_end })
     }
 
     /// Reads up to `max_count` messages (and about `max_bytes`; at least one if any) from
@@ -566,6 +592,23 @@ fn map_encode_error(e: EncodeError) -> PutError {
         EncodeError::BodyTooLarge { size_bytes } => {
             PutError::MessageTooLarge { size_bytes: size_bytes as u64, max_bytes: i32::MAX as u64 }
         }
+    }
+}
+
+/// A put that is written but, under sync flush, not yet confirmed durable.
+#[derive(Debug)]
+#[must_use = "finish it with MessageStore::wait_durable"]
+pub struct PendingPut {
+    /// Where the messages went.
+    pub result: PutResult,
+    /// The commitlog end that must be flushed first (sync flush only).
+    flush_end: Option<u64>,
+}
+
+impl PendingPut {
+    /// Whether `wait_durable` may block (sync flush with WAIT not false).
+    pub fn needs_flush(&self) -> bool {
+        self.flush_end.is_some()
     }
 }
 

@@ -6,9 +6,11 @@ use std::net::SocketAddrV4;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use rocketmq_net::{Processor, RemotingCommand, RequestCode, RequestContext, ResponseCode};
+use rocketmq_net::{
+    Processor, RemotingCommand, RequestCode, RequestContext, Responder, ResponseCode,
+};
 use rocketmq_store::record::{self, MessageToStore, RecordView};
-use rocketmq_store::{PhysOffset, PutError, PutResult, QueueId};
+use rocketmq_store::{PendingPut, PhysOffset, PutError, PutResult, QueueId};
 
 use super::{header, Handled};
 use crate::broker::error::{io_response, put_error_response};
@@ -64,10 +66,11 @@ impl Processor for SendProcessor {
         let result = match req.request_code() {
             RequestCode::SendMessage | RequestCode::SendMessageV2 => self.send_one(rc, req),
             RequestCode::SendBatchMessage => self.send_batch(rc, &req),
-            RequestCode::ConsumerSendMsgBack => self.send_back(rc, &req),
-            _ => Ok(not_supported(req.code)),
+            RequestCode::ConsumerSendMsgBack => self.send_back(rc, &req).map(Some),
+            _ => Ok(Some(not_supported(req.code))),
         };
-        Some(result.unwrap_or_else(|e| e))
+        // `Ok(None)`: the reply is written later by the flush-reply thread (sync flush).
+        result.unwrap_or_else(Some)
     }
 }
 
@@ -76,7 +79,7 @@ impl SendProcessor {
         Self { ctx, next_queue: AtomicU32::new(0) }
     }
 
-    fn send_one(&self, rc: &RequestContext, req: RemotingCommand) -> Handled {
+    fn send_one(&self, rc: &RequestContext, req: RemotingCommand) -> Deferred {
         let h = decode_send_header(req.code, &req.ext_fields).map_err(|e| bad_header(&e))?;
         let counts = self.writable_topic(&h)?;
         let mut queue_id = self.pick_queue(&h, counts)?;
@@ -120,11 +123,10 @@ impl SendProcessor {
             divert_delayed(&self.ctx, &mut msg, &mut pairs);
             msg.properties = record::encode_properties(&pairs);
         }
-        let result = self.ctx.store.put_message(msg);
-        self.respond(result, queue_id, uniq)
+        self.put_and_reply(rc, &[msg], queue_id, uniq)
     }
 
-    fn send_batch(&self, rc: &RequestContext, req: &RemotingCommand) -> Handled {
+    fn send_batch(&self, rc: &RequestContext, req: &RemotingCommand) -> Deferred {
         let h = decode_send_header(req.code, &req.ext_fields).map_err(|e| bad_header(&e))?;
         if h.topic.starts_with(constants::RETRY_GROUP_TOPIC_PREFIX) {
             return Err(error(
@@ -171,8 +173,39 @@ impl SendProcessor {
                 prepared_transaction_offset: 0,
             });
         }
-        let result = self.ctx.store.put_messages(msgs);
-        self.respond(result, queue_id, None)
+        self.put_and_reply(rc, &msgs, queue_id, None)
+    }
+
+    /// Appends, then answers: at once under async flush; under sync flush the reply waits for
+    /// the group commit on the flush-reply thread, so this worker goes on appending and many
+    /// sends share one fdatasync. If that thread's queue is full, this worker waits itself.
+    fn put_and_reply(
+        &self,
+        rc: &RequestContext,
+        msgs: &[MessageToStore],
+        queue_id: u32,
+        transaction_id: Option<String>,
+    ) -> Deferred {
+        let store = &self.ctx.store;
+        let pending = match store.put_messages_deferred(msgs) {
+            Ok(p) => p,
+            Err(e) => {
+                let res = Err(e);
+                store.count_deferred(&res);
+                return send_response(&self.ctx, &res, queue_id, transaction_id).map(Some);
+            }
+        };
+        let mut wait = FlushWait { pending, responder: rc.responder(), queue_id, transaction_id };
+        if wait.pending.needs_flush() && !rc.is_oneway() {
+            match self.ctx.flush_waits.try_send(wait) {
+                Ok(()) => return Ok(None),
+                Err(
+                    crossbeam_channel::TrySendError::Full(w)
+                    | crossbeam_channel::TrySendError::Disconnected(w),
+                ) => wait = w,
+            }
+        }
+        Ok(Some(finish_put(&self.ctx, wait)))
     }
 
     /// Resolves the topic (auto-creating it when allowed) and checks it may be written.
@@ -293,34 +326,6 @@ impl SendProcessor {
         }
     }
 
-    fn respond(
-        &self,
-        result: Result<PutResult, PutError>,
-        queue_id: u32,
-        transaction_id: Option<String>,
-    ) -> Handled {
-        let (result, code) = match result {
-            Ok(r) => (r, ResponseCode::Success),
-            Err(e) => {
-                self.ctx.stats.put_failed();
-                return Err(put_error_response(&e));
-            }
-        };
-        self.ctx.stats.put(u64::from(result.msg_count));
-        let mut resp = RemotingCommand::response(code.to_i32(), None).with_header(
-            &SendMessageResponseHeader {
-                msg_id: result.msg_ids.join(","),
-                queue_id: i32::try_from(queue_id).unwrap_or(0),
-                queue_offset: i64::try_from(result.queue_offset.0).unwrap_or(i64::MAX),
-                transaction_id,
-                batch_uniq_id: None,
-            },
-        );
-        resp.ext_fields.insert(MSG_REGION, self.ctx.config.region_id.clone());
-        resp.ext_fields.insert(TRACE_ON, if self.ctx.config.trace_on { "true" } else { "false" });
-        Ok(resp)
-    }
-
     fn send_back(&self, rc: &RequestContext, req: &RemotingCommand) -> Handled {
         let h: ConsumerSendMsgBackRequestHeader = header(req)?;
         let _ = rc;
@@ -404,6 +409,102 @@ impl SendProcessor {
             }
         }
     }
+}
+
+/// A handler that may answer later: `Ok(None)` means the reply is deferred.
+type Deferred = Result<Option<RemotingCommand>, RemotingCommand>;
+
+/// A sync-flush send waiting for its group commit before the reply is written.
+#[derive(Debug)]
+pub(crate) struct FlushWait {
+    pending: PendingPut,
+    responder: Responder,
+    queue_id: u32,
+    transaction_id: Option<String>,
+}
+
+/// Waits for the put to be durable and builds its reply.
+fn finish_put(ctx: &BrokerCtx, wait: FlushWait) -> RemotingCommand {
+    match ctx.store.wait_durable(&wait.pending) {
+        Err(PutError::FlushDiskTimeout) => {
+            // Stored but not confirmed durable: Java clients expect the full send header with
+            // code FLUSH_DISK_TIMEOUT (their SendStatus.FLUSH_DISK_TIMEOUT).
+            ctx.store.count_deferred(&Err(PutError::FlushDiskTimeout));
+            let r = &wait.pending.result;
+            send_ok(ctx, ResponseCode::FlushDiskTimeout, r, wait.queue_id, wait.transaction_id)
+        }
+        done => {
+            let res = done.map(|()| wait.pending.result);
+            ctx.store.count_deferred(&res);
+            send_response(ctx, &res, wait.queue_id, wait.transaction_id).unwrap_or_else(|e| e)
+        }
+    }
+}
+
+/// The `flush-reply` thread: answers deferred sync-flush sends in append order (flushes are
+/// monotonic, so waiting in order costs nothing extra), until stopped.
+pub(crate) fn run_flush_replies(
+    ctx: &BrokerCtx,
+    waits: &crossbeam_channel::Receiver<FlushWait>,
+    stop: &crossbeam_channel::Receiver<()>,
+) {
+    loop {
+        crossbeam_channel::select! {
+            recv(waits) -> w => match w {
+                Ok(w) => reply_when_durable(ctx, w),
+                Err(_) => return,
+            },
+            recv(stop) -> _ => break,
+        }
+    }
+    // Shutdown: the store is still open; answer what is queued.
+    while let Ok(w) = waits.try_recv() {
+        reply_when_durable(ctx, w);
+    }
+}
+
+fn reply_when_durable(ctx: &BrokerCtx, wait: FlushWait) {
+    let responder = wait.responder.clone();
+    responder.respond(finish_put(ctx, wait));
+}
+
+/// The send response: the header Java clients require (msgId, queueId, queueOffset) plus
+/// MSG_REGION and TRACE_ON; FLUSH_DISK_TIMEOUT carries the header too (the message is stored).
+fn send_response(
+    ctx: &BrokerCtx,
+    result: &Result<PutResult, PutError>,
+    queue_id: u32,
+    transaction_id: Option<String>,
+) -> Handled {
+    let result = match result {
+        Ok(r) => r,
+        Err(e) => {
+            ctx.stats.put_failed();
+            return Err(put_error_response(e));
+        }
+    };
+    ctx.stats.put(u64::from(result.msg_count));
+    Ok(send_ok(ctx, ResponseCode::Success, result, queue_id, transaction_id))
+}
+
+fn send_ok(
+    ctx: &BrokerCtx,
+    code: ResponseCode,
+    result: &PutResult,
+    queue_id: u32,
+    transaction_id: Option<String>,
+) -> RemotingCommand {
+    let mut resp =
+        RemotingCommand::response(code.to_i32(), None).with_header(&SendMessageResponseHeader {
+            msg_id: result.msg_ids.join(","),
+            queue_id: i32::try_from(queue_id).unwrap_or(0),
+            queue_offset: i64::try_from(result.queue_offset.0).unwrap_or(i64::MAX),
+            transaction_id,
+            batch_uniq_id: None,
+        });
+    resp.ext_fields.insert(MSG_REGION, ctx.config.region_id.clone());
+    resp.ext_fields.insert(TRACE_ON, if ctx.config.trace_on { "true" } else { "false" });
+    resp
 }
 
 /// A message with `DELAY` > 0 is parked in SCHEDULE_TOPIC_XXXX (queue = level − 1, level
