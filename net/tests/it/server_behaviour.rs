@@ -249,6 +249,10 @@ fn graceful_shutdown_finishes_in_flight_work() {
         client.invoke_async(&server_addr, req, TIMEOUT, cb).unwrap();
     }
     started_rx.recv_timeout(TIMEOUT).unwrap();
+    // The first job now sleeps 150 ms; give net-io time to read the second frame off the socket
+    // and queue it, so both are in flight when shutdown stops reading (a frame still in the
+    // socket buffer at that point is not in flight and is not served).
+    thread::sleep(Duration::from_millis(50));
     server.shutdown();
     let mut bodies: Vec<Vec<u8>> =
         (0..2).map(|_| rx.recv_timeout(TIMEOUT).unwrap().unwrap().body).collect();
