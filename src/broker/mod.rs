@@ -170,6 +170,7 @@ impl Broker {
             registered_version: AtomicI64::new(i64::MIN),
             flush_waits: flush_tx,
         });
+        ctx.stats.start_ms.store(crate::remoting::now_ms(), Ordering::Relaxed);
         let hold_ctx = ctx.clone();
         ctx.store.set_arrival_listener(Arc::new(move |topic, queue, max| {
             hold_ctx.hold.notify_arrival(topic, queue.0, max.0);
@@ -282,14 +283,25 @@ fn start_server(ctx: &Arc<BrokerCtx>) -> std::io::Result<Server> {
     b.start()
 }
 
-/// Flushes dirty consumer offsets and expires silent clients until stopped.
+/// Samples the stats every second; flushes dirty consumer offsets and expires silent clients
+/// every `consumer_offset_flush_interval_ms`; until stopped.
 fn housekeeping(ctx: &BrokerCtx, stop: &Receiver<()>) {
-    let interval = Duration::from_millis(ctx.config.consumer_offset_flush_interval_ms);
-    while let Err(crossbeam_channel::RecvTimeoutError::Timeout) = stop.recv_timeout(interval) {
+    let tick = Duration::from_secs(1);
+    let flush_every = Duration::from_millis(ctx.config.consumer_offset_flush_interval_ms);
+    let mut last_flush = std::time::Instant::now();
+    ctx.stats.sample(crate::remoting::now_ms());
+    while let Err(crossbeam_channel::RecvTimeoutError::Timeout) =
+        stop.recv_timeout(tick.min(flush_every))
+    {
+        let now = crate::remoting::now_ms();
+        ctx.stats.sample(now);
+        if last_flush.elapsed() < flush_every {
+            continue;
+        }
+        last_flush = std::time::Instant::now();
         if let Err(e) = ctx.offsets.persist_if_dirty() {
             log::error!("cannot persist consumer offsets: {e}");
         }
-        let now = crate::remoting::now_ms();
         for group in ctx.clients.expire(now, ctx.config.client_channel_expire_ms) {
             log::info!("consumer group {group}: a client stopped heartbeating");
             ctx.notify_consumer_ids_changed(&group);

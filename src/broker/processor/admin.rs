@@ -284,6 +284,11 @@ fn runtime_info(ctx: &BrokerCtx) -> RemotingCommand {
     put("flushDiskType", ctx.config.flush_disk_type_name.clone());
     put("brokerRole", ctx.config.broker_role.clone());
     put("bootTimestamp", ctx.stats.start_ms.load(Relaxed).to_string());
+    let (put_tps, get_tps) = ctx.stats.rates(now_ms());
+    put("putTps", put_tps);
+    put("getTransferredTps", get_tps);
+    put("sendThreadPoolQueueCapacity", ctx.config.pools.send_queue_capacity.to_string());
+    put("pullThreadPoolQueueCapacity", ctx.config.pools.pull_queue_capacity.to_string());
     put("now", now_ms().to_string());
     success().with_body(to_json(&KvTable { table }))
 }
