@@ -80,10 +80,10 @@ impl SendProcessor {
     }
 
     fn send_one(&self, rc: &RequestContext, req: RemotingCommand) -> Deferred {
-        let h = decode_send_header(req.code, &req.ext_fields).map_err(|e| bad_header(&e))?;
+        let mut h = decode_send_header(req.code, &req.ext_fields).map_err(|e| bad_header(&e))?;
         let counts = self.writable_topic(&h)?;
         let mut queue_id = self.pick_queue(&h, counts)?;
-        let mut props = h.properties.clone().unwrap_or_default();
+        let mut props = h.properties.take().unwrap_or_default();
         if record::property_value(&props, record::PROPERTY_TRANSACTION_PREPARED) == Some("true")
             || h.sys_flag & sys_flag::TRANSACTION_MASK == sys_flag::TRANSACTION_PREPARED
         {
