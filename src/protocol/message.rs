@@ -100,11 +100,9 @@ pub fn decode_batch(body: &[u8]) -> Result<Vec<BatchEntry>, MessageDecodeError> 
     Ok(entries)
 }
 
-/// Java's `String.hashCode` over UTF-16 units: the tag code clients put in `codeSet` and the
-/// broker stores in consume queues.
-pub fn java_string_hash(s: &str) -> i32 {
-    s.encode_utf16().fold(0i32, |h, u| h.wrapping_mul(31).wrapping_add(i32::from(u)))
-}
+/// Java's `String.hashCode`: the tag code clients put in `codeSet` and the store keeps in
+/// consume queues (one definition, the store's, so both sides always agree).
+pub use rocketmq_store::record::java_string_hash;
 
 /// Parses a properties string; empty keys or values are dropped as Java does.
 pub fn parse_properties(s: &str) -> BTreeMap<String, String> {
