@@ -151,6 +151,8 @@ fn main() {
         bind_address: "127.0.0.1".into(),
         broker_ip: Some("127.0.0.1".into()),
         commitlog_file_size_bytes: 256 * 1024 * 1024,
+        // `SEND_INLINE=0` runs sends on the send pool instead of `net-io`, for comparison.
+        send_inline: std::env::var("SEND_INLINE").map_or(true, |v| v != "0"),
         ..Default::default()
     };
     let broker = Broker::start(raw.validate().unwrap()).unwrap();
@@ -173,7 +175,18 @@ fn main() {
         .unwrap();
     assert_eq!(r.code, 0);
 
+    // The store pre-creates the next segment in the background; let it finish first.
+    std::thread::sleep(Duration::from_secs(2));
     one_in_flight(&client, &addr, 5_000); // warm-up
+    if std::env::var_os("PIPELINED_ONLY").is_some() {
+        for window in [64, 256] {
+            let rate = pipelined(&client, &addr, 1_000_000, window);
+            println!("send 128 B, {window:>3} in flight       {rate:>10.0} msg/s");
+        }
+        client.shutdown();
+        broker.shutdown();
+        return;
+    }
     let rtt = raw_rtt(50_000);
     let lat = one_in_flight(&client, &addr, 50_000);
     println!(

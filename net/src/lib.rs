@@ -17,6 +17,6 @@ pub use protocol::{
     LanguageCode, RemotingCommand, RequestCode, ResponseCode, SerializeType,
 };
 pub use server::{
-    Connection, ConnectionId, PoolId, Processor, RequestContext, Responder, Server, ServerBuilder,
+    Connection, ConnectionId, Inline, PoolId, Processor, RequestContext, Responder, Server, ServerBuilder,
     ServerConfig,
 };

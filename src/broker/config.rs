@@ -44,6 +44,7 @@ pub struct RawBrokerConfig {
     pub idle_timeout_ms: u64,
     pub send_threads: usize,
     pub send_queue_capacity: usize,
+    pub send_inline: bool,
     pub pull_threads: usize,
     pub pull_queue_capacity: usize,
     pub admin_threads: usize,
@@ -89,6 +90,7 @@ impl Default for RawBrokerConfig {
             idle_timeout_ms: 120_000,
             send_threads: 1,
             send_queue_capacity: 10_000,
+            send_inline: true,
             pull_threads: 2,
             pull_queue_capacity: 100_000,
             admin_threads: 2,
@@ -137,6 +139,8 @@ pub struct BrokerConfig {
 pub struct PoolSizes {
     pub send_threads: usize,
     pub send_queue_capacity: usize,
+    /// Plain sends run on `net-io` under async flush (see `Broker::start`).
+    pub send_inline: bool,
     pub pull_threads: usize,
     pub pull_queue_capacity: usize,
     pub admin_threads: usize,
@@ -318,6 +322,7 @@ impl RawBrokerConfig {
             pools: PoolSizes {
                 send_threads: self.send_threads,
                 send_queue_capacity: self.send_queue_capacity,
+                send_inline: self.send_inline,
                 pull_threads: self.pull_threads,
                 pull_queue_capacity: self.pull_queue_capacity,
                 admin_threads: self.admin_threads,

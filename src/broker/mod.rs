@@ -260,14 +260,18 @@ fn start_server(ctx: &Arc<BrokerCtx>) -> std::io::Result<Server> {
     let pull = b.pool("pull", p.pull_threads, p.pull_queue_capacity);
     let admin = b.pool("admin", p.admin_threads, p.admin_queue_capacity);
     let send_proc = Arc::new(processor::SendProcessor::new(ctx.clone()));
-    for code in [
-        RequestCode::SendMessage,
-        RequestCode::SendMessageV2,
-        RequestCode::SendBatchMessage,
-        RequestCode::ConsumerSendMsgBack,
-    ] {
-        b.register(code.to_i32(), send, send_proc.clone());
+    // Under async flush a plain send is a memcpy into the mapped commitlog: cheaper than the
+    // two thread hops to a send worker and back, so `net-io` runs it (ARCHITECTURE.md).
+    let inline = p.send_inline && cfg.store.flush_disk_type == rocketmq_store::FlushDiskType::Async;
+    for code in [RequestCode::SendMessage, RequestCode::SendMessageV2, RequestCode::SendBatchMessage]
+    {
+        if inline {
+            b.register_inline(code.to_i32(), send, send_proc.clone());
+        } else {
+            b.register(code.to_i32(), send, send_proc.clone());
+        }
     }
+    b.register(RequestCode::ConsumerSendMsgBack.to_i32(), send, send_proc.clone());
     let pull_proc = Arc::new(processor::PullProcessor::new(ctx.clone()));
     for code in [RequestCode::PullMessage, RequestCode::LitePullMessage] {
         b.register(code.to_i32(), pull, pull_proc.clone());

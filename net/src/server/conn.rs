@@ -239,16 +239,23 @@ impl Connection {
         if !self.is_open() {
             return;
         }
-        let io = &self.inner.io;
         let mut frame = Vec::with_capacity(128 + cmd.body.len());
-        if let Err(e) = cmd.try_encode(io.response_serialize, &mut frame, io.frame_max_bytes) {
+        self.encode_response(cmd, &mut frame);
+        self.inner.io.send_reply(IoMsg::Write { conn: self.id(), frame });
+    }
+
+    /// Appends `cmd` to `out` in the server's response format; a response too large to send
+    /// is replaced by a SYSTEM_ERROR saying so.
+    pub(crate) fn encode_response(&self, cmd: &RemotingCommand, out: &mut Vec<u8>) {
+        let io = &self.inner.io;
+        let start = out.len();
+        if let Err(e) = cmd.try_encode(io.response_serialize, out, io.frame_max_bytes) {
             log::error!("response {} to {} cannot be sent: {e}", cmd.code, self.peer_addr());
             let mut error = RemotingCommand::response(1, Some(format!("response too large: {e}")));
             error.opaque = cmd.opaque;
-            frame.clear();
-            error.encode(io.response_serialize, &mut frame);
+            out.truncate(start);
+            error.encode(io.response_serialize, out);
         }
-        io.send_reply(IoMsg::Write { conn: self.id(), frame });
     }
 
     fn write_json(&self, cmd: &RemotingCommand) -> Result<(), NetError> {

@@ -7,6 +7,10 @@
 //! the processor, encodes the response itself and hands the bytes back to `net-io` through a
 //! channel plus a `mio::Waker`; `net-io` coalesces everything queued for a connection into one
 //! `write`. Long-polling processors return `None` and answer later through a [`Responder`].
+//!
+//! Codes registered with [`ServerBuilder::register_inline`] are first offered to the processor
+//! on `net-io` itself, whose response is encoded straight into the connection's write buffer:
+//! no hop, no wake-up. The processor hands back (to the pool) anything that could block.
 
 mod conn;
 mod pool;
@@ -28,7 +32,7 @@ use mio::{Poll, Waker};
 use crate::protocol::{SerializeType, FRAME_MAX_BYTES_DEFAULT};
 
 pub use conn::{Connection, ConnectionId};
-pub use processor::{Processor, RequestContext, Responder};
+pub use processor::{Inline, Processor, RequestContext, Responder};
 
 use conn::{IoHandle, IoMsg};
 use reactor::{CloseHook, Reactor, Route, Router};
@@ -129,14 +133,27 @@ impl ServerBuilder {
         pool: PoolId,
         processor: Arc<dyn Processor>,
     ) -> &mut Self {
-        self.routes.insert(code, Route { pool: pool.0, processor });
+        self.routes.insert(code, Route { pool: pool.0, processor, inline: false });
+        self
+    }
+
+    /// Like [`Self::register`], but the `net-io` thread first offers each request to
+    /// [`Processor::process_inline`]; only requests it hands back run on `pool`. Saves the two
+    /// thread hops of the pool path for short, non-blocking work (a send under async flush).
+    pub fn register_inline(
+        &mut self,
+        code: i32,
+        pool: PoolId,
+        processor: Arc<dyn Processor>,
+    ) -> &mut Self {
+        self.routes.insert(code, Route { pool: pool.0, processor, inline: true });
         self
     }
 
     /// Runs `processor` on `pool` for every code without its own processor. Without one, the
     /// server answers REQUEST_CODE_NOT_SUPPORTED itself.
     pub fn default_processor(&mut self, pool: PoolId, processor: Arc<dyn Processor>) -> &mut Self {
-        self.default_route = Some(Route { pool: pool.0, processor });
+        self.default_route = Some(Route { pool: pool.0, processor, inline: false });
         self
     }
 

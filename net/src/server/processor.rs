@@ -11,6 +11,25 @@ pub trait Processor: Send + Sync + 'static {
     /// [`RequestContext::responder`] (or never, for oneway requests). The server sets the
     /// response's opaque and response flag, and never answers a oneway request.
     fn process(&self, ctx: &RequestContext, request: RemotingCommand) -> Option<RemotingCommand>;
+
+    /// For codes registered with [`crate::ServerBuilder::register_inline`]: called on the
+    /// `net-io` thread itself, so it must never block (no disk sync, no network call, no lock
+    /// held for long). It answers like [`Processor::process`], or hands the request to its pool
+    /// with [`Inline::ToPool`] when this one needs slow work. The default always hands off.
+    fn process_inline(&self, ctx: &RequestContext, request: RemotingCommand) -> Inline {
+        let _ = ctx;
+        Inline::ToPool(request)
+    }
+}
+
+/// What [`Processor::process_inline`] decided.
+#[derive(Debug)]
+pub enum Inline {
+    /// Handled on the I/O thread: the response to write now, or `None` (answered later
+    /// through a [`Responder`], or a oneway request).
+    Done(Option<RemotingCommand>),
+    /// Needs slow work: run [`Processor::process`] on the code's pool instead.
+    ToPool(RemotingCommand),
 }
 
 impl<F> Processor for F

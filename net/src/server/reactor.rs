@@ -19,6 +19,7 @@
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,7 +34,7 @@ use crate::protocol::{response_code, DecodeError, RemotingCommand, SerializeType
 
 use super::conn::{Connection, ConnectionId, IoHandle, IoMsg};
 use super::pool::{Job, PoolQueue};
-use super::processor::Processor;
+use super::processor::{Inline, Processor, RequestContext};
 use super::ServerConfig;
 
 pub(crate) const LISTENER: Token = Token(0);
@@ -59,6 +60,8 @@ pub(crate) type CloseHook = Arc<dyn Fn(&Connection) + Send + Sync>;
 pub(crate) struct Route {
     pub pool: usize,
     pub processor: Arc<dyn Processor>,
+    /// Offered to `Processor::process_inline` on this thread before the pool.
+    pub inline: bool,
 }
 
 /// Maps request codes to pools.
@@ -117,6 +120,8 @@ struct ConnState {
     last_active: Instant,
     /// A oneway job its full pool refused; while set, the socket is not read.
     held: Option<HeldJob>,
+    /// Unsent bytes beyond which the peer is closed as a slow reader.
+    write_max_bytes: usize,
 }
 
 /// Why a connection is being closed (for the log line).
@@ -360,7 +365,7 @@ impl Reactor {
         debug!("accepted {peer} as connection {id}");
         let handle = Connection::new(ConnectionId(id), peer, Arc::clone(&self.io));
         self.conns
-            .insert(token, ConnState::new(stream, handle, self.now, self.config.frame_max_bytes));
+            .insert(token, ConnState::new(stream, handle, self.now, &self.config));
     }
 
     fn conn_event(&mut self, token: Token, event: &mio::event::Event) {
@@ -528,17 +533,18 @@ fn token_of(conn: ConnectionId) -> Token {
 }
 
 impl ConnState {
-    fn new(stream: TcpStream, handle: Connection, now: Instant, frame_max_bytes: usize) -> Self {
+    fn new(stream: TcpStream, handle: Connection, now: Instant, config: &ServerConfig) -> Self {
         Self {
             stream,
             handle,
-            frames: FrameBuf::new(frame_max_bytes),
+            frames: FrameBuf::new(config.frame_max_bytes),
             write_buf: Vec::new(),
             write_pos: 0,
             dirty: false,
             write_blocked: false,
             last_active: now,
             held: None,
+            write_max_bytes: config.write_queue_max_bytes,
         }
     }
 
@@ -565,6 +571,11 @@ impl ConnState {
                     if self.held.is_some() {
                         // Back-pressure: leave the rest in the socket until the job is queued.
                         return ReadOutcome::Open;
+                    }
+                    // Inline replies pile up here if the peer sends without reading.
+                    let unsent = self.write_buf.len() - self.write_pos;
+                    if unsent > self.write_max_bytes {
+                        return ReadOutcome::Close(CloseReason::WriteQueueFull(unsent));
                     }
                     // A short read drained the socket. On Linux epoll (edge-triggered) any
                     // later data or FIN raises a new event, so skip the read that would only
@@ -605,6 +616,14 @@ impl ConnState {
             self.reply_now(&cmd, response_code::REQUEST_CODE_NOT_SUPPORTED, remark);
             return;
         };
+        let cmd = if route.inline {
+            match self.run_inline(&route.processor, cmd) {
+                Some(cmd) => cmd,
+                None => return,
+            }
+        } else {
+            cmd
+        };
         let pool = &router.pools[route.pool];
         let job = Job {
             processor: Arc::clone(&route.processor),
@@ -631,6 +650,36 @@ impl ConnState {
                 self.reply_now(&job.request, response_code::SYSTEM_BUSY, remark);
             }
         }
+    }
+
+    /// Offers `cmd` to its processor on this thread; returns it if the processor hands it to
+    /// the pool. A response is encoded straight into this connection's write buffer.
+    fn run_inline(
+        &mut self,
+        processor: &Arc<dyn Processor>,
+        cmd: RemotingCommand,
+    ) -> Option<RemotingCommand> {
+        let ctx = RequestContext::new(self.handle.clone(), &cmd);
+        let code = cmd.code;
+        let outcome =
+            std::panic::catch_unwind(AssertUnwindSafe(|| processor.process_inline(&ctx, cmd)));
+        let mut response = match outcome {
+            Ok(Inline::ToPool(cmd)) => return Some(cmd),
+            Ok(Inline::Done(None)) => return None,
+            Ok(Inline::Done(Some(response))) => response,
+            Err(panic) => {
+                let message = super::pool::panic_message(&*panic);
+                log::error!("inline processor for request code {code} panicked: {message}");
+                let remark = format!("processor panicked: {message}");
+                RemotingCommand::response(response_code::SYSTEM_ERROR, Some(remark))
+            }
+        };
+        if !ctx.is_oneway() {
+            response.opaque = ctx.opaque();
+            response.mark_response();
+            self.handle.encode_response(&response, &mut self.write_buf);
+        }
+        None
     }
 
     /// Answers `request` from the I/O thread itself (never a oneway request).

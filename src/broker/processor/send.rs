@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use rocketmq_net::{
-    Processor, RemotingCommand, RequestCode, RequestContext, Responder, ResponseCode,
+    Inline, Processor, RemotingCommand, RequestCode, RequestContext, Responder, ResponseCode,
 };
 use rocketmq_store::record::{self, MessageToStore, RecordView};
 use rocketmq_store::{PendingPut, PhysOffset, PutError, PutResult, QueueId};
@@ -72,11 +72,36 @@ impl Processor for SendProcessor {
         // `Ok(None)`: the reply is written later by the flush-reply thread (sync flush).
         result.unwrap_or_else(Some)
     }
+
+    /// On `net-io` (async flush only, see `start_server`): plain sends to an existing topic.
+    /// Anything that may touch the disk or the network besides the append (topic
+    /// auto-creation, retry topics and their DLQ decision, send-back) goes to the pool.
+    fn process_inline(&self, rc: &RequestContext, req: RemotingCommand) -> Inline {
+        if self.needs_pool(&req) {
+            Inline::ToPool(req)
+        } else {
+            Inline::Done(self.process(rc, req))
+        }
+    }
 }
 
 impl SendProcessor {
     pub fn new(ctx: Arc<BrokerCtx>) -> Self {
         Self { ctx, next_queue: AtomicU32::new(0) }
+    }
+
+    /// Whether `req` needs slow work: its topic is unknown (auto-creation writes topics.json
+    /// and registers with the nameservers) or is a retry topic (may create a group or a DLQ).
+    /// A header too broken to name its topic is answered inline with the decode error.
+    fn needs_pool(&self, req: &RemotingCommand) -> bool {
+        let key = if req.code == RequestCode::SendMessage.to_i32() { "topic" } else { "b" };
+        match req.ext_fields.get(key) {
+            Some(topic) => {
+                topic.starts_with(constants::RETRY_GROUP_TOPIC_PREFIX)
+                    || self.ctx.topics.counts(topic).is_none()
+            }
+            None => false,
+        }
     }
 
     fn send_one(&self, rc: &RequestContext, req: RemotingCommand) -> Deferred {
