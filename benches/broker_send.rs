@@ -119,6 +119,41 @@ fn issue(l: &Arc<Loop>) {
     l.client.invoke_async(&l.addr, l.cmd.clone(), Duration::from_secs(10), callback).unwrap();
 }
 
+/// CPU time (user + system) of each thread of this process, by thread name.
+fn thread_cpu() -> std::collections::BTreeMap<String, Duration> {
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return out };
+    let tick = 100.0; // USER_HZ on Linux
+    for task in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else { continue };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
+        let name = stat[open + 1..close].to_string();
+        let fields: Vec<&str> = stat[close + 2..].split(' ').collect();
+        let ticks: f64 =
+            fields[11].parse::<f64>().unwrap_or(0.0) + fields[12].parse::<f64>().unwrap_or(0.0);
+        let name = name.trim_end_matches(|c: char| c.is_ascii_digit() || c == '-').to_string();
+        *out.entry(name).or_default() += Duration::from_secs_f64(ticks / tick);
+    }
+    out
+}
+
+/// Prints each thread group's CPU microseconds per message between two `thread_cpu` samples.
+fn print_cpu_per_msg(
+    before: &std::collections::BTreeMap<String, Duration>,
+    after: &std::collections::BTreeMap<String, Duration>,
+    msgs: u64,
+) {
+    let mut parts = Vec::new();
+    for (name, t) in after {
+        let spent = t.saturating_sub(before.get(name).copied().unwrap_or_default());
+        let us = spent.as_secs_f64() * 1e6 / msgs as f64;
+        if us >= 0.05 {
+            parts.push(format!("{name} {us:.2}"));
+        }
+    }
+    println!("    CPU us/msg: {}", parts.join(", "));
+}
+
 /// `total` sends with `window` in flight; returns msg/s. Every send must succeed.
 fn pipelined(client: &Arc<RemotingClient>, addr: &str, total: u64, window: u64) -> f64 {
     let (done, done_rx) = bounded(1);
@@ -180,8 +215,10 @@ fn main() {
     one_in_flight(&client, &addr, 5_000); // warm-up
     if std::env::var_os("PIPELINED_ONLY").is_some() {
         for window in [64, 256] {
+            let before = thread_cpu();
             let rate = pipelined(&client, &addr, 1_000_000, window);
             println!("send 128 B, {window:>3} in flight       {rate:>10.0} msg/s");
+            print_cpu_per_msg(&before, &thread_cpu(), 1_000_000);
         }
         client.shutdown();
         broker.shutdown();

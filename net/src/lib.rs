@@ -17,6 +17,6 @@ pub use protocol::{
     LanguageCode, RemotingCommand, RequestCode, ResponseCode, SerializeType,
 };
 pub use server::{
-    Connection, ConnectionId, Inline, PoolId, Processor, RequestContext, Responder, Server, ServerBuilder,
-    ServerConfig,
+    Connection, ConnectionId, Inline, PoolId, Processor, RequestContext, Responder, Server,
+    ServerBuilder, ServerConfig,
 };

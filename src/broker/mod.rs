@@ -263,7 +263,8 @@ fn start_server(ctx: &Arc<BrokerCtx>) -> std::io::Result<Server> {
     // Under async flush a plain send is a memcpy into the mapped commitlog: cheaper than the
     // two thread hops to a send worker and back, so `net-io` runs it (ARCHITECTURE.md).
     let inline = p.send_inline && cfg.store.flush_disk_type == rocketmq_store::FlushDiskType::Async;
-    for code in [RequestCode::SendMessage, RequestCode::SendMessageV2, RequestCode::SendBatchMessage]
+    for code in
+        [RequestCode::SendMessage, RequestCode::SendMessageV2, RequestCode::SendBatchMessage]
     {
         if inline {
             b.register_inline(code.to_i32(), send, send_proc.clone());

@@ -51,6 +51,9 @@ pub type ArrivalListener = Arc<dyn Fn(&str, QueueId, QueueOffset) + Send + Sync>
 const MAX_FILTER_SCAN_ENTRIES: u64 = 800;
 /// Records one dispatch round handles before notifying listeners.
 const DISPATCH_BATCH: usize = 4096;
+/// How long a caught-up dispatcher naps before it parks and asks appenders to wake it. Adds at
+/// most this (plus timer slack) to the time a message takes to become pullable under load.
+const DISPATCH_NAP: Duration = Duration::from_micros(100);
 
 /// The storage engine. `Send + Sync`; share it in an `Arc`.
 pub struct MessageStore {
@@ -805,9 +808,16 @@ impl Inner {
         }
     }
 
-    /// Parks until a put wakes us (or 1 ms passes). No spinning: on a 2-core machine every
-    /// yield is a context switch taken from the threads doing real work.
+    /// Caught up: first naps [`DISPATCH_NAP`] without asking to be woken, so that under a
+    /// steady stream the next records are dispatched as one batch and appenders never pay for
+    /// a wake-up (that was 2+ us of CPU per message). If nothing came meanwhile, parks until a
+    /// put wakes us (or 1 ms passes). No spinning: on a 2-core machine every yield is a context
+    /// switch taken from the threads doing real work.
     fn idle_dispatch(&self, reput: u64) {
+        thread::sleep(DISPATCH_NAP);
+        if self.confirm_offset() > reput || self.stop_dispatch.load(Ordering::Acquire) {
+            return;
+        }
         self.dispatch_parked.store(true, Ordering::SeqCst);
         if self.confirm_offset() > reput || self.stop_dispatch.load(Ordering::Acquire) {
             self.dispatch_parked.store(false, Ordering::Release);

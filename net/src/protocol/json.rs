@@ -23,7 +23,7 @@ const DEPTH_MAX: usize = 32;
 
 /// Decodes a JSON header into a command without a body.
 pub(crate) fn decode_header(buf: &[u8]) -> Result<RemotingCommand, DecodeError> {
-    let mut p = Parser { buf, pos: 0 };
+    let mut p = Parser { buf, pos: 0, text: std::str::from_utf8(buf).ok() };
     let mut cmd = RemotingCommand { version: 0, ..RemotingCommand::default() };
     p.skip_ws();
     p.expect(b'{', "expected '{' at the start of the header")?;
@@ -127,6 +127,9 @@ enum Scalar<'a> {
 struct Parser<'a> {
     buf: &'a [u8],
     pos: usize,
+    /// `buf` as text when all of it is valid UTF-8 (the usual case, checked once): strings
+    /// are then borrowed from it without validating each one.
+    text: Option<&'a str>,
 }
 
 impl<'a> Parser<'a> {
@@ -337,7 +340,11 @@ impl<'a> Parser<'a> {
             return self.escaped_string(start).map(Cow::Owned);
         }
         self.pos += 1;
-        Ok(utf8_lossy(&rest[..stop]))
+        match self.text {
+            // Both ends are at ASCII quotes, so they are char boundaries.
+            Some(text) => Ok(Cow::Borrowed(&text[start..start + stop])),
+            None => Ok(utf8_lossy(&rest[..stop])),
+        }
     }
 
     /// Slow path of [`Self::string`] from the first backslash on.
@@ -348,15 +355,20 @@ impl<'a> Parser<'a> {
                 None => return Err(self.err("unterminated string")),
                 Some(b'"') => {
                     self.pos += 1;
-                    return Ok(utf8_lossy(&out).into_owned());
+                    return Ok(String::from_utf8(out)
+                        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()));
                 }
                 Some(b'\\') => {
                     self.pos += 1;
                     self.escape(&mut out)?;
                 }
-                Some(b) => {
-                    out.push(b);
-                    self.pos += 1;
+                Some(_) => {
+                    // Copy the run up to the next quote or backslash in one go.
+                    let rest = &self.buf[self.pos..];
+                    let run = rest.iter().position(|&b| b == b'"' || b == b'\\');
+                    let run = run.unwrap_or(rest.len());
+                    out.extend_from_slice(&rest[..run]);
+                    self.pos += run;
                 }
             }
         }

@@ -364,8 +364,7 @@ impl Reactor {
         }
         debug!("accepted {peer} as connection {id}");
         let handle = Connection::new(ConnectionId(id), peer, Arc::clone(&self.io));
-        self.conns
-            .insert(token, ConnState::new(stream, handle, self.now, &self.config));
+        self.conns.insert(token, ConnState::new(stream, handle, self.now, &self.config));
     }
 
     fn conn_event(&mut self, token: Token, event: &mio::event::Event) {

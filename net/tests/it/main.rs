@@ -4,6 +4,7 @@
 mod support;
 
 mod golden_frames;
+mod inline;
 mod malformed_input;
 mod oneway_backpressure;
 mod round_trips;

@@ -109,7 +109,8 @@ impl SendProcessor {
         let counts = self.writable_topic(&h)?;
         let mut queue_id = self.pick_queue(&h, counts)?;
         let mut props = h.properties.take().unwrap_or_default();
-        if record::property_value(&props, record::PROPERTY_TRANSACTION_PREPARED) == Some("true")
+        let mut scan = PropScan::of(&props);
+        if scan.is_transaction_prepared()
             || h.sys_flag & sys_flag::TRANSACTION_MASK == sys_flag::TRANSACTION_PREPARED
         {
             return Err(error(
@@ -124,12 +125,14 @@ impl SendProcessor {
                 let mut pairs = record::decode_properties(&props);
                 set_prop(&mut pairs, record::PROPERTY_DELAY_TIME_LEVEL, "-1");
                 props = record::encode_properties(&pairs);
+                scan = PropScan::of(&props);
                 topic = dlq.topic_name;
                 queue_id = 0;
             }
         }
-        self.stamp(&mut props);
-        let uniq = record::property_value(&props, record::PROPERTY_UNIQ_KEY).map(str::to_string);
+        let delayed = scan.delay.is_some();
+        let stamps = scan.stamps();
+        let uniq = Some(self.stamp(&mut props, stamps));
         let mut msg = MessageToStore {
             topic,
             queue_id: QueueId(queue_id),
@@ -143,7 +146,7 @@ impl SendProcessor {
             reconsume_times,
             prepared_transaction_offset: 0,
         };
-        if record::property_value(&msg.properties, record::PROPERTY_DELAY_TIME_LEVEL).is_some() {
+        if delayed {
             let mut pairs = record::decode_properties(&msg.properties);
             divert_delayed(&self.ctx, &mut msg, &mut pairs);
             msg.properties = record::encode_properties(&pairs);
@@ -176,14 +179,15 @@ impl SendProcessor {
         let mut msgs = Vec::with_capacity(entries.len());
         for entry in entries {
             let mut props = entry.properties;
-            let delay = record::property_value(&props, record::PROPERTY_DELAY_TIME_LEVEL);
-            if delay.is_some_and(|d| d != "0") {
+            let scan = PropScan::of(&props);
+            if scan.delay.is_some_and(|d| d != "0") {
                 return Err(error(
                     ResponseCode::MessageIllegal,
                     "batched messages cannot be delayed",
                 ));
             }
-            self.stamp(&mut props);
+            let stamps = scan.stamps();
+            self.stamp(&mut props, stamps);
             msgs.push(MessageToStore {
                 topic: h.topic.clone(),
                 queue_id: QueueId(queue_id),
@@ -338,17 +342,24 @@ impl SendProcessor {
     }
 
     /// Adds the broker-side properties to an encoded properties string: UNIQ_KEY when missing,
-    /// CLUSTER when absent. Appends in place; the common path allocates nothing more.
-    fn stamp(&self, props: &mut String) {
+    /// CLUSTER when absent (`stamps` says which are there). Appends in place. Returns the
+    /// message's UNIQ_KEY.
+    fn stamp(&self, props: &mut String, stamps: Stamps) -> String {
         if !props.is_empty() && !props.ends_with(record::PROPERTY_SEPARATOR) {
             props.push(record::PROPERTY_SEPARATOR);
         }
-        if record::property_value(props, record::PROPERTY_UNIQ_KEY).is_none() {
-            append_prop(props, record::PROPERTY_UNIQ_KEY, &new_uniq_key(self.ctx.store_host()));
-        }
-        if record::property_value(props, "CLUSTER").is_none() {
+        let uniq = match stamps.uniq_key {
+            Some(uniq) => uniq,
+            None => {
+                let uniq = new_uniq_key(self.ctx.store_host());
+                append_prop(props, record::PROPERTY_UNIQ_KEY, &uniq);
+                uniq
+            }
+        };
+        if !stamps.cluster {
             append_prop(props, "CLUSTER", &self.ctx.config.cluster_name);
         }
+        uniq
     }
 
     fn send_back(&self, rc: &RequestContext, req: &RemotingCommand) -> Handled {
@@ -433,6 +444,53 @@ impl SendProcessor {
                 Err(put_error_response(&e))
             }
         }
+    }
+}
+
+/// The properties the send path looks at, found in one pass over the encoded string (the
+/// first occurrence of a key wins, as in `record::property_value`).
+#[derive(Debug, Default)]
+struct PropScan<'a> {
+    uniq_key: Option<&'a str>,
+    cluster: bool,
+    delay: Option<&'a str>,
+    transaction_prepared: Option<bool>,
+}
+
+/// Which broker-side properties a message already has.
+#[derive(Debug)]
+struct Stamps {
+    uniq_key: Option<String>,
+    cluster: bool,
+}
+
+impl<'a> PropScan<'a> {
+    fn of(props: &'a str) -> Self {
+        let mut scan = Self::default();
+        for (key, value) in record::property_pairs(props) {
+            match key {
+                record::PROPERTY_UNIQ_KEY => {
+                    scan.uniq_key.get_or_insert(value);
+                }
+                "CLUSTER" => scan.cluster = true,
+                record::PROPERTY_DELAY_TIME_LEVEL => {
+                    scan.delay.get_or_insert(value);
+                }
+                record::PROPERTY_TRANSACTION_PREPARED => {
+                    scan.transaction_prepared.get_or_insert(value == "true");
+                }
+                _ => {}
+            }
+        }
+        scan
+    }
+
+    fn is_transaction_prepared(&self) -> bool {
+        self.transaction_prepared == Some(true)
+    }
+
+    fn stamps(&self) -> Stamps {
+        Stamps { uniq_key: self.uniq_key.map(str::to_string), cluster: self.cluster }
     }
 }
 

@@ -119,7 +119,7 @@ macro_rules! ext_header {
         impl rocketmq_net::CommandHeader for $name {
             fn to_ext_fields(&self) -> rocketmq_net::ExtFields {
                 #[allow(unused_mut)]
-                let mut fields = rocketmq_net::ExtFields::new();
+                let mut fields = rocketmq_net::ExtFields::with_capacity(8);
                 $($crate::protocol::header::ExtValue::write(&self.$field, &mut fields, $key);)*
                 fields
             }
