@@ -249,6 +249,23 @@ impl ExtFields {
     pub(crate) fn dedup_keep_last(&mut self) {
         const LINEAR_MAX: usize = 16;
         let n = self.entries.len();
+        // One pass first: if no two keys share (length, first byte, last byte), there is no
+        // duplicate. That settles the usual header (V2 send keys are the letters a..n).
+        let mut seen_sigs = [0u64; 4];
+        let distinct = self.entries.iter().all(|e| {
+            let key = &self.text.as_bytes()[e.start..e.split];
+            let (first, last) = (key.first().copied(), key.last().copied());
+            let sig = usize::from(first.unwrap_or(0))
+                ^ usize::from(last.unwrap_or(0)).rotate_left(3)
+                ^ key.len().wrapping_mul(31);
+            let (word, bit) = ((sig >> 6) & 3, 1u64 << (sig & 63));
+            let fresh = seen_sigs[word] & bit == 0;
+            seen_sigs[word] |= bit;
+            fresh
+        });
+        if distinct {
+            return;
+        }
         let has_dup = if n <= LINEAR_MAX {
             // Compare cheap signatures first; most keys differ in length or end bytes.
             let sig = |e: &Entry| {

@@ -331,7 +331,7 @@ impl<'a> Parser<'a> {
         self.expect(b'"', "expected a string")?;
         let start = self.pos;
         let rest = &self.buf[start..];
-        let Some(stop) = rest.iter().position(|&b| b == b'"' || b == b'\\') else {
+        let Some(stop) = find_quote_or_backslash(rest) else {
             self.pos = self.buf.len();
             return Err(self.err("unterminated string"));
         };
@@ -349,7 +349,9 @@ impl<'a> Parser<'a> {
 
     /// Slow path of [`Self::string`] from the first backslash on.
     fn escaped_string(&mut self, start: usize) -> Result<String, DecodeError> {
-        let mut out = self.buf[start..self.pos].to_vec();
+        // Room for a typical escaped value (properties with \u0001 separators) in one go.
+        let mut out = Vec::with_capacity(self.pos - start + 256);
+        out.extend_from_slice(&self.buf[start..self.pos]);
         loop {
             match self.peek() {
                 None => return Err(self.err("unterminated string")),
@@ -365,8 +367,7 @@ impl<'a> Parser<'a> {
                 Some(_) => {
                     // Copy the run up to the next quote or backslash in one go.
                     let rest = &self.buf[self.pos..];
-                    let run = rest.iter().position(|&b| b == b'"' || b == b'\\');
-                    let run = run.unwrap_or(rest.len());
+                    let run = find_quote_or_backslash(rest).unwrap_or(rest.len());
                     out.extend_from_slice(&rest[..run]);
                     self.pos += run;
                 }
@@ -432,6 +433,27 @@ impl<'a> Parser<'a> {
     }
 }
 
+/// Position of the first `"` or `\\` in `s`, eight bytes at a time.
+fn find_quote_or_backslash(s: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // Sets the high bit of each zero byte; bits above the lowest zero byte may be wrong, so
+    // only the lowest set bit is used.
+    let zero_bytes = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
+    let mut chunks = s.chunks_exact(8);
+    let mut offset = 0;
+    for chunk in &mut chunks {
+        let word = u64::from_le_bytes(chunk.try_into().expect("chunks of 8"));
+        let hits = zero_bytes(word ^ (ONES * u64::from(b'"')))
+            | zero_bytes(word ^ (ONES * u64::from(b'\\')));
+        if hits != 0 {
+            return Some(offset + (hits.trailing_zeros() / 8) as usize);
+        }
+        offset += 8;
+    }
+    chunks.remainder().iter().position(|&b| b == b'"' || b == b'\\').map(|p| offset + p)
+}
+
 /// Invalid UTF-8 becomes U+FFFD, as in Java's decoders; valid text is borrowed.
 fn utf8_lossy(bytes: &[u8]) -> Cow<'_, str> {
     match std::str::from_utf8(bytes) {
@@ -443,6 +465,20 @@ fn utf8_lossy(bytes: &[u8]) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quote_or_backslash_search_matches_a_plain_scan() {
+        let text = br#"abcdefgh"ijklmnop\qrstuvwxyz0123456789"x\"#;
+        for start in 0..text.len() {
+            for end in start..=text.len() {
+                let s = &text[start..end];
+                let plain = s.iter().position(|&b| b == b'"' || b == b'\\');
+                assert_eq!(find_quote_or_backslash(s), plain, "{start}..{end}");
+            }
+        }
+        let high = [0xFFu8, 0x80, 0xC3, 0xA9, b'"', 0, 0x22, 0x5C, 0x5D];
+        assert_eq!(find_quote_or_backslash(&high), Some(4));
+    }
 
     fn decode(s: &str) -> RemotingCommand {
         decode_header(s.as_bytes()).unwrap()
