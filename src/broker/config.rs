@@ -42,6 +42,7 @@ pub struct RawBrokerConfig {
     pub consumer_offset_flush_interval_ms: u64,
     pub client_channel_expire_ms: u64,
     pub idle_timeout_ms: u64,
+    pub net_busy_poll_us: u64,
     pub send_threads: usize,
     pub send_queue_capacity: usize,
     pub send_inline: bool,
@@ -88,6 +89,7 @@ impl Default for RawBrokerConfig {
             consumer_offset_flush_interval_ms: 5_000,
             client_channel_expire_ms: 120_000,
             idle_timeout_ms: 120_000,
+            net_busy_poll_us: 50,
             send_threads: 1,
             send_queue_capacity: 10_000,
             send_inline: true,
@@ -123,6 +125,8 @@ pub struct BrokerConfig {
     pub consumer_offset_flush_interval_ms: u64,
     pub client_channel_expire_ms: u64,
     pub idle_timeout_ms: u64,
+    /// See `ServerConfig::busy_poll_us`.
+    pub net_busy_poll_us: u64,
     pub pools: PoolSizes,
     pub max_transfer_count: u32,
     pub max_transfer_bytes: u32,
@@ -319,6 +323,7 @@ impl RawBrokerConfig {
             consumer_offset_flush_interval_ms: self.consumer_offset_flush_interval_ms.max(10),
             client_channel_expire_ms: self.client_channel_expire_ms,
             idle_timeout_ms: self.idle_timeout_ms,
+            net_busy_poll_us: self.net_busy_poll_us,
             pools: PoolSizes {
                 send_threads: self.send_threads,
                 send_queue_capacity: self.send_queue_capacity,

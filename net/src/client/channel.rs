@@ -26,6 +26,53 @@ use crate::frame_buf::FrameBuf;
 use crate::opaque_map::OpaqueMap;
 use crate::protocol::RemotingCommand;
 
+/// How a connection's reader thread reads.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ReadConfig {
+    pub frame_max_bytes: usize,
+    /// How long to poll without sleeping after data arrived (zero: never).
+    pub busy_poll: std::time::Duration,
+}
+
+/// Reads into `buf`: until `busy_until` passes, without blocking (yielding the CPU between
+/// tries, but never sleeping), then with a blocking read.
+fn read_some(stream: &TcpStream, buf: &mut [u8], busy_until: Option<Instant>) -> io::Result<usize> {
+    #[cfg(unix)]
+    if let Some(until) = busy_until {
+        use std::os::fd::AsRawFd;
+        loop {
+            // SAFETY: `buf` is valid for writes of `buf.len()` bytes and the descriptor is
+            // owned by `stream`, alive for this call. MSG_DONTWAIT makes only this call
+            // non-blocking; writers on other threads keep their blocking socket.
+            let n = unsafe {
+                libc::recv(
+                    stream.as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            if let Ok(n) = usize::try_from(n) {
+                return Ok(n);
+            }
+            let e = io::Error::last_os_error();
+            match e.kind() {
+                io::ErrorKind::WouldBlock => {}
+                io::ErrorKind::Interrupted => continue,
+                _ => return Err(e),
+            }
+            if Instant::now() >= until {
+                break;
+            }
+            std::thread::yield_now();
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = busy_until;
+    let mut stream = stream;
+    stream.read(buf)
+}
+
 /// What a finished call delivers.
 pub(crate) type CallResult = Result<RemotingCommand, NetError>;
 /// An `invoke_async` callback.
@@ -227,8 +274,8 @@ impl Channel {
     }
 
     /// The reader thread's body: reads frames until the connection fails, then closes it.
-    pub(crate) fn read_loop(self: Arc<Self>, frame_max_bytes: usize, inbound: Arc<InboundSink>) {
-        match self.read_frames(frame_max_bytes, &*inbound) {
+    pub(crate) fn read_loop(self: Arc<Self>, config: ReadConfig, inbound: Arc<InboundSink>) {
+        match self.read_frames(config, &*inbound) {
             Ok(()) => debug!("connection to {} closed by the peer", self.addr),
             // After our own `close` the read fails as expected; only report real failures.
             Err(reason) if self.is_open() => warn!("connection to {} failed: {reason}", self.addr),
@@ -239,19 +286,22 @@ impl Channel {
 
     fn read_frames(
         self: &Arc<Self>,
-        frame_max: usize,
+        config: ReadConfig,
         inbound: &InboundSink,
     ) -> Result<(), String> {
-        let mut frames = FrameBuf::new(frame_max);
-        let mut stream = &self.stream;
+        let mut frames = FrameBuf::new(config.frame_max_bytes);
+        let mut busy_until = None;
         loop {
             let spare = frames.spare().map_err(|e| e.to_string())?;
-            let n = match stream.read(spare) {
+            let n = match read_some(&self.stream, spare, busy_until) {
                 Ok(0) => return Ok(()),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e.to_string()),
             };
+            if !config.busy_poll.is_zero() {
+                busy_until = Some(Instant::now() + config.busy_poll);
+            }
             frames.filled(n);
             let held = self.hold_writes();
             let dispatched = self.dispatch_all(&mut frames, inbound);

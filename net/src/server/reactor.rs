@@ -190,8 +190,16 @@ impl Reactor {
     /// Runs until [`IoMsg::Finish`] has been handled.
     pub(crate) fn run(mut self) {
         let mut events = Events::with_capacity(1024);
+        let busy_poll = Duration::from_micros(self.config.busy_poll_us);
+        let mut busy_until = self.now;
         loop {
-            let timeout = self.poll_timeout();
+            let timeout = if Instant::now() < busy_until {
+                // Busy polling: let other threads of this CPU run, but do not sleep.
+                std::thread::yield_now();
+                Duration::ZERO
+            } else {
+                self.poll_timeout()
+            };
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -200,6 +208,9 @@ impl Reactor {
                 break;
             }
             self.now = Instant::now();
+            if !events.is_empty() {
+                busy_until = self.now + busy_poll;
+            }
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept_all(),
