@@ -13,6 +13,8 @@ use parking_lot::{Condvar, Mutex};
 pub(crate) struct Semaphore {
     available: Mutex<usize>,
     max: usize,
+    /// Free permits at which waiters are woken (an eighth of `max`, at least 1).
+    wake_at: usize,
     changed: Condvar,
 }
 
@@ -23,14 +25,20 @@ pub(crate) struct Permit(Arc<Semaphore>);
 impl Drop for Permit {
     fn drop(&mut self) {
         let sem = &self.0;
-        *sem.available.lock() += 1;
-        sem.changed.notify_all();
+        let mut available = sem.available.lock();
+        *available += 1;
+        // A waiter is woken once a few permits are free, not for each: it then takes them
+        // back to back (and its sends share a `write`) instead of waking once per completion.
+        if *available >= sem.wake_at || *available == sem.max {
+            sem.changed.notify_all();
+        }
     }
 }
 
 impl Semaphore {
     pub(crate) fn new(max: usize) -> Arc<Self> {
-        Arc::new(Self { available: Mutex::new(max), max, changed: Condvar::new() })
+        let wake_at = (max / 8).max(1);
+        Arc::new(Self { available: Mutex::new(max), max, wake_at, changed: Condvar::new() })
     }
 
     /// Waits up to `timeout` for a permit.

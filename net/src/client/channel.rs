@@ -34,45 +34,6 @@ pub(crate) struct ReadConfig {
     pub busy_poll: std::time::Duration,
 }
 
-/// Reads into `buf`: until `busy_until` passes, without blocking (yielding the CPU between
-/// tries, but never sleeping), then with a blocking read.
-fn read_some(stream: &TcpStream, buf: &mut [u8], busy_until: Option<Instant>) -> io::Result<usize> {
-    #[cfg(unix)]
-    if let Some(until) = busy_until {
-        use std::os::fd::AsRawFd;
-        loop {
-            // SAFETY: `buf` is valid for writes of `buf.len()` bytes and the descriptor is
-            // owned by `stream`, alive for this call. MSG_DONTWAIT makes only this call
-            // non-blocking; writers on other threads keep their blocking socket.
-            let n = unsafe {
-                libc::recv(
-                    stream.as_raw_fd(),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                    libc::MSG_DONTWAIT,
-                )
-            };
-            if let Ok(n) = usize::try_from(n) {
-                return Ok(n);
-            }
-            let e = io::Error::last_os_error();
-            match e.kind() {
-                io::ErrorKind::WouldBlock => {}
-                io::ErrorKind::Interrupted => continue,
-                _ => return Err(e),
-            }
-            if Instant::now() >= until {
-                break;
-            }
-            std::thread::yield_now();
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = busy_until;
-    let mut stream = stream;
-    stream.read(buf)
-}
-
 /// What a finished call delivers.
 pub(crate) type CallResult = Result<RemotingCommand, NetError>;
 /// An `invoke_async` callback.
@@ -112,6 +73,9 @@ struct WriteState {
     queued: Vec<u8>,
     spare: Vec<u8>,
     writing: bool,
+    /// The reader thread is busy polling and flushes queued frames on each turn, so senders
+    /// only queue: frames sent meanwhile leave together in one `write`.
+    reader_polling: bool,
 }
 
 /// Handles a request the server sent us (on the reader thread: hand it off, do not block).
@@ -128,7 +92,12 @@ pub(crate) struct Channel {
 
 impl Channel {
     pub(crate) fn new(addr: String, stream: TcpStream, write_queue_max_bytes: usize) -> Self {
-        let write = WriteState { queued: Vec::new(), spare: Vec::new(), writing: false };
+        let write = WriteState {
+            queued: Vec::new(),
+            spare: Vec::new(),
+            writing: false,
+            reader_polling: false,
+        };
         Self {
             addr,
             stream,
@@ -202,7 +171,7 @@ impl Channel {
             return Err(NetError::WriteQueueFull { addr: self.addr.clone(), max_bytes });
         }
         encode(&mut state.queued)?;
-        if state.writing {
+        if state.writing || state.reader_polling {
             return Ok(());
         }
         state.writing = true;
@@ -293,7 +262,7 @@ impl Channel {
         let mut busy_until = None;
         loop {
             let spare = frames.spare().map_err(|e| e.to_string())?;
-            let n = match read_some(&self.stream, spare, busy_until) {
+            let n = match self.read_some(spare, busy_until) {
                 Ok(0) => return Ok(()),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -310,6 +279,72 @@ impl Channel {
             }
             dispatched?;
         }
+    }
+
+    /// Reads into `buf`: until `busy_until` passes without blocking, flushing frames senders
+    /// queued meanwhile and yielding the CPU between tries but never sleeping; then blocking.
+    fn read_some(&self, buf: &mut [u8], busy_until: Option<Instant>) -> io::Result<usize> {
+        #[cfg(unix)]
+        if let Some(until) = busy_until {
+            self.write.lock().reader_polling = true;
+            let polled = self.poll_read(buf, until);
+            // From here on senders write themselves again; flush what they left us.
+            let mut state = self.write.lock();
+            state.reader_polling = false;
+            let flushed = self.flush_queued(state);
+            if let Some(read) = polled {
+                return read;
+            }
+            flushed.map_err(|e| io::Error::other(e.to_string()))?;
+        }
+        #[cfg(not(unix))]
+        let _ = busy_until;
+        let mut stream = &self.stream;
+        stream.read(buf)
+    }
+
+    /// Non-blocking reads until data, an error or `until`; `None` when time ran out.
+    #[cfg(unix)]
+    fn poll_read(&self, buf: &mut [u8], until: Instant) -> Option<io::Result<usize>> {
+        use std::os::fd::AsRawFd;
+        loop {
+            // SAFETY: `buf` is valid for writes of `buf.len()` bytes and the descriptor is
+            // owned by `self.stream`, alive for this call. MSG_DONTWAIT makes only this call
+            // non-blocking; writers keep their blocking socket.
+            let n = unsafe {
+                libc::recv(
+                    self.stream.as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            if let Ok(n) = usize::try_from(n) {
+                return Some(Ok(n));
+            }
+            let e = io::Error::last_os_error();
+            match e.kind() {
+                io::ErrorKind::WouldBlock => {}
+                io::ErrorKind::Interrupted => continue,
+                _ => return Some(Err(e)),
+            }
+            if let Err(e) = self.flush_queued(self.write.lock()) {
+                return Some(Err(io::Error::other(e.to_string())));
+            }
+            if Instant::now() >= until {
+                return None;
+            }
+            std::thread::yield_now();
+        }
+    }
+
+    /// Writes queued frames unless another thread holds the writer role (it writes them).
+    fn flush_queued<'a>(&'a self, mut state: MutexGuard<'a, WriteState>) -> Result<(), NetError> {
+        if state.writing || state.queued.is_empty() {
+            return Ok(());
+        }
+        state.writing = true;
+        self.flush_as_writer(state)
     }
 
     /// Completes or hands off every whole frame in `frames`.
