@@ -231,7 +231,7 @@ impl Producer {
     where
         F: FnOnce(Result<SendResult>) + Send + 'static,
     {
-        let msg = self.inner.prepare(&msg)?;
+        let msg = self.inner.prepare_owned(msg)?;
         let permit =
             self.inner.in_flight.acquire(self.inner.opts.send_timeout).ok_or(
                 ClientError::TooManyInFlight { limit: self.inner.opts.max_async_in_flight },
@@ -351,7 +351,13 @@ impl Inner {
     fn prepare(&self, msg: &Message) -> Result<Message> {
         self.ensure_running()?;
         check_message(msg, self.opts.max_message_size)?;
-        let mut msg = msg.clone();
+        self.prepare_owned(msg.clone())
+    }
+
+    /// [`Self::prepare`] for a message the caller gave away (no copy).
+    fn prepare_owned(&self, mut msg: Message) -> Result<Message> {
+        self.ensure_running()?;
+        check_message(&msg, self.opts.max_message_size)?;
         if msg.property(property::UNIQ_KEY).is_none() {
             msg.set_property(property::UNIQ_KEY, new_uniq_id());
         }
@@ -459,12 +465,14 @@ impl Inner {
             }
         };
         let is_batch = msg.property(BATCH_MARKER).is_some();
-        let mut props = msg.clone();
-        if is_batch {
+        let properties = if is_batch {
             // A batch's own properties carry only WAIT; the ids live in the entries.
-            props = Message::new(msg.topic(), Vec::<u8>::new())
-                .with_property(property::WAIT, msg.property(property::WAIT).unwrap_or("true"));
-        }
+            Message::new(msg.topic(), Vec::<u8>::new())
+                .with_property(property::WAIT, msg.property(property::WAIT).unwrap_or("true"))
+                .encoded_properties()
+        } else {
+            msg.encoded_properties()
+        };
         let header = SendMessageRequestHeader {
             producer_group: self.opts.group.clone(),
             topic: msg.topic().to_string(),
@@ -474,7 +482,7 @@ impl Inner {
             sys_flag: 0,
             born_timestamp: i64::try_from(super::message::now_unix_ms()).unwrap_or(0),
             flag: msg.flag(),
-            properties: Some(props.encoded_properties()),
+            properties: Some(properties),
             reconsume_times: Some(0),
             unit_mode: Some(false),
             max_reconsume_times: None,
