@@ -197,6 +197,11 @@ fn pipelined(client: &Arc<RemotingClient>, addr: &str, total: u64, window: u64) 
     total as f64 / secs
 }
 
+/// mimalloc: a third less CPU per message than glibc malloc under our cross-thread
+/// allocation pattern (docs/ARCHITECTURE.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let rtt_before = raw_rtt(50_000);
     let dir = tempfile::tempdir().unwrap();
