@@ -222,7 +222,14 @@ fn main() {
     };
     let broker = Broker::start(raw.validate().unwrap()).unwrap();
     let addr = broker.local_addr().to_string();
-    let client = Arc::new(RemotingClient::new(ClientConfig::default()));
+    let client_config = ClientConfig {
+        busy_poll_us: std::env::var("CLIENT_BUSY_POLL_US")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(50),
+        ..ClientConfig::default()
+    };
+    let client = Arc::new(RemotingClient::new(client_config));
     let create = rocketmq::protocol::header::admin::CreateTopicRequestHeader {
         topic: "BenchTopic".into(),
         read_queue_nums: 1,

@@ -18,8 +18,12 @@ pub mod send;
 
 /// A value that can live in an `extFields` entry.
 pub trait ExtValue: Sized {
+    /// Parses the raw text of `key`.
+    fn parse(raw: &str, key: &'static str) -> Result<Self, HeaderError>;
     /// Reads `key`; a missing key is `Missing` unless the type is an `Option`.
-    fn read(fields: &ExtFields, key: &'static str) -> Result<Self, HeaderError>;
+    fn read(fields: &ExtFields, key: &'static str) -> Result<Self, HeaderError> {
+        Self::parse(required(fields, key)?, key)
+    }
     /// Writes the value under `key` (an `Option::None` writes nothing).
     fn write(&self, fields: &mut ExtFields, key: &'static str);
 }
@@ -35,8 +39,7 @@ fn required<'a>(fields: &'a ExtFields, key: &'static str) -> Result<&'a str, Hea
 macro_rules! ext_number {
     ($($t:ty => $expected:literal),*) => {$(
         impl ExtValue for $t {
-            fn read(fields: &ExtFields, key: &'static str) -> Result<Self, HeaderError> {
-                let raw = required(fields, key)?;
+            fn parse(raw: &str, key: &'static str) -> Result<Self, HeaderError> {
                 parse_number::<$t>(raw.trim()).ok_or_else(|| invalid(key, raw, $expected))
             }
             fn write(&self, fields: &mut ExtFields, key: &'static str) {
@@ -62,8 +65,8 @@ fn parse_number<T: std::str::FromStr>(raw: &str) -> Option<T> {
 ext_number!(i32 => "a 32-bit integer", i64 => "a 64-bit integer");
 
 impl ExtValue for String {
-    fn read(fields: &ExtFields, key: &'static str) -> Result<Self, HeaderError> {
-        required(fields, key).map(str::to_string)
+    fn parse(raw: &str, _key: &'static str) -> Result<Self, HeaderError> {
+        Ok(raw.to_string())
     }
     fn write(&self, fields: &mut ExtFields, key: &'static str) {
         fields.insert(key, self.clone());
@@ -71,9 +74,9 @@ impl ExtValue for String {
 }
 
 impl ExtValue for bool {
-    fn read(fields: &ExtFields, key: &'static str) -> Result<Self, HeaderError> {
+    fn parse(raw: &str, _key: &'static str) -> Result<Self, HeaderError> {
         // Java's Boolean.parseBoolean: only "true" (any case) is true.
-        required(fields, key).map(|v| v.trim().eq_ignore_ascii_case("true"))
+        Ok(raw.trim().eq_ignore_ascii_case("true"))
     }
     fn write(&self, fields: &mut ExtFields, key: &'static str) {
         fields.insert(key, if *self { "true" } else { "false" });
@@ -81,11 +84,11 @@ impl ExtValue for bool {
 }
 
 impl<T: ExtValue> ExtValue for Option<T> {
+    fn parse(raw: &str, key: &'static str) -> Result<Self, HeaderError> {
+        T::parse(raw, key).map(Some)
+    }
     fn read(fields: &ExtFields, key: &'static str) -> Result<Self, HeaderError> {
-        match fields.get(key) {
-            None => Ok(None),
-            Some(_) => T::read(fields, key).map(Some),
-        }
+        fields.get(key).map(|raw| T::parse(raw, key)).transpose()
     }
     fn write(&self, fields: &mut ExtFields, key: &'static str) {
         if let Some(v) = self {
