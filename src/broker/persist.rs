@@ -21,6 +21,16 @@ pub fn load<T: DeserializeOwned>(path: &Path) -> io::Result<Option<T>> {
 
 /// Writes `value` to `path` atomically (temp file, fsync, rename).
 pub fn save<T: Serialize>(path: &Path, value: &T) -> io::Result<()> {
-    let bytes = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
-    rocketmq_store::write_file_atomically(path, &bytes)
+    write(path, &to_json(value)?)
+}
+
+/// The file contents for `value` (so that a caller can serialize under its lock and write
+/// after releasing it).
+pub fn to_json<T: Serialize>(value: &T) -> io::Result<Vec<u8>> {
+    serde_json::to_vec_pretty(value).map_err(io::Error::other)
+}
+
+/// Replaces `path` with `bytes` atomically (temp file, fsync, rename).
+pub fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    rocketmq_store::write_file_atomically(path, bytes)
 }

@@ -26,6 +26,10 @@ struct Inner {
 pub struct TopicTable {
     inner: RwLock<Inner>,
     path: PathBuf,
+    /// Serializes writers of topics.json, so the last snapshot taken is the last written. The
+    /// file is written outside `inner`'s lock: `net-io` reads the table for every inline send
+    /// and must not wait for an fsync behind a queued writer.
+    persisting: parking_lot::Mutex<()>,
 }
 
 /// The part of a topic's config the send and pull paths check, without cloning the config.
@@ -68,7 +72,8 @@ impl TopicTable {
         }
         inner.data_version.counter += 1;
         inner.data_version.timestamp = now_ms() as i64;
-        let table = Self { inner: RwLock::new(inner), path };
+        let table =
+            Self { inner: RwLock::new(inner), path, persisting: parking_lot::Mutex::new(()) };
         table.persist()?;
         Ok(table)
     }
@@ -178,8 +183,9 @@ impl TopicTable {
     }
 
     fn persist(&self) -> io::Result<()> {
-        let inner = self.inner.read();
-        persist::save(&self.path, &*inner)
+        let _writing = self.persisting.lock();
+        let bytes = persist::to_json(&*self.inner.read())?;
+        persist::write(&self.path, &bytes)
     }
 }
 

@@ -349,19 +349,17 @@ impl Inner {
 
     /// Validates a message and gives it a client id.
     fn prepare(&self, msg: &Message) -> Result<Message> {
+        // Check before copying, so a refused message costs no copy.
         self.ensure_running()?;
         check_message(msg, self.opts.max_message_size)?;
-        self.prepare_owned(msg.clone())
+        Ok(with_uniq_key(msg.clone()))
     }
 
     /// [`Self::prepare`] for a message the caller gave away (no copy).
-    fn prepare_owned(&self, mut msg: Message) -> Result<Message> {
+    fn prepare_owned(&self, msg: Message) -> Result<Message> {
         self.ensure_running()?;
         check_message(&msg, self.opts.max_message_size)?;
-        if msg.property(property::UNIQ_KEY).is_none() {
-            msg.set_property(property::UNIQ_KEY, new_uniq_id());
-        }
-        Ok(msg)
+        Ok(with_uniq_key(msg))
     }
 
     fn prepare_batch(&self, msgs: &[Message]) -> Result<Message> {
@@ -680,6 +678,14 @@ fn send_result(
 fn rand_start() -> usize {
     use std::hash::{BuildHasher, Hasher};
     std::collections::hash_map::RandomState::new().build_hasher().finish() as usize % 1024
+}
+
+/// `msg` with a UNIQ_KEY (a new one unless the caller set it).
+fn with_uniq_key(mut msg: Message) -> Message {
+    if msg.property(property::UNIQ_KEY).is_none() {
+        msg.set_property(property::UNIQ_KEY, new_uniq_id());
+    }
+    msg
 }
 
 #[cfg(test)]

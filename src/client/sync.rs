@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use parking_lot::{Condvar, Mutex};
 
+/// How often a waiter looks for a free permit without being woken.
+const RECHECK: Duration = Duration::from_millis(1);
+
 /// A counting semaphore.
 #[derive(Debug)]
 pub(crate) struct Semaphore {
@@ -46,9 +49,13 @@ impl Semaphore {
         let deadline = Instant::now() + timeout;
         let mut available = self.available.lock();
         while *available == 0 {
-            if self.changed.wait_until(&mut available, deadline).timed_out() && *available == 0 {
+            // Releases wake waiters only once `wake_at` permits are free; if fewer ever come
+            // back (most sends stuck on a dead broker), look again every millisecond.
+            let now = Instant::now();
+            if now >= deadline {
                 return None;
             }
+            let _ = self.changed.wait_until(&mut available, deadline.min(now + RECHECK));
         }
         *available -= 1;
         Some(Permit(Arc::clone(self)))

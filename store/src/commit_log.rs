@@ -337,7 +337,6 @@ pub(crate) fn run_allocator(
     requests: Receiver<u64>,
     ready: Sender<io::Result<MappedFile>>,
 ) {
-    lower_priority();
     for start in requests.iter() {
         let path = dir.join(crate::fsutil::segment_name(start));
         let created = std::fs::create_dir_all(&dir)
@@ -350,19 +349,6 @@ pub(crate) fn run_allocator(
             });
         if ready.send(created).is_err() {
             break;
-        }
-    }
-}
-
-/// Pre-creating segments is background work: at nice 5 it yields to the threads serving
-/// requests on a busy machine, yet still gets about a quarter of a core, far more than it needs
-/// to stay a segment ahead of the appender.
-fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: plain syscall; on Linux `who = 0` means the calling thread only.
-        if unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 5) } != 0 {
-            log::debug!("allocator: setpriority failed: {}", io::Error::last_os_error());
         }
     }
 }

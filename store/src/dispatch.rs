@@ -117,8 +117,10 @@ impl Dispatcher {
             let Some((file, pos)) = t.commit_log.locate(self.reput) else { break };
             let limit = usize::try_from((end - file.start()).min(file.size() as u64)).unwrap_or(0);
             let Some(buf) = file.read(pos, limit.saturating_sub(pos)) else { break };
-            // No CRC check: these bytes are below the confirm offset, written by this process or
-            // CRC-checked by recovery (Java skips it here too).
+            // No CRC check here (Java's reput skips it too): these bytes are below the
+            // confirm offset, written by this process or scanned by recovery; records a
+            // consume-queue rebuild re-dispatches from before the recovery scan are indexed
+            // unchecked.
             match check_record(buf, PhysOffset(self.reput), false) {
                 RecordCheck::Record(view) => {
                     self.dispatch_one(t, &view)?;

@@ -2,7 +2,9 @@
 //! routes requests to worker pools, and writes replies.
 //!
 //! **Invariants:** the loop never blocks except in `Poll::poll`. A connection's bytes are read
-//! until `WouldBlock` (mio is edge-triggered). Every reply queued during one wakeup is written
+//! until `WouldBlock` (mio is edge-triggered) or until its read budget for this turn is used,
+//! in which case it is listed in `unread` and read again next turn (so a flooding peer cannot
+//! keep the thread from the others). Every reply queued during one wakeup is written
 //! with as few `write` calls as possible, from one coalesced buffer per connection. A frame that
 //! is too large or does not decode closes only its own connection. Every connection is
 //! registered for READABLE | WRITABLE once; a writable edge flushes what a `WouldBlock` left.
@@ -45,6 +47,8 @@ const FIRST_CONN_ID: u64 = 2;
 const LONE_JOBS_MAX: usize = 2;
 /// How long the I/O thread polls for a lone request's reply.
 const LONE_REPLY_SPIN: Duration = Duration::from_micros(30);
+/// Bytes one connection may have read per loop turn before the others get theirs.
+const READ_BUDGET_BYTES: usize = 1 << 20;
 /// How often idle connections are looked for.
 const IDLE_SCAN_INTERVAL: Duration = Duration::from_millis(500);
 /// Poll timeout while a oneway job waits for room in its pool.
@@ -94,6 +98,8 @@ pub(crate) struct Reactor {
     finish_deadline: Option<Instant>,
     /// Connections holding a oneway job their full pool refused (see the module doc).
     held: Vec<Token>,
+    /// Connections that used up their read budget with data possibly left (read next turn).
+    unread: Vec<Token>,
     /// `StopAccepting` was received: read no more; the pools are dropped once `held` is empty.
     stopping: bool,
     /// When the current "pool full" warning window started.
@@ -152,6 +158,8 @@ impl std::fmt::Display for CloseReason {
 /// Result of reading from a connection.
 enum ReadOutcome {
     Open,
+    /// The read budget ran out with data possibly left in the socket: read again next turn.
+    MoreToRead,
     Close(CloseReason),
 }
 
@@ -182,6 +190,7 @@ impl Reactor {
             next_idle_scan: now + IDLE_SCAN_INTERVAL,
             finish_deadline: None,
             held: Vec::new(),
+            unread: Vec::new(),
             stopping: false,
             reject_window: None,
         }
@@ -193,7 +202,9 @@ impl Reactor {
         let busy_poll = Duration::from_micros(self.config.busy_poll_us);
         let mut busy_until = self.now;
         loop {
-            let timeout = if Instant::now() < busy_until {
+            let timeout = if !self.unread.is_empty() {
+                Duration::ZERO
+            } else if Instant::now() < busy_until {
                 // Busy polling: let other threads of this CPU run, but do not sleep.
                 std::thread::yield_now();
                 Duration::ZERO
@@ -218,6 +229,7 @@ impl Reactor {
                     token => self.conn_event(token, event),
                 }
             }
+            self.read_unread();
             self.drain_inbox();
             self.retry_held();
             self.flush_dirty();
@@ -307,15 +319,49 @@ impl Reactor {
                 outcome = conn.read_all(self.now, Some(router));
             }
         }
-        if let ReadOutcome::Close(reason) = outcome {
-            self.close(token, reason);
-            return false;
+        match outcome {
+            ReadOutcome::Close(reason) => {
+                self.close(token, reason);
+                return false;
+            }
+            ReadOutcome::MoreToRead => self.unread.push(token),
+            ReadOutcome::Open => {}
         }
         if conn.has_unsent() && !conn.dirty {
             conn.dirty = true;
             self.dirty.push(token);
         }
         conn.held.is_some()
+    }
+
+    /// Reads again from connections that used up their read budget in an earlier turn, so
+    /// that one busy peer cannot keep this thread from the others.
+    fn read_unread(&mut self) {
+        if self.unread.is_empty() {
+            return;
+        }
+        let tokens = std::mem::take(&mut self.unread);
+        for token in tokens {
+            let Some(conn) = self.conns.get_mut(&token) else { continue };
+            if self.stopping || self.router.is_none() || conn.held.is_some() {
+                continue;
+            }
+            match conn.read_all(self.now, self.router.as_ref()) {
+                ReadOutcome::Close(reason) => {
+                    self.close(token, reason);
+                    continue;
+                }
+                ReadOutcome::MoreToRead => self.unread.push(token),
+                ReadOutcome::Open => {}
+            }
+            if conn.held.is_some() {
+                self.held.push(token);
+            }
+            if conn.has_unsent() && !conn.dirty {
+                conn.dirty = true;
+                self.dirty.push(token);
+            }
+        }
     }
 
     /// Logs, at most once per [`REJECT_LOG_INTERVAL`], how many requests each pool refused.
@@ -390,9 +436,14 @@ impl Reactor {
         }
         // A connection holding a job is not read until the job is queued (`resume`).
         if readable && !self.stopping && self.router.is_some() && conn.held.is_none() {
-            if let ReadOutcome::Close(reason) = conn.read_all(self.now, self.router.as_ref()) {
-                self.close(token, reason);
-                return;
+            match conn.read_all(self.now, self.router.as_ref()) {
+                ReadOutcome::Close(reason) => {
+                    self.close(token, reason);
+                    return;
+                }
+                // Unless already listed: an edge can come while the budget is used up.
+                ReadOutcome::MoreToRead if !self.unread.contains(&token) => self.unread.push(token),
+                ReadOutcome::MoreToRead | ReadOutcome::Open => {}
             }
             if conn.held.is_some() {
                 self.held.push(token);
@@ -564,6 +615,7 @@ impl ConnState {
 
     /// Reads until `WouldBlock`, handling every complete frame as it arrives.
     fn read_all(&mut self, now: Instant, router: Option<&Router>) -> ReadOutcome {
+        let mut budget = READ_BUDGET_BYTES;
         loop {
             let spare = match self.frames.spare() {
                 Ok(spare) => spare,
@@ -592,6 +644,10 @@ impl ConnState {
                     // return WouldBlock.
                     if cfg!(target_os = "linux") && n < spare_len {
                         return ReadOutcome::Open;
+                    }
+                    budget = budget.saturating_sub(n);
+                    if budget == 0 {
+                        return ReadOutcome::MoreToRead;
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadOutcome::Open,

@@ -98,3 +98,35 @@ fn oneway_inline_requests_are_not_answered() {
     // The first frame back answers the second request: the oneway one got nothing.
     assert_eq!(raw_read(&mut raw).opaque, normal.opaque);
 }
+
+#[test]
+fn a_peer_flooding_inline_oneway_requests_does_not_starve_another_connection() {
+    let server = split_server();
+    let addr = server.local_addr();
+    let mut oneway = RemotingCommand::request(ECHO).with_body(vec![b'x'; 1024]);
+    oneway.mark_oneway();
+    let frame = oneway.encode_to_vec(SerializeType::Json);
+    let flood: Vec<u8> = frame.iter().copied().cycle().take(frame.len() * 2048).collect();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flooding = {
+        let stop = std::sync::Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut raw = std::net::TcpStream::connect(addr).unwrap();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if std::io::Write::write_all(&mut raw, &flood).is_err() {
+                    break;
+                }
+            }
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let client = client();
+    for _ in 0..20 {
+        let resp = client.invoke_sync(&addr.to_string(), RemotingCommand::request(ECHO), TIMEOUT);
+        assert_eq!(resp.unwrap().response_code(), ResponseCode::Success);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    client.shutdown();
+    drop(server);
+    flooding.join().unwrap();
+}
