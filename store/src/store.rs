@@ -54,6 +54,9 @@ const DISPATCH_BATCH: usize = 4096;
 /// How long a caught-up dispatcher naps before it parks and asks appenders to wake it. Adds at
 /// most this (plus timer slack) to the time a message takes to become pullable under load.
 const DISPATCH_NAP: Duration = Duration::from_micros(100);
+/// Longest park of an idle dispatcher; appenders wake it sooner (a safety net only, so an idle
+/// broker does not wake this thread a thousand times a second).
+const DISPATCH_PARK_MAX: Duration = Duration::from_millis(10);
 
 /// The storage engine. `Send + Sync`; share it in an `Arc`.
 pub struct MessageStore {
@@ -685,6 +688,9 @@ impl Inner {
     }
 
     fn wake_dispatcher(&self) {
+        // Pairs with the fence in `idle_dispatch` (a Dekker handshake): either the dispatcher
+        // sees our new confirm offset, or we see it parked and wake it.
+        std::sync::atomic::fence(Ordering::SeqCst);
         if self.dispatch_parked.load(Ordering::Relaxed)
             && self.dispatch_parked.swap(false, Ordering::AcqRel)
         {
@@ -811,19 +817,21 @@ impl Inner {
     /// Caught up: first naps [`DISPATCH_NAP`] without asking to be woken, so that under a
     /// steady stream the next records are dispatched as one batch and appenders never pay for
     /// a wake-up (that was 2+ us of CPU per message). If nothing came meanwhile, parks until a
-    /// put wakes us (or 1 ms passes). No spinning: on a 2-core machine every yield is a context
-    /// switch taken from the threads doing real work.
+    /// put wakes us (or [`DISPATCH_PARK_MAX`] passes, a safety net). No spinning: on a 2-core
+    /// machine every yield is a context switch taken from the threads doing real work.
     fn idle_dispatch(&self, reput: u64) {
         thread::sleep(DISPATCH_NAP);
         if self.confirm_offset() > reput || self.stop_dispatch.load(Ordering::Acquire) {
             return;
         }
         self.dispatch_parked.store(true, Ordering::SeqCst);
+        // Pairs with the fence in `wake_dispatcher`.
+        std::sync::atomic::fence(Ordering::SeqCst);
         if self.confirm_offset() > reput || self.stop_dispatch.load(Ordering::Acquire) {
             self.dispatch_parked.store(false, Ordering::Release);
             return;
         }
-        thread::park_timeout(Duration::from_millis(1));
+        thread::park_timeout(DISPATCH_PARK_MAX);
         self.dispatch_parked.store(false, Ordering::Release);
     }
 
