@@ -147,6 +147,28 @@ impl CommitLog {
         self.files.flushed_where()
     }
 
+    /// Whether appending `bytes` now could wait: they do not fit in the current segment and
+    /// the allocator has not handed over the next one yet (or there is no allocator, so the
+    /// segment would be created here). Advisory only: the answer can change before an append.
+    pub(crate) fn append_may_wait(&self, bytes: usize) -> bool {
+        let size = self.files.file_size() as u64;
+        let written = self.written.load(Ordering::Acquire);
+        let segment_end = (written / size + 1) * size;
+        if written > 0 && (bytes + END_FILE_MIN_BLANK_LENGTH) as u64 <= segment_end - written {
+            return false;
+        }
+        let w = self.writer.lock();
+        let fits =
+            w.appender.as_ref().is_some_and(|a| bytes + END_FILE_MIN_BLANK_LENGTH <= a.remaining());
+        if fits {
+            return false;
+        }
+        match (&w.alloc, w.pending_alloc) {
+            (Some(link), Some(_)) => link.ready.is_empty(),
+            _ => true,
+        }
+    }
+
     /// Store timestamp of the last appended record.
     pub(crate) fn last_store_ts(&self) -> i64 {
         self.last_store_ts.load(Ordering::Acquire)

@@ -433,6 +433,13 @@ impl MessageStore {
         PhysOffset(self.inner.commit_log.min_offset())
     }
 
+    /// Whether a put of about `bytes` (encoded records) could wait for a new commitlog segment
+    /// to be created or pre-touched. Callers that must not block (the broker's network thread)
+    /// hand such puts to a worker. Advisory: the answer can change before the put.
+    pub fn put_may_wait(&self, bytes: usize) -> bool {
+        self.inner.commit_log.append_may_wait(bytes)
+    }
+
     /// End of the commitlog.
     pub fn commitlog_max_offset(&self) -> PhysOffset {
         PhysOffset(self.inner.commit_log.max_offset())

@@ -91,17 +91,19 @@ impl SendProcessor {
     }
 
     /// Whether `req` needs slow work: its topic is unknown (auto-creation writes topics.json
-    /// and registers with the nameservers) or is a retry topic (may create a group or a DLQ).
+    /// and registers with the nameservers), is a retry topic (may create a group or a DLQ), or
+    /// the append would wait for the next commitlog segment.
     /// A header too broken to name its topic is answered inline with the decode error.
     fn needs_pool(&self, req: &RemotingCommand) -> bool {
-        let key = if req.code == RequestCode::SendMessage.to_i32() { "topic" } else { "b" };
-        match req.ext_fields.get(key) {
+        let v1 = req.code == RequestCode::SendMessage.to_i32();
+        let slow_topic = match req.ext_fields.get(if v1 { "topic" } else { "b" }) {
             Some(topic) => {
                 topic.starts_with(constants::RETRY_GROUP_TOPIC_PREFIX)
                     || self.ctx.topics.counts(topic).is_none()
             }
             None => false,
-        }
+        };
+        slow_topic || self.ctx.store.put_may_wait(record_bytes_upper_bound(req, v1))
     }
 
     fn send_one(&self, rc: &RequestContext, req: RemotingCommand) -> Deferred {
@@ -445,6 +447,14 @@ impl SendProcessor {
             }
         }
     }
+}
+
+/// A generous bound on the commitlog bytes `req` becomes: each record adds a fixed header,
+/// the topic and the broker's properties to its body (a batch entry's own header is smaller),
+/// so twice the body and properties plus 4 KiB covers one message or a batch of small ones.
+fn record_bytes_upper_bound(req: &RemotingCommand, v1: bool) -> usize {
+    let props = req.ext_fields.get(if v1 { "properties" } else { "i" }).map_or(0, str::len);
+    2 * (req.body.len() + props) + 4096
 }
 
 /// The properties the send path looks at, found in one pass over the encoded string (the

@@ -206,3 +206,21 @@ fn sync_flush_timeout_reports_stored_but_unconfirmed() {
     let got = read_all(&store, "TO", 0, 0);
     assert_eq!(bodies(&got), vec![b"late".to_vec(); 20]);
 }
+
+#[test]
+fn put_may_wait_only_when_the_next_segment_is_not_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = small_config(dir.path());
+    let segment = usize::try_from(cfg.commitlog_file_size_bytes).unwrap();
+    let store = MessageStore::open(cfg).unwrap();
+    store.put_message(msg("TopicA", 0, b"first", None, None)).unwrap();
+    assert!(!store.put_may_wait(100), "a small put fits in the current segment");
+    // Bigger than what is left: it waits unless the allocator has handed over the next
+    // segment, which it pre-creates as soon as the current one opened.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while store.put_may_wait(segment - 64) {
+        assert!(std::time::Instant::now() < deadline, "the next segment never became ready");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    store.shutdown();
+}
