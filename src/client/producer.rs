@@ -365,7 +365,7 @@ impl Inner {
     fn prepare_batch(&self, msgs: &[Message]) -> Result<Message> {
         self.ensure_running()?;
         let first = msgs.first().ok_or_else(|| ClientError::invalid("the batch is empty"))?;
-        let mut body = Vec::new();
+        let mut body = Vec::with_capacity(msgs.iter().map(|m| m.body().len() + 128).sum());
         let mut ids = Vec::with_capacity(msgs.len());
         for msg in msgs {
             check_message(msg, self.opts.max_message_size)?;
@@ -378,10 +378,20 @@ impl Inner {
             if msg.topic().starts_with(RETRY_GROUP_TOPIC_PREFIX) {
                 return Err(ClientError::invalid("batches cannot go to a retry topic"));
             }
-            let mut msg = msg.clone();
-            let id = msg.property(property::UNIQ_KEY).map_or_else(new_uniq_id, str::to_string);
-            msg.set_property(property::UNIQ_KEY, id.clone());
-            encode_batch_entry(&mut body, msg.flag(), msg.body(), &msg.encoded_properties());
+            // The entry's properties with a UNIQ_KEY, without copying the message.
+            let mut properties = msg.encoded_properties();
+            let id = match msg.property(property::UNIQ_KEY) {
+                Some(id) => id.to_string(),
+                None => {
+                    let id = new_uniq_id();
+                    properties.push_str(property::UNIQ_KEY);
+                    properties.push(crate::protocol::message::NAME_VALUE_SEPARATOR);
+                    properties.push_str(&id);
+                    properties.push(crate::protocol::message::PROPERTY_SEPARATOR);
+                    id
+                }
+            };
+            encode_batch_entry(&mut body, msg.flag(), msg.body(), &properties);
             ids.push(id);
         }
         if body.len() > self.opts.max_message_size {

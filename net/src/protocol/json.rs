@@ -70,8 +70,11 @@ pub(crate) fn encode_header(cmd: &RemotingCommand, out: &mut Vec<u8>) {
 pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
-    let mut run_start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
+    // Fast path: copy the longest prefix that needs no escaping, eight bytes at a time.
+    let clean = find_escape(bytes).unwrap_or(bytes.len());
+    out.extend_from_slice(&bytes[..clean]);
+    let mut run_start = clean;
+    for (i, &b) in bytes.iter().enumerate().skip(clean) {
         let escape: &[u8] = match b {
             b'"' => b"\\\"",
             b'\\' => b"\\\\",
@@ -433,6 +436,30 @@ impl<'a> Parser<'a> {
     }
 }
 
+/// Position of the first byte JSON must escape (`"`, `\\` or a control character below 0x20),
+/// eight bytes at a time.
+fn find_escape(s: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // As in `find_quote_or_backslash`: only the lowest flagged byte is exact.
+    let zero_bytes = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
+    let below_0x20 = |v: u64| v.wrapping_sub(ONES * 0x20) & !v & HIGHS;
+    let needs = |b: u8| b == b'"' || b == b'\\' || b < 0x20;
+    let mut chunks = s.chunks_exact(8);
+    let mut offset = 0;
+    for chunk in &mut chunks {
+        let word = u64::from_le_bytes(chunk.try_into().expect("chunks of 8"));
+        let hits = zero_bytes(word ^ (ONES * u64::from(b'"')))
+            | zero_bytes(word ^ (ONES * u64::from(b'\\')))
+            | below_0x20(word);
+        if hits != 0 {
+            return Some(offset + (hits.trailing_zeros() / 8) as usize);
+        }
+        offset += 8;
+    }
+    chunks.remainder().iter().position(|&b| needs(b)).map(|p| offset + p)
+}
+
 /// Position of the first `"` or `\\` in `s`, eight bytes at a time.
 fn find_quote_or_backslash(s: &[u8]) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
@@ -465,6 +492,21 @@ fn utf8_lossy(bytes: &[u8]) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escape_search_matches_a_plain_scan() {
+        let text = "abcdefgh\"ijkl\u{1}mnop\\qrstuvwx\u{2}yz0123456789\u{7f}é\"x\n".as_bytes();
+        let plain = |s: &[u8]| s.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20);
+        for start in 0..text.len() {
+            for end in start..=text.len() {
+                let s = &text[start..end];
+                assert_eq!(find_escape(s), plain(s), "{start}..{end}");
+            }
+        }
+        let mut out = Vec::new();
+        write_str(&mut out, "UNIQ_KEY\u{1}0A0B\u{2}WAIT\u{1}true\u{2}\"q\"");
+        assert_eq!(out, br#""UNIQ_KEY\u00010A0B\u0002WAIT\u0001true\u0002\"q\"""#.to_vec());
+    }
 
     #[test]
     fn quote_or_backslash_search_matches_a_plain_scan() {
