@@ -276,10 +276,9 @@ impl IndexService {
             return Ok(());
         }
         let mut key_buf = String::with_capacity(k.topic.len() + 40);
-        if let Some(u) = k.uniq_key.filter(|u| !u.is_empty()) {
-            self.put(&mut key_buf, k.topic, u, phys, store_ts)?;
-        }
-        for key in k.keys.unwrap_or("").split(' ').filter(|s| !s.is_empty()) {
+        let uniq = k.uniq_key.filter(|u| !u.is_empty());
+        let keys = k.keys.unwrap_or("").split(' ').filter(|s| !s.is_empty());
+        for key in uniq.into_iter().chain(keys) {
             self.put(&mut key_buf, k.topic, key, phys, store_ts)?;
         }
         Ok(())

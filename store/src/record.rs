@@ -268,7 +268,12 @@ impl std::error::Error for RecordError {}
 
 /// Java `String.hashCode()` over UTF-16 code units with wrapping arithmetic.
 pub fn java_string_hash(s: &str) -> i32 {
-    s.encode_utf16().fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
+    let step = |h: i32, c: i32| h.wrapping_mul(31).wrapping_add(c);
+    if s.is_ascii() {
+        // ASCII bytes are their own UTF-16 code units; skip the UTF-16 encoder.
+        return s.bytes().fold(0i32, |h, b| step(h, i32::from(b)));
+    }
+    s.encode_utf16().fold(0i32, |h, c| step(h, i32::from(c)))
 }
 
 /// RocketMQ's CRC: zlib CRC-32 masked to 31 bits.
