@@ -138,6 +138,11 @@ fn issue(l: &Arc<Loop>) {
     l.client.invoke_async(&l.addr, l.cmd.clone(), Duration::from_secs(10), callback).unwrap();
 }
 
+/// A number from the environment (benchmark knobs), if set and valid.
+fn env_u64(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
 /// CPU time (user + system) of each thread of this process, by thread name.
 fn thread_cpu() -> std::collections::BTreeMap<String, Duration> {
     let mut out = std::collections::BTreeMap::new();
@@ -213,20 +218,16 @@ fn main() {
         commitlog_file_size_bytes: 256 * 1024 * 1024,
         // `SEND_INLINE=0` runs sends on the send pool instead of `net-io`, for comparison.
         send_inline: std::env::var("SEND_INLINE").map_or(true, |v| v != "0"),
-        // `BUSY_POLL_US=N` overrides the network thread's busy-poll window (default 50).
-        net_busy_poll_us: std::env::var("BUSY_POLL_US")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(50),
+        // `BUSY_POLL_US=N` overrides the network thread's busy-poll window.
+        net_busy_poll_us: env_u64("BUSY_POLL_US")
+            .unwrap_or(RawBrokerConfig::default().net_busy_poll_us),
         ..Default::default()
     };
     let broker = Broker::start(raw.validate().unwrap()).unwrap();
     let addr = broker.local_addr().to_string();
     let client_config = ClientConfig {
-        busy_poll_us: std::env::var("CLIENT_BUSY_POLL_US")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(50),
+        busy_poll_us: env_u64("CLIENT_BUSY_POLL_US")
+            .unwrap_or(ClientConfig::default().busy_poll_us),
         ..ClientConfig::default()
     };
     let client = Arc::new(RemotingClient::new(client_config));

@@ -38,7 +38,7 @@ use crate::protocol::constants::{
 use crate::protocol::header::send::{
     SendMessageRequestHeader, SendMessageResponseHeader, MSG_REGION,
 };
-use crate::protocol::message::encode_batch_entry;
+use crate::protocol::message::{append_property, encode_batch_entry};
 
 /// Default producer group.
 pub const DEFAULT_PRODUCER_GROUP: &str = "DEFAULT_PRODUCER";
@@ -350,16 +350,19 @@ impl Inner {
     /// Validates a message and gives it a client id.
     fn prepare(&self, msg: &Message) -> Result<Message> {
         // Check before copying, so a refused message costs no copy.
-        self.ensure_running()?;
-        check_message(msg, self.opts.max_message_size)?;
+        self.check_sendable(msg)?;
         Ok(with_uniq_key(msg.clone()))
     }
 
     /// [`Self::prepare`] for a message the caller gave away (no copy).
     fn prepare_owned(&self, msg: Message) -> Result<Message> {
-        self.ensure_running()?;
-        check_message(&msg, self.opts.max_message_size)?;
+        self.check_sendable(&msg)?;
         Ok(with_uniq_key(msg))
+    }
+
+    fn check_sendable(&self, msg: &Message) -> Result<()> {
+        self.ensure_running()?;
+        check_message(msg, self.opts.max_message_size)
     }
 
     fn prepare_batch(&self, msgs: &[Message]) -> Result<Message> {
@@ -384,10 +387,7 @@ impl Inner {
                 Some(id) => id.to_string(),
                 None => {
                     let id = new_uniq_id();
-                    properties.push_str(property::UNIQ_KEY);
-                    properties.push(crate::protocol::message::NAME_VALUE_SEPARATOR);
-                    properties.push_str(&id);
-                    properties.push(crate::protocol::message::PROPERTY_SEPARATOR);
+                    append_property(&mut properties, property::UNIQ_KEY, &id);
                     id
                 }
             };

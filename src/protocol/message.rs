@@ -120,12 +120,18 @@ pub fn format_properties<'a>(props: impl IntoIterator<Item = (&'a str, &'a str)>
         if k.is_empty() || v.is_empty() {
             continue;
         }
-        s.push_str(k);
-        s.push(NAME_VALUE_SEPARATOR);
-        s.push_str(v);
-        s.push(PROPERTY_SEPARATOR);
+        append_property(&mut s, k, v);
     }
     s
+}
+
+/// Appends one `key\x01value\x02` pair to an encoded properties string that ends with a
+/// separator (or is empty).
+pub fn append_property(props: &mut String, key: &str, value: &str) {
+    props.push_str(key);
+    props.push(NAME_VALUE_SEPARATOR);
+    props.push_str(value);
+    props.push(PROPERTY_SEPARATOR);
 }
 
 /// A message as a consumer sees it (MessageExt).

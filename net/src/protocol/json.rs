@@ -436,49 +436,40 @@ impl<'a> Parser<'a> {
     }
 }
 
-/// Position of the first byte JSON must escape (`"`, `\\` or a control character below 0x20),
-/// eight bytes at a time.
+/// Position of the first byte JSON must escape (`"`, `\\` or a control character below 0x20).
 fn find_escape(s: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    // As in `find_quote_or_backslash`: only the lowest flagged byte is exact.
-    let zero_bytes = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
-    let below_0x20 = |v: u64| v.wrapping_sub(ONES * 0x20) & !v & HIGHS;
-    let needs = |b: u8| b == b'"' || b == b'\\' || b < 0x20;
-    let mut chunks = s.chunks_exact(8);
-    let mut offset = 0;
-    for chunk in &mut chunks {
-        let word = u64::from_le_bytes(chunk.try_into().expect("chunks of 8"));
-        let hits = zero_bytes(word ^ (ONES * u64::from(b'"')))
-            | zero_bytes(word ^ (ONES * u64::from(b'\\')))
-            | below_0x20(word);
-        if hits != 0 {
-            return Some(offset + (hits.trailing_zeros() / 8) as usize);
-        }
-        offset += 8;
-    }
-    chunks.remainder().iter().position(|&b| needs(b)).map(|p| offset + p)
+    find_special::<true>(s)
 }
 
-/// Position of the first `"` or `\\` in `s`, eight bytes at a time.
+/// Position of the first `"` or `\\` (where a string literal's plain run ends).
 fn find_quote_or_backslash(s: &[u8]) -> Option<usize> {
+    find_special::<false>(s)
+}
+
+/// Position of the first `"` or `\\` (and, with `CONTROL`, byte below 0x20), eight bytes at a
+/// time.
+fn find_special<const CONTROL: bool>(s: &[u8]) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
-    // Sets the high bit of each zero byte; bits above the lowest zero byte may be wrong, so
-    // only the lowest set bit is used.
-    let zero_bytes = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
+    // Sets the high bit of each byte below `n`; bits above the lowest such byte may be wrong
+    // (borrows), so only the lowest set bit is used.
+    let below = |v: u64, n: u64| v.wrapping_sub(ONES * n) & !v & HIGHS;
+    let special = |b: u8| b == b'"' || b == b'\\' || (CONTROL && b < 0x20);
     let mut chunks = s.chunks_exact(8);
     let mut offset = 0;
     for chunk in &mut chunks {
         let word = u64::from_le_bytes(chunk.try_into().expect("chunks of 8"));
-        let hits = zero_bytes(word ^ (ONES * u64::from(b'"')))
-            | zero_bytes(word ^ (ONES * u64::from(b'\\')));
+        let mut hits =
+            below(word ^ (ONES * u64::from(b'"')), 1) | below(word ^ (ONES * u64::from(b'\\')), 1);
+        if CONTROL {
+            hits |= below(word, 0x20);
+        }
         if hits != 0 {
             return Some(offset + (hits.trailing_zeros() / 8) as usize);
         }
         offset += 8;
     }
-    chunks.remainder().iter().position(|&b| b == b'"' || b == b'\\').map(|p| offset + p)
+    chunks.remainder().iter().position(|&b| special(b)).map(|p| offset + p)
 }
 
 /// Invalid UTF-8 becomes U+FFFD, as in Java's decoders; valid text is borrowed.

@@ -88,17 +88,21 @@ fn run_job(job: Job) {
     match result {
         Ok(Some(response)) => ctx.respond(response),
         Ok(None) => {}
-        Err(panic) => {
-            let message = panic_message(&*panic);
-            error!("processor for request code {code} panicked: {message}");
-            let remark = format!("processor panicked: {message}");
-            ctx.responder()
-                .respond(RemotingCommand::response(response_code::SYSTEM_ERROR, Some(remark)));
-        }
+        Err(panic) => ctx.respond(panic_response(code, &*panic)),
     }
 }
 
-pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> String {
+/// Logs a processor's panic and builds the SYSTEM_ERROR answer that names it.
+pub(crate) fn panic_response(code: i32, panic: &(dyn Any + Send)) -> RemotingCommand {
+    let message = panic_message(panic);
+    error!("processor for request code {code} panicked: {message}");
+    RemotingCommand::response(
+        response_code::SYSTEM_ERROR,
+        Some(format!("processor panicked: {message}")),
+    )
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> String {
     if let Some(s) = panic.downcast_ref::<&str>() {
         (*s).to_owned()
     } else if let Some(s) = panic.downcast_ref::<String>() {

@@ -324,7 +324,7 @@ impl Reactor {
                 self.close(token, reason);
                 return false;
             }
-            ReadOutcome::MoreToRead => self.unread.push(token),
+            ReadOutcome::MoreToRead => list_unread(&mut self.unread, token),
             ReadOutcome::Open => {}
         }
         if conn.has_unsent() && !conn.dirty {
@@ -351,7 +351,7 @@ impl Reactor {
                     self.close(token, reason);
                     continue;
                 }
-                ReadOutcome::MoreToRead => self.unread.push(token),
+                ReadOutcome::MoreToRead => list_unread(&mut self.unread, token),
                 ReadOutcome::Open => {}
             }
             if conn.held.is_some() {
@@ -441,9 +441,8 @@ impl Reactor {
                     self.close(token, reason);
                     return;
                 }
-                // Unless already listed: an edge can come while the budget is used up.
-                ReadOutcome::MoreToRead if !self.unread.contains(&token) => self.unread.push(token),
-                ReadOutcome::MoreToRead | ReadOutcome::Open => {}
+                ReadOutcome::MoreToRead => list_unread(&mut self.unread, token),
+                ReadOutcome::Open => {}
             }
             if conn.held.is_some() {
                 self.held.push(token);
@@ -586,6 +585,13 @@ impl Reactor {
                 log::error!("on_close hook panicked for {peer}");
             }
         }
+    }
+}
+
+/// Lists `token` for another read next turn, once (an edge can come while it is listed).
+fn list_unread(unread: &mut Vec<Token>, token: Token) {
+    if !unread.contains(&token) {
+        unread.push(token);
     }
 }
 
@@ -733,12 +739,7 @@ impl ConnState {
             Ok(Inline::ToPool(cmd)) => return Some(cmd),
             Ok(Inline::Done(None)) => return None,
             Ok(Inline::Done(Some(response))) => response,
-            Err(panic) => {
-                let message = super::pool::panic_message(&*panic);
-                log::error!("inline processor for request code {code} panicked: {message}");
-                let remark = format!("processor panicked: {message}");
-                RemotingCommand::response(response_code::SYSTEM_ERROR, Some(remark))
-            }
+            Err(panic) => super::pool::panic_response(code, &*panic),
         };
         if !ctx.is_oneway() {
             response.opaque = ctx.opaque();

@@ -19,10 +19,10 @@ use crate::broker::{ipv4_of, BrokerCtx};
 use crate::protocol::body::register::TopicConfig;
 use crate::protocol::constants::{self, perm};
 use crate::protocol::header::send::{
-    decode_send_header, ConsumerSendMsgBackRequestHeader, SendMessageRequestHeader,
-    SendMessageResponseHeader, MSG_REGION, TRACE_ON,
+    decode_send_header, raw_send_properties, raw_send_topic, ConsumerSendMsgBackRequestHeader,
+    SendMessageRequestHeader, SendMessageResponseHeader, MSG_REGION, TRACE_ON,
 };
-use crate::protocol::message::{decode_batch, sys_flag};
+use crate::protocol::message::{append_property, decode_batch, sys_flag};
 use crate::remoting::{bad_header, error, not_supported, now_ms, success};
 
 /// The Java client version (V3_4_9) from which `maxReconsumeTimes` in a request is honoured.
@@ -43,13 +43,6 @@ pub(crate) fn set_prop(props: &mut Props, key: &str, value: impl Into<String>) {
     }
 }
 
-fn append_prop(props: &mut String, key: &str, value: &str) {
-    props.push_str(key);
-    props.push(record::NAME_VALUE_SEPARATOR);
-    props.push_str(value);
-    props.push(record::PROPERTY_SEPARATOR);
-}
-
 pub(crate) fn remove_prop(props: &mut Props, key: &str) {
     props.retain(|(k, _)| k != key);
 }
@@ -64,8 +57,8 @@ pub struct SendProcessor {
 impl Processor for SendProcessor {
     fn process(&self, rc: &RequestContext, req: RemotingCommand) -> Option<RemotingCommand> {
         let result = match req.request_code() {
-            RequestCode::SendMessage | RequestCode::SendMessageV2 => self.send_one(rc, req),
-            RequestCode::SendBatchMessage => self.send_batch(rc, &req),
+            RequestCode::SendMessage | RequestCode::SendMessageV2 => self.send_one(rc, req, None),
+            RequestCode::SendBatchMessage => self.send_batch(rc, &req, None),
             RequestCode::ConsumerSendMsgBack => self.send_back(rc, &req).map(Some),
             _ => Ok(Some(not_supported(req.code))),
         };
@@ -77,11 +70,15 @@ impl Processor for SendProcessor {
     /// Anything that may touch the disk or the network besides the append (topic
     /// auto-creation, retry topics and their DLQ decision, send-back) goes to the pool.
     fn process_inline(&self, rc: &RequestContext, req: RemotingCommand) -> Inline {
-        if self.needs_pool(&req) {
-            Inline::ToPool(req)
-        } else {
-            Inline::Done(self.process(rc, req))
-        }
+        let Some(counts) = self.inline_topic(&req) else { return Inline::ToPool(req) };
+        let result = match req.request_code() {
+            RequestCode::SendMessage | RequestCode::SendMessageV2 => {
+                self.send_one(rc, req, Some(counts))
+            }
+            RequestCode::SendBatchMessage => self.send_batch(rc, &req, Some(counts)),
+            _ => return Inline::ToPool(req),
+        };
+        Inline::Done(result.unwrap_or_else(Some))
     }
 }
 
@@ -90,25 +87,29 @@ impl SendProcessor {
         Self { ctx, next_queue: AtomicU32::new(0) }
     }
 
-    /// Whether `req` needs slow work: its topic is unknown (auto-creation writes topics.json
-    /// and registers with the nameservers), is a retry topic (may create a group or a DLQ), or
-    /// the append would wait for the next commitlog segment.
-    /// A header too broken to name its topic is answered inline with the decode error.
-    fn needs_pool(&self, req: &RemotingCommand) -> bool {
-        let v1 = req.code == RequestCode::SendMessage.to_i32();
-        let slow_topic = match req.ext_fields.get(if v1 { "topic" } else { "b" }) {
-            Some(topic) => {
-                topic.starts_with(constants::RETRY_GROUP_TOPIC_PREFIX)
-                    || self.ctx.topics.counts(topic).is_none()
-            }
-            None => false,
-        };
-        slow_topic || self.ctx.store.put_may_wait(record_bytes_upper_bound(req, v1))
+    /// The queue counts of `req`'s topic if the send may run inline; `None` if it needs slow
+    /// work: its topic is unknown (auto-creation writes topics.json and registers with the
+    /// nameservers), is a retry topic (may create a group or a DLQ), the append would wait for
+    /// the next commitlog segment, or the header is too broken to name a topic (the pool
+    /// answers with the decode error).
+    fn inline_topic(&self, req: &RemotingCommand) -> Option<QueueCounts> {
+        let topic = raw_send_topic(req.code, &req.ext_fields)?;
+        if topic.starts_with(constants::RETRY_GROUP_TOPIC_PREFIX) {
+            return None;
+        }
+        let counts = self.ctx.topics.counts(topic)?;
+        (!self.ctx.store.put_may_wait(record_bytes_upper_bound(req))).then_some(counts)
     }
 
-    fn send_one(&self, rc: &RequestContext, req: RemotingCommand) -> Deferred {
+    /// `known`: the topic's counts, already looked up by the inline path.
+    fn send_one(
+        &self,
+        rc: &RequestContext,
+        req: RemotingCommand,
+        known: Option<QueueCounts>,
+    ) -> Deferred {
         let mut h = decode_send_header(req.code, &req.ext_fields).map_err(|e| bad_header(&e))?;
-        let counts = self.writable_topic(&h)?;
+        let counts = self.writable_topic(&h, known)?;
         let mut queue_id = self.pick_queue(&h, counts)?;
         let mut props = h.properties.take().unwrap_or_default();
         let mut scan = PropScan::of(&props);
@@ -156,7 +157,12 @@ impl SendProcessor {
         self.put_and_reply(rc, &[msg], queue_id, uniq)
     }
 
-    fn send_batch(&self, rc: &RequestContext, req: &RemotingCommand) -> Deferred {
+    fn send_batch(
+        &self,
+        rc: &RequestContext,
+        req: &RemotingCommand,
+        known: Option<QueueCounts>,
+    ) -> Deferred {
         let h = decode_send_header(req.code, &req.ext_fields).map_err(|e| bad_header(&e))?;
         if h.topic.starts_with(constants::RETRY_GROUP_TOPIC_PREFIX) {
             return Err(error(
@@ -170,7 +176,7 @@ impl SendProcessor {
                 "batch topic longer than 127 characters",
             ));
         }
-        let counts = self.writable_topic(&h)?;
+        let counts = self.writable_topic(&h, known)?;
         let queue_id = self.pick_queue(&h, counts)?;
         let entries = decode_batch(&req.body)
             .map_err(|e| error(ResponseCode::MessageIllegal, format!("bad batch body: {e}")))?;
@@ -239,8 +245,13 @@ impl SendProcessor {
         Ok(Some(finish_put(&self.ctx, wait)))
     }
 
-    /// Resolves the topic (auto-creating it when allowed) and checks it may be written.
-    fn writable_topic(&self, h: &SendMessageRequestHeader) -> Result<QueueCounts, RemotingCommand> {
+    /// Resolves the topic (`known`, or looked up and auto-created when allowed) and checks it
+    /// may be written.
+    fn writable_topic(
+        &self,
+        h: &SendMessageRequestHeader,
+        known: Option<QueueCounts>,
+    ) -> Result<QueueCounts, RemotingCommand> {
         constants::validate_topic(&h.topic).map_err(|e| {
             error(ResponseCode::InvalidParameter, format!("topic[{}]: {e}", h.topic))
         })?;
@@ -250,7 +261,7 @@ impl SendProcessor {
                 format!("Sending message to topic[{}] is forbidden.", h.topic),
             ));
         }
-        let topic = match self.ctx.topics.counts(&h.topic) {
+        let topic = match known.or_else(|| self.ctx.topics.counts(&h.topic)) {
             Some(t) => t,
             None => QueueCounts::from(&self.auto_create(h)?),
         };
@@ -354,12 +365,12 @@ impl SendProcessor {
             Some(uniq) => uniq,
             None => {
                 let uniq = new_uniq_key(self.ctx.store_host());
-                append_prop(props, record::PROPERTY_UNIQ_KEY, &uniq);
+                append_property(props, record::PROPERTY_UNIQ_KEY, &uniq);
                 uniq
             }
         };
         if !stamps.cluster {
-            append_prop(props, "CLUSTER", &self.ctx.config.cluster_name);
+            append_property(props, "CLUSTER", &self.ctx.config.cluster_name);
         }
         uniq
     }
@@ -452,8 +463,8 @@ impl SendProcessor {
 /// A generous bound on the commitlog bytes `req` becomes: each record adds a fixed header,
 /// the topic and the broker's properties to its body (a batch entry's own header is smaller),
 /// so twice the body and properties plus 4 KiB covers one message or a batch of small ones.
-fn record_bytes_upper_bound(req: &RemotingCommand, v1: bool) -> usize {
-    let props = req.ext_fields.get(if v1 { "properties" } else { "i" }).map_or(0, str::len);
+fn record_bytes_upper_bound(req: &RemotingCommand) -> usize {
+    let props = raw_send_properties(req.code, &req.ext_fields).map_or(0, str::len);
     2 * (req.body.len() + props) + 4096
 }
 

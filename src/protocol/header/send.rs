@@ -163,16 +163,31 @@ ext_header! {
     }
 }
 
+/// The key names a send request with `code` uses: V1 for SEND_MESSAGE, V2 otherwise.
+fn keys_for(code: i32) -> &'static Keys {
+    if code == rocketmq_net::RequestCode::SendMessage.to_i32() {
+        &V1
+    } else {
+        &V2
+    }
+}
+
 /// Decodes a send header according to the request code it arrived with.
 pub fn decode_send_header(
     code: i32,
     fields: &ExtFields,
 ) -> Result<SendMessageRequestHeader, HeaderError> {
-    if code == rocketmq_net::RequestCode::SendMessage.to_i32() {
-        SendMessageRequestHeader::from_v1(fields)
-    } else {
-        SendMessageRequestHeader::from_v2(fields)
-    }
+    SendMessageRequestHeader::read(fields, keys_for(code))
+}
+
+/// The raw topic of a send request, without decoding the rest of its header.
+pub fn raw_send_topic(code: i32, fields: &ExtFields) -> Option<&str> {
+    fields.get(keys_for(code).names[1])
+}
+
+/// The raw encoded properties of a send request, without decoding the rest of its header.
+pub fn raw_send_properties(code: i32, fields: &ExtFields) -> Option<&str> {
+    fields.get(keys_for(code).names[8])
 }
 
 #[cfg(test)]
