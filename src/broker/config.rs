@@ -31,6 +31,7 @@ pub struct RawBrokerConfig {
     pub file_reserved_time_hours: u32,
     pub max_message_size_bytes: u32,
     pub commitlog_file_size_bytes: u64,
+    pub commitlog_cache_window_bytes: Option<u64>,
     pub consume_queue_entries_per_file: u64,
     pub disk_max_used_space_ratio_percent: u8,
     pub flush_interval_ms: u64,
@@ -77,6 +78,7 @@ impl Default for RawBrokerConfig {
             file_reserved_time_hours: 72,
             max_message_size_bytes: 4 * 1024 * 1024,
             commitlog_file_size_bytes: 1 << 30,
+            commitlog_cache_window_bytes: Some(1 << 30),
             consume_queue_entries_per_file: 300_000,
             disk_max_used_space_ratio_percent: 75,
             flush_interval_ms: 500,
@@ -297,6 +299,7 @@ impl RawBrokerConfig {
         let namesrv_addrs = namesrv_list(self.namesrv_addr.as_deref())?;
         let mut store = StoreConfig::new(self.store_path.clone());
         store.commitlog_file_size_bytes = self.commitlog_file_size_bytes;
+        store.commitlog_cache_window_bytes = self.commitlog_cache_window_bytes;
         store.consume_queue_entries_per_file = self.consume_queue_entries_per_file;
         store.flush_disk_type = flush;
         store.flush_interval_ms = self.flush_interval_ms;

@@ -23,6 +23,7 @@ use crate::error::PutError;
 use crate::file_queue::SegmentQueue;
 use crate::mmap::{Appender, MappedFile};
 use crate::offset::PhysOffset;
+use crate::page_cache::NewSegment;
 use crate::record::{
     blank_trailer, enters_consume_queue, patch_record, read_i32, END_FILE_MIN_BLANK_LENGTH,
     POS_SYS_FLAG,
@@ -49,8 +50,8 @@ pub(crate) struct Appended {
 pub(crate) struct AllocatorLink {
     /// Requests: start offset of the file to pre-create.
     pub requests: Sender<u64>,
-    /// Pre-created (and pre-touched) files.
-    pub ready: Receiver<io::Result<MappedFile>>,
+    /// Pre-created segments, already shared.
+    pub ready: Receiver<io::Result<NewSegment>>,
 }
 
 #[derive(Debug)]
@@ -242,8 +243,7 @@ impl CommitLog {
             }
             None => self.written.load(Ordering::Acquire),
         };
-        let file = self.next_file(w, next_start).map_err(PutError::Io)?;
-        let (arc, app) = file.share();
+        let (arc, app) = self.next_file(w, next_start).map_err(PutError::Io)?;
         self.files.push(arc);
         w.appender = Some(app);
         let following = next_start + self.files.file_size() as u64;
@@ -252,29 +252,30 @@ impl CommitLog {
     }
 
     /// Takes the pre-created file for `start` from the allocator, or creates it here.
-    fn next_file(&self, w: &mut Writer, start: u64) -> io::Result<MappedFile> {
+    fn next_file(&self, w: &mut Writer, start: u64) -> io::Result<NewSegment> {
         if w.pending_alloc == Some(start) {
             w.pending_alloc = None;
             if let Some(link) = w.alloc.as_ref() {
                 match link.ready.recv() {
-                    Ok(Ok(file)) if file.start() == start => return Ok(file),
-                    Ok(Ok(file)) => {
-                        log::error!("allocator returned {} for {start}", file.start());
+                    Ok(Ok(seg)) if seg.0.start() == start => return Ok(seg),
+                    Ok(Ok(seg)) => {
+                        log::error!("allocator returned {} for {start}", seg.0.start());
                     }
                     Ok(Err(e)) => log::warn!("segment pre-allocation failed: {e}"),
                     Err(_) => log::warn!("segment allocator is gone"),
                 }
             }
         }
-        match self.files.create_file(start) {
+        let created = match self.files.create_file(start) {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                // A pre-created file whose hand-off failed: reuse it if it is still blank.
+                // A pre-created file whose hand-off failed: it was never written, replace it.
                 let path = self.files.path_for(start);
                 std::fs::remove_file(&path)?;
                 self.files.create_file(start)
             }
             other => other,
-        }
+        };
+        created.map(MappedFile::share)
     }
 
     /// Runs `f` on the published bytes `[phys, phys + len)` if they lie in one segment.
@@ -348,29 +349,4 @@ fn patch_batch(buf: &mut [u8], sizes: &[usize], phys: u64, base: u64, store_ts: 
     }
     assert_eq!(pos, buf.len(), "batch sizes must cover the buffer");
     entered
-}
-
-/// Body of the allocator thread: creates (and optionally pre-touches) each requested
-/// segment and hands it back, until the request channel closes.
-pub(crate) fn run_allocator(
-    dir: PathBuf,
-    file_size: usize,
-    warm: bool,
-    requests: Receiver<u64>,
-    ready: Sender<io::Result<MappedFile>>,
-) {
-    for start in requests.iter() {
-        let path = dir.join(crate::fsutil::segment_name(start));
-        let created = std::fs::create_dir_all(&dir)
-            .and_then(|()| MappedFile::create(&path, start, file_size))
-            .map(|mut f| {
-                if warm {
-                    f.pre_touch();
-                }
-                f
-            });
-        if ready.send(created).is_err() {
-            break;
-        }
-    }
 }

@@ -62,8 +62,13 @@ pub struct StoreConfig {
     pub delay_levels_ms: Vec<u64>,
     /// Build index files for KEYS and UNIQ_KEY (default true).
     pub index_enable: bool,
-    /// Touch every page of a new commitlog segment before use (default true).
+    /// Fault commitlog pages in just ahead of the writer, so appends do not page-fault
+    /// (default true).
     pub warm_mapped_file: bool,
+    /// Flushed commitlog bytes more than this far behind the write position are evicted from
+    /// the page cache, so their pages are reused by new writes (default 1 GiB). Consumers
+    /// further behind read from disk. `None` leaves eviction to the kernel.
+    pub commitlog_cache_window_bytes: Option<u64>,
 }
 
 /// A configuration value that cannot work.
@@ -143,6 +148,7 @@ impl StoreConfig {
             delay_levels_ms: default_delay_levels_ms(),
             index_enable: true,
             warm_mapped_file: true,
+            commitlog_cache_window_bytes: Some(1 << 30),
         }
     }
 

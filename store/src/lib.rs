@@ -28,6 +28,7 @@ mod fsutil;
 mod index;
 mod mmap;
 pub mod offset;
+mod page_cache;
 pub mod record;
 mod recovery;
 mod store;

@@ -1,5 +1,6 @@
-//! The only module with `unsafe`: memory-mapped segment files plus three small libc calls
-//! (`flock` for the store lock file, `statvfs` for disk usage, `localtime_r` for the
+//! The only module with `unsafe`: memory-mapped segment files (with `madvise` and
+//! `posix_fadvise` to move their pages into and out of the page cache) plus three small libc
+//! calls (`flock` for the store lock file, `statvfs` for disk usage, `localtime_r` for the
 //! deletion hour).
 //!
 //! A [`MappedFile`] is one fixed-size file mapped shared and read-write. Its bytes are split
@@ -162,26 +163,50 @@ impl MappedFile {
         }
     }
 
-    /// Touches every page of a freshly created (all-zero) owned file so that later appends
-    /// do not page-fault. Writing zero over zero leaves the contents unchanged.
-    pub(crate) fn pre_touch(&mut self) {
-        let size = self.size();
-        let base = self.raw.as_mut_ptr();
-        #[cfg(target_os = "linux")]
-        {
-            /// MADV_POPULATE_WRITE (Linux 5.14): faults every page in for writing in one call.
-            const MADV_POPULATE_WRITE: libc::c_int = 23;
-            // SAFETY: `base..base + size` is exactly this mapping; populating only allocates
-            // pages, it does not change their (zero) contents.
-            if unsafe { libc::madvise(base.cast(), size, MADV_POPULATE_WRITE) } == 0 {
-                return;
-            }
-            // Older kernels answer EINVAL: touch page by page below.
+    /// Faults the pages of `[pos, pos + len)` in for writing (`MADV_POPULATE_WRITE`, Linux
+    /// 5.14) so that the appender does not page-fault there. No byte changes, so it is safe on
+    /// a shared file while the appender writes. Returns false if the kernel refused (older
+    /// kernels); the appender then faults the pages in itself.
+    pub(crate) fn populate(&self, pos: usize, len: usize) -> bool {
+        let (from, to) = page_range_outward(pos, len, self.size());
+        if from >= to {
+            return true;
         }
-        for pos in (0..size).step_by(PAGE_SIZE) {
-            // SAFETY: `pos < size`, inside the mapping; `&mut self` means no other reference
-            // exists. A volatile write keeps the compiler from removing the store.
-            unsafe { std::ptr::write_volatile(base.add(pos), 0) };
+        populate_write(self.raw.as_ptr().wrapping_add(from), to - from)
+    }
+
+    /// Evicts the flushed bytes `[from, to)` from this mapping and from the page cache, so
+    /// their pages go back to the kernel for reuse. Only whole pages below the flushed mark
+    /// are dropped; the bytes stay in the file, and a later read faults them back in.
+    /// Advisory: errors are logged at debug level and otherwise ignored.
+    pub(crate) fn drop_cached(&self, from: usize, to: usize) {
+        let from = from.next_multiple_of(PAGE_SIZE);
+        let to = to.min(self.flushed()) / PAGE_SIZE * PAGE_SIZE;
+        if from >= to {
+            return;
+        }
+        // SAFETY: `[from, to)` is inside the mapping (`to <= flushed <= size`). For a shared
+        // file mapping MADV_DONTNEED only unmaps the pages: the page cache keeps their bytes
+        // (a dirty bit moves to the page), and any later access, including one through a
+        // slice a reader holds right now, faults the same bytes back in from the file. So
+        // no byte any reader can observe changes.
+        let rc = unsafe {
+            libc::madvise(
+                self.raw.as_ptr().add(from).cast_mut().cast(),
+                to - from,
+                libc::MADV_DONTNEED,
+            )
+        };
+        if rc != 0 {
+            log::debug!(
+                "madvise(DONTNEED) on {}: {}",
+                self.path.display(),
+                io::Error::last_os_error()
+            );
+            return;
+        }
+        if let Err(e) = fadvise_dontneed(&self.path, from, to - from) {
+            log::debug!("fadvise(DONTNEED) on {}: {e}", self.path.display());
         }
     }
 
@@ -250,6 +275,45 @@ impl Appender {
     }
 }
 
+/// `[pos, pos + len)` widened to whole pages and clamped to `size`.
+fn page_range_outward(pos: usize, len: usize, size: usize) -> (usize, usize) {
+    let from = pos / PAGE_SIZE * PAGE_SIZE;
+    let to = pos.saturating_add(len).next_multiple_of(PAGE_SIZE).min(size);
+    (from, to)
+}
+
+/// `MADV_POPULATE_WRITE` over `len` bytes at the page-aligned `addr` of a live mapping.
+fn populate_write(addr: *const u8, len: usize) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        /// MADV_POPULATE_WRITE (Linux 5.14): faults every page in for writing in one call.
+        const MADV_POPULATE_WRITE: libc::c_int = 23;
+        // SAFETY: callers pass a page-aligned range inside one of our mappings. Populating
+        // allocates and maps pages without changing their contents.
+        unsafe { libc::madvise(addr.cast_mut().cast(), len, MADV_POPULATE_WRITE) == 0 }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (addr, len);
+        false
+    }
+}
+
+/// `posix_fadvise(POSIX_FADV_DONTNEED)` on a byte range of the file at `path`: the kernel
+/// drops the range's clean, unmapped pages from the page cache.
+fn fadvise_dontneed(path: &Path, offset: usize, len: usize) -> io::Result<()> {
+    let file = File::open(path)?;
+    let off = libc::off_t::try_from(offset).map_err(io::Error::other)?;
+    let len = libc::off_t::try_from(len).map_err(io::Error::other)?;
+    // SAFETY: plain syscall on a descriptor that is valid while `file` lives.
+    let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), off, len, libc::POSIX_FADV_DONTNEED) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::from_raw_os_error(rc))
+    }
+}
+
 /// Takes an exclusive, non-blocking `flock` on `file`. Fails with `WouldBlock` if another
 /// process (or another open store in this process) holds it. Released when the file closes.
 pub(crate) fn lock_exclusive(file: &File) -> io::Result<()> {
@@ -309,9 +373,9 @@ mod tests {
     fn append_publish_read() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
-        let mut f = MappedFile::create(&path, 0, 8192).unwrap();
-        f.pre_touch();
+        let f = MappedFile::create(&path, 0, 8192).unwrap();
         let (shared, mut app) = f.share();
+        assert!(shared.populate(0, 8192));
         assert!(shared.read(0, 1).is_none());
         app.append(b"hello");
         assert_eq!(shared.read(0, 5), Some(&b"hello"[..]));
@@ -328,6 +392,45 @@ mod tests {
         reopened.zero_from(2);
         assert_eq!(reopened.read(0, 5), Some(&b"he\0\0\0"[..]));
         assert!(MappedFile::open(&path, 0, 4096).is_err());
+    }
+
+    /// Which pages of `f` are resident in the page cache, by `mincore`.
+    fn resident_pages(f: &MappedFile) -> Vec<bool> {
+        let mut vec = vec![0u8; f.size().div_ceil(PAGE_SIZE)];
+        // SAFETY: the range is exactly the mapping and `vec` has one byte per page.
+        let rc = unsafe {
+            libc::mincore(f.raw.as_ptr().cast_mut().cast(), f.size(), vec.as_mut_ptr().cast())
+        };
+        assert_eq!(rc, 0, "mincore: {}", io::Error::last_os_error());
+        vec.iter().map(|&b| b & 1 == 1).collect()
+    }
+
+    #[test]
+    fn drop_cached_evicts_only_flushed_pages_and_keeps_the_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = MappedFile::create(&dir.path().join("f"), 0, 8 * PAGE_SIZE).unwrap();
+        let (shared, mut app) = f.share();
+        let data: Vec<u8> = (0..6 * PAGE_SIZE).map(|i| (i % 251) as u8).collect();
+        app.append(&data[..4 * PAGE_SIZE]);
+        shared.flush().unwrap();
+        app.append(&data[4 * PAGE_SIZE..]);
+        assert!(resident_pages(&shared)[..6].iter().all(|&r| r));
+        // Asks for everything; only the four flushed pages may go.
+        shared.drop_cached(0, shared.size());
+        // tmpfs ignores fadvise: the data must still read back, eviction cannot be observed.
+        let on_tmpfs = {
+            // SAFETY: all-zero bytes are a valid `statfs`.
+            let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+            let c = std::ffi::CString::new(dir.path().to_str().unwrap()).unwrap();
+            // SAFETY: valid NUL-terminated path and out-pointer.
+            assert_eq!(unsafe { libc::statfs(c.as_ptr(), &mut st) }, 0);
+            st.f_type == libc::TMPFS_MAGIC
+        };
+        if !on_tmpfs {
+            let resident = resident_pages(&shared);
+            assert_eq!(resident[..6], [false, false, false, false, true, true], "flushed pages go");
+        }
+        assert_eq!(shared.read(0, data.len()), Some(&data[..]));
     }
 
     #[test]

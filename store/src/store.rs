@@ -1,7 +1,8 @@
 //! `MessageStore`: the public facade. Owns the commitlog, consume queues, index and
 //! checkpoint, and the background threads:
 //!
-//! * `rmq-store-alloc`: pre-creates and pre-touches the next commitlog segment;
+//! * `rmq-store-alloc`: pre-creates the next commitlog segment, populates pages ahead of the
+//!   writer and evicts flushed pages behind the cache window (`page_cache`);
 //! * `rmq-store-flush`: async flush (interval + least pages) or sync group commit;
 //! * `rmq-store-dispatch`: builds consume queues and index behind the writer and tells the
 //!   arrival listener which queues grew;
@@ -23,7 +24,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, RwLock};
 
 use crate::checkpoint::{create_abort_file, remove_abort_file, Checkpoint};
-use crate::commit_log::{run_allocator, AllocatorLink, CommitLog};
+use crate::commit_log::{AllocatorLink, CommitLog};
 use crate::config::{FlushDiskType, StoreConfig};
 use crate::consume_queue::{ConsumeQueue, ConsumeQueueTable};
 use crate::dispatch::{DispatchError, DispatchTargets, Dispatcher};
@@ -33,6 +34,7 @@ use crate::fsutil::now_ms;
 use crate::index::IndexService;
 use crate::mmap::{disk_used_percent, local_hour, lock_exclusive};
 use crate::offset::{PhysOffset, QueueId, QueueOffset};
+use crate::page_cache::{self, KeeperConfig};
 use crate::record::{
     check_encodable, check_record, encode_record, offset_msg_id, property_value, read_i64,
     read_u32, EncodeError, MessageToStore, RecordCheck, RecordView, BLANK_MAGIC,
@@ -99,6 +101,8 @@ struct Inner {
     put_bytes: AtomicU64,
     put_failures: AtomicU64,
     flush_timeouts: AtomicU64,
+    /// Written by the page-cache keeper: commitlog bytes below this were evicted.
+    cache_evicted: AtomicU64,
 }
 
 impl MessageStore {
@@ -143,6 +147,7 @@ impl MessageStore {
             put_bytes: AtomicU64::new(0),
             put_failures: AtomicU64::new(0),
             flush_timeouts: AtomicU64::new(0),
+            cache_evicted: AtomicU64::new(0),
             config,
         });
         let store = MessageStore {
@@ -160,12 +165,14 @@ impl MessageStore {
         let inner = &self.inner;
         let (req_tx, req_rx) = crossbeam_channel::bounded(1);
         let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
-        let dir = inner.config.store_path.join(COMMITLOG_DIR);
-        let size = inner.config.commitlog_file_size();
-        let warm = inner.config.warm_mapped_file;
+        let keeper = KeeperConfig {
+            warm: inner.config.warm_mapped_file,
+            window_bytes: inner.config.commitlog_cache_window_bytes,
+        };
         let mut threads = self.threads.lock();
+        let i = Arc::clone(inner);
         threads.push(spawn("rmq-store-alloc", move || {
-            run_allocator(dir, size, warm, req_rx, ready_tx)
+            page_cache::run(&i.commit_log, &i.cache_evicted, keeper, req_rx, ready_tx)
         })?);
         inner.commit_log.attach_allocator(AllocatorLink { requests: req_tx, ready: ready_rx });
         let i = Arc::clone(inner);
@@ -457,6 +464,7 @@ impl MessageStore {
             commitlog_max_offset: PhysOffset(i.commit_log.max_offset()),
             flushed_offset: PhysOffset(i.commit_log.flushed_offset()),
             dispatched_offset: PhysOffset(i.dispatched.load(Ordering::Acquire)),
+            cache_evicted_offset: PhysOffset(i.cache_evicted.load(Ordering::Relaxed)),
             disk_used_percent: i.disk_used_percent.load(Ordering::Relaxed),
             disk_full: i.disk_full.load(Ordering::Relaxed),
             store_failed: i.failed.load(Ordering::Acquire),

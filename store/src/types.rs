@@ -100,6 +100,9 @@ pub struct StoreStats {
     pub flushed_offset: PhysOffset,
     /// Commitlog offset up to which consume queues and index are built.
     pub dispatched_offset: PhysOffset,
+    /// Commitlog offset below which flushed bytes were evicted from the page cache
+    /// (`commitlog_cache_window_bytes`); reads below it may go to disk.
+    pub cache_evicted_offset: PhysOffset,
     /// Disk usage at the last check.
     pub disk_used_percent: u8,
     /// Writes are refused because the disk is full.

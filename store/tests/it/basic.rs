@@ -224,3 +224,36 @@ fn put_may_wait_only_when_the_next_segment_is_not_ready() {
     }
     store.shutdown();
 }
+
+#[test]
+fn evicted_commitlog_bytes_read_back_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = small_config(dir.path()); // 64 KiB segments, 16 KiB cache window
+    let store = MessageStore::open(cfg).unwrap();
+    let mut expected = Vec::new();
+    for i in 0..3000u32 {
+        let body = format!("evict-{i}-{}", "y".repeat((i % 64) as usize));
+        let r = store.put_message(msg("TopicE", 0, body.as_bytes(), None, None)).unwrap();
+        expected.push((body.into_bytes(), r.phys_offset));
+    }
+    // The keeper evicts flushed bytes more than the window behind the end, segment by segment.
+    let end = store.commitlog_max_offset().0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let evicted = store.runtime_stats().cache_evicted_offset.0;
+        if evicted + 64 * 1024 >= end {
+            assert!(evicted <= end - 16 * 1024, "evicted inside the window: {evicted} of {end}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "eviction stalled at {evicted} of {end}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let got = read_all(&store, "TopicE", 0, 0);
+    let want: Vec<_> = expected.iter().map(|e| e.0.clone()).collect();
+    assert_eq!(bodies(&got), want);
+    for (body, phys) in expected.iter().step_by(101) {
+        let rec = decode_record(&store.message_by_phys_offset(*phys).unwrap()).unwrap();
+        assert_eq!(&rec.body, body);
+    }
+    store.shutdown();
+}

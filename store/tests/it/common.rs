@@ -19,6 +19,8 @@ pub fn small_config(dir: &Path) -> StoreConfig {
     c.flush_consume_queue_interval_ms = 20;
     c.max_message_size_bytes = 16 * 1024;
     c.clean_interval_ms = 3_600_000;
+    // Evict flushed bytes early, so every test also reads evicted data back from the files.
+    c.commitlog_cache_window_bytes = Some(16 * 1024);
     c
 }
 
