@@ -12,6 +12,7 @@ use std::sync::Arc;
 use crate::commit_log::CommitLog;
 use crate::consume_queue::{ConsumeQueue, ConsumeQueueTable};
 use crate::index::{IndexKeys, IndexService};
+use crate::mmap::MappedFile;
 use crate::offset::PhysOffset;
 use crate::record::{
     check_record, enters_consume_queue, java_string_hash, property_pairs, transaction_type,
@@ -107,14 +108,23 @@ impl Dispatcher {
         budget: usize,
     ) -> Result<usize, DispatchError> {
         let mut n = 0;
+        // The segment being read, kept across records: looking it up per record took two
+        // lock round trips on the segment list.
+        let mut segment: Option<Arc<MappedFile>> = None;
         while self.reput < end && n < budget {
-            let min = t.commit_log.min_offset();
-            if self.reput < min {
-                log::warn!("dispatch at {} is behind the commitlog start {min}", self.reput);
-                self.reput = min;
-                continue;
+            let reput = self.reput;
+            if !segment.as_ref().is_some_and(|f| f.start() <= reput && reput < f.end()) {
+                let min = t.commit_log.min_offset();
+                if reput < min {
+                    log::warn!("dispatch at {reput} is behind the commitlog start {min}");
+                    self.reput = min;
+                    continue;
+                }
+                let Some((file, _)) = t.commit_log.locate(reput) else { break };
+                segment = Some(file);
             }
-            let Some((file, pos)) = t.commit_log.locate(self.reput) else { break };
+            let Some(file) = segment.as_ref() else { break };
+            let Ok(pos) = usize::try_from(reput - file.start()) else { break };
             let limit = usize::try_from((end - file.start()).min(file.size() as u64)).unwrap_or(0);
             let Some(buf) = file.read(pos, limit.saturating_sub(pos)) else { break };
             // No CRC check here (Java's reput skips it too): these bytes are below the
@@ -154,10 +164,11 @@ impl Dispatcher {
                 v.store_timestamp_ms,
                 t.delay_levels_ms,
             );
-            let q = self.queue_for(t, v);
+            let q = cached_queue(&mut self.last_queue, t, v);
             if q.put(v.queue_offset, phys, v.total_size, tags).map_err(DispatchError::Io)? {
-                let new_queue = self.grown.last().is_none_or(|g| !Arc::ptr_eq(g, &q));
+                let new_queue = self.grown.last().is_none_or(|g| !Arc::ptr_eq(g, q));
                 if new_queue {
+                    let q = Arc::clone(q);
                     self.grown.push(q);
                 }
             }
@@ -172,17 +183,6 @@ impl Dispatcher {
         Ok(())
     }
 
-    fn queue_for(&mut self, t: &DispatchTargets<'_>, v: &RecordView<'_>) -> Arc<ConsumeQueue> {
-        if let Some(q) = &self.last_queue {
-            if q.queue_id() == v.queue_id.0 && q.topic() == v.topic {
-                return Arc::clone(q);
-            }
-        }
-        let q = t.queues.get_or_create(v.topic, v.queue_id.0);
-        self.last_queue = Some(Arc::clone(&q));
-        q
-    }
-
     /// Forgets the cached queue (after a topic is deleted).
     pub(crate) fn forget_cached_queue(&mut self) {
         self.last_queue = None;
@@ -195,6 +195,19 @@ impl Dispatcher {
         grown.dedup_by(|a, b| Arc::ptr_eq(a, b));
         grown
     }
+}
+
+/// The consume queue of `v`, from the one-entry cache or the table (which then fills it).
+fn cached_queue<'c>(
+    cache: &'c mut Option<Arc<ConsumeQueue>>,
+    t: &DispatchTargets<'_>,
+    v: &RecordView<'_>,
+) -> &'c Arc<ConsumeQueue> {
+    let hit = cache.as_ref().is_some_and(|q| q.queue_id() == v.queue_id.0 && q.topic() == v.topic);
+    if !hit {
+        *cache = None;
+    }
+    cache.get_or_insert_with(|| t.queues.get_or_create(v.topic, v.queue_id.0))
 }
 
 #[cfg(test)]

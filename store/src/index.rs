@@ -19,7 +19,7 @@ use parking_lot::RwLock;
 use crate::error::OpenError;
 use crate::fsutil::{now_ms, timestamp_name};
 use crate::mmap::MappedFile;
-use crate::record::{java_string_hash, read_i32, read_i64};
+use crate::record::{java_string_hash, java_string_hash_from, read_i32, read_i64};
 
 /// Header size.
 pub(crate) const INDEX_HEADER_SIZE: usize = 40;
@@ -82,6 +82,13 @@ fn key_hash(key: &str) -> i32 {
     java_string_hash(key).checked_abs().unwrap_or(0)
 }
 
+/// `key_hash` of `topic#key`, without building the string: Java's hash is a left fold, so
+/// the key's part continues from the topic's.
+fn topic_key_hash(topic: &str, key: &str) -> i32 {
+    let prefix = java_string_hash(topic).wrapping_mul(31).wrapping_add(i32::from(b'#'));
+    java_string_hash_from(prefix, key).checked_abs().unwrap_or(0)
+}
+
 impl IndexFile {
     fn create(path: &Path, slots: u32, max_entries: u32, seed: IndexHeader) -> io::Result<Self> {
         let size = index_file_size(slots, max_entries);
@@ -130,11 +137,11 @@ impl IndexFile {
         self.file.read(pos, 4).map_or(0, |b| read_i32(b, 0))
     }
 
-    fn put_key(&mut self, key: &str, phys: u64, store_ts: i64) -> bool {
+    /// Adds an entry for a key whose `key_hash` is `hash`.
+    fn put_hash(&mut self, hash: i32, phys: u64, store_ts: i64) -> bool {
         if self.is_full() {
             return false;
         }
-        let hash = key_hash(key);
         let slot_pos = self.slot_pos(hash);
         let count = self.header.index_count;
         let mut prev = self.read_i32_at(slot_pos);
@@ -246,6 +253,7 @@ impl IndexService {
     }
 
     /// Commitlog offset of the last indexed message.
+    #[cfg(test)]
     pub(crate) fn end_phy(&self) -> u64 {
         let files = self.files.read();
         files.last().map_or(0, |f| u64::try_from(f.read().header.end_phy).unwrap_or(0))
@@ -272,26 +280,26 @@ impl IndexService {
         if k.keys.is_none() && k.uniq_key.is_none() {
             return Ok(());
         }
-        if phys < self.end_phy() {
-            return Ok(());
-        }
-        let mut key_buf = String::with_capacity(k.topic.len() + 40);
         let uniq = k.uniq_key.filter(|u| !u.is_empty());
         let keys = k.keys.unwrap_or("").split(' ').filter(|s| !s.is_empty());
-        for key in uniq.into_iter().chain(keys) {
-            self.put(&mut key_buf, k.topic, key, phys, store_ts)?;
+        let mut hashes = uniq.into_iter().chain(keys).map(|key| topic_key_hash(k.topic, key));
+        let mut file = self.writable_file()?;
+        let mut f = file.write();
+        if phys < u64::try_from(f.header.end_phy).unwrap_or(0) {
+            return Ok(());
         }
-        Ok(())
-    }
-
-    fn put(&self, buf: &mut String, topic: &str, key: &str, phys: u64, ts: i64) -> io::Result<()> {
-        buf.clear();
-        buf.push_str(topic);
-        buf.push('#');
-        buf.push_str(key);
-        let file = self.writable_file()?;
-        let ok = file.write().put_key(buf, phys, ts);
-        assert!(ok, "a writable index file accepted no entry");
+        // One lock for all of the message's keys; a full file hands over to a new one.
+        let mut pending = hashes.next();
+        while let Some(hash) = pending {
+            if f.put_hash(hash, phys, store_ts) {
+                pending = hashes.next();
+                continue;
+            }
+            drop(f);
+            file = self.writable_file()?;
+            f = file.write();
+            assert!(!f.is_full(), "a new index file is full");
+        }
         Ok(())
     }
 
@@ -391,6 +399,13 @@ mod tests {
 
     fn keys<'a>(topic: &'a str, keys: &'a str) -> IndexKeys<'a> {
         IndexKeys { topic, keys: Some(keys), uniq_key: None }
+    }
+
+    #[test]
+    fn topic_key_hash_equals_the_hash_of_the_joined_key() {
+        for (t, k) in [("T", "k1"), ("TopicTest", "C0A8-ÜÖ"), ("主题", "键"), ("", "")] {
+            assert_eq!(topic_key_hash(t, k), key_hash(&format!("{t}#{k}")), "{t}#{k}");
+        }
     }
 
     #[test]

@@ -35,6 +35,9 @@ use crate::mmap::{Appender, MappedFile};
 /// appends at 300 MB/s, far more than the thread's nap.
 pub(crate) const POPULATE_AHEAD_BYTES: u64 = 64 << 20;
 
+/// Eviction ranges end on this boundary inside a segment (the largest page-cache folio).
+const FOLIO_ALIGN_BYTES: u64 = 2 << 20;
+
 /// Largest single populate or drop call, so that a segment request is never kept waiting
 /// behind a long one.
 const STEP_BYTES: u64 = 8 << 20;
@@ -185,7 +188,16 @@ impl<'a> Keeper<'a> {
         }
         while self.dropped < to {
             let Some(file) = files.find(self.dropped) else { return };
-            let end = to.min(file.end()).min(self.dropped + STEP_BYTES);
+            let mut end = to.min(file.end()).min(self.dropped + STEP_BYTES);
+            if end < file.end() {
+                // The page cache holds files in folios of up to 2 MiB. A folio that straddles
+                // a range end is skipped, and so it is by the next range that starts inside
+                // it: unaligned steps left a quarter of the pages cached.
+                end = file.start() + (end - file.start()) / FOLIO_ALIGN_BYTES * FOLIO_ALIGN_BYTES;
+                if end <= self.dropped {
+                    return;
+                }
+            }
             let (Ok(from), Ok(until)) =
                 (usize::try_from(self.dropped - file.start()), usize::try_from(end - file.start()))
             else {

@@ -268,12 +268,18 @@ impl std::error::Error for RecordError {}
 
 /// Java `String.hashCode()` over UTF-16 code units with wrapping arithmetic.
 pub fn java_string_hash(s: &str) -> i32 {
+    java_string_hash_from(0, s)
+}
+
+/// Java's `String.hashCode` of a string that starts with characters hashing to `h` and
+/// continues with `s` (the hash is a left fold, so it can be resumed).
+pub fn java_string_hash_from(h: i32, s: &str) -> i32 {
     let step = |h: i32, c: i32| h.wrapping_mul(31).wrapping_add(c);
     if s.is_ascii() {
         // ASCII bytes are their own UTF-16 code units; skip the UTF-16 encoder.
-        return s.bytes().fold(0i32, |h, b| step(h, i32::from(b)));
+        return s.bytes().fold(h, |h, b| step(h, i32::from(b)));
     }
-    s.encode_utf16().fold(0i32, |h, c| step(h, i32::from(c)))
+    s.encode_utf16().fold(h, |h, c| step(h, i32::from(c)))
 }
 
 /// RocketMQ's CRC: zlib CRC-32 masked to 31 bits.
