@@ -72,7 +72,10 @@ impl ClientInstance {
         config.validate()?;
         let instance = Arc::new(Self {
             client_id: config.client_id(),
-            remoting: RemotingClient::new(rocketmq_net::ClientConfig::default()),
+            remoting: RemotingClient::new(rocketmq_net::ClientConfig {
+                busy_poll_us: config.busy_poll_us,
+                ..rocketmq_net::ClientConfig::default()
+            }),
             config,
             routes: RwLock::new(HashMap::new()),
             brokers: RwLock::new(HashMap::new()),

@@ -161,9 +161,17 @@ impl Message {
 
     /// The properties string sent on the wire.
     pub(crate) fn encoded_properties(&self) -> String {
-        crate::protocol::message::format_properties(
+        let mut out = String::new();
+        self.write_properties(&mut out);
+        out
+    }
+
+    /// Appends the wire encoding of the properties to `out` (see [`Self::encoded_properties`]).
+    pub(crate) fn write_properties(&self, out: &mut String) {
+        crate::protocol::message::write_properties(
+            out,
             self.properties.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        )
+        );
     }
 }
 
@@ -212,18 +220,45 @@ pub struct SendResult {
 /// Generates client message ids: uppercase hex of client IPv4 (4 bytes), pid (2), a per-process
 /// random value (4), milliseconds since the start of the month (4) and a counter (2).
 pub fn new_uniq_id() -> String {
+    let mut id = String::with_capacity(UNIQ_ID_LEN);
+    push_uniq_id(&mut id);
+    id
+}
+
+/// Length of a client message id in characters.
+pub(crate) const UNIQ_ID_LEN: usize = 32;
+
+/// Appends a new client message id (see [`new_uniq_id`]) to `out`, without allocating.
+pub(crate) fn push_uniq_id(out: &mut String) {
     let prefix = UNIQ_PREFIX.get_or_init(|| uniq_prefix(super::config::local_ipv4()));
     static COUNTER: AtomicU16 = AtomicU16::new(0);
     let counter = COUNTER.fetch_add(1, Ordering::Relaxed);
     let now_ms = now_unix_ms();
-    let since_month = now_ms.saturating_sub(month_start_ms(now_ms));
+    let since_month = now_ms.saturating_sub(cached_month_start_ms(now_ms));
     // Fits: a month has fewer than 2^32 ms; wrap like Java's int arithmetic otherwise.
     let since_month = since_month as u32;
-    let mut id = String::with_capacity(32);
-    id.push_str(prefix);
-    push_hex(&mut id, &since_month.to_be_bytes());
-    push_hex(&mut id, &counter.to_be_bytes());
-    id
+    out.push_str(prefix);
+    push_hex(out, &since_month.to_be_bytes());
+    push_hex(out, &counter.to_be_bytes());
+}
+
+/// [`month_start_ms`], recomputed only when `ms` leaves the month last seen by this thread
+/// (the calendar arithmetic cost as much as the rest of an id).
+fn cached_month_start_ms(ms: u64) -> u64 {
+    thread_local! {
+        static MONTH: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
+    }
+    MONTH.with(|m| {
+        let (start, next) = m.get();
+        if (start..next).contains(&ms) {
+            return start;
+        }
+        let start = month_start_ms(ms);
+        // The next month starts at most 31 days later; month_start_ms finds it exactly.
+        let next = month_start_ms(start + 32 * 86_400_000);
+        m.set((start, next));
+        start
+    })
 }
 
 static UNIQ_PREFIX: OnceLock<String> = OnceLock::new();
@@ -326,6 +361,10 @@ mod tests {
         assert_eq!(month_start_ms(1_709_208_000_000), 1_706_745_600_000);
         // 1970-01-01 itself.
         assert_eq!(month_start_ms(5), 0);
+        // The cache answers like the calculation, across a month boundary and back.
+        for ms in [1_709_208_000_000, 1_709_251_199_999, 1_709_251_200_000, 1_706_745_600_000, 5] {
+            assert_eq!(cached_month_start_ms(ms), month_start_ms(ms), "{ms}");
+        }
         for days in [0u64, 59, 365, 10_000, 19_782, 30_000] {
             let (y, m, d) = civil_from_days(days);
             assert_eq!(days_from_civil(y, m, d), days);

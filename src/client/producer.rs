@@ -24,7 +24,9 @@ use rocketmq_net::{RemotingCommand, RequestCode};
 use super::config::ClientConfig;
 use super::error::{ClientError, Result};
 use super::instance::{response_header, ClientInstance};
-use super::message::{new_uniq_id, property, Message, SendResult, SendStatus};
+use super::message::{
+    new_uniq_id, property, push_uniq_id, Message, SendResult, SendStatus, UNIQ_ID_LEN,
+};
 use super::route::{
     publish_queues, queue_index_for_key, select_queue, template_publish_queues, FaultTolerance,
 };
@@ -369,7 +371,9 @@ impl Inner {
         self.ensure_running()?;
         let first = msgs.first().ok_or_else(|| ClientError::invalid("the batch is empty"))?;
         let mut body = Vec::with_capacity(msgs.iter().map(|m| m.body().len() + 128).sum());
-        let mut ids = Vec::with_capacity(msgs.len());
+        // The ids joined by commas, built in place; one properties buffer serves every entry.
+        let mut ids = String::with_capacity(msgs.len() * (UNIQ_ID_LEN + 1));
+        let mut properties = String::new();
         for msg in msgs {
             check_message(msg, self.opts.max_message_size)?;
             if msg.topic() != first.topic() {
@@ -382,17 +386,20 @@ impl Inner {
                 return Err(ClientError::invalid("batches cannot go to a retry topic"));
             }
             // The entry's properties with a UNIQ_KEY, without copying the message.
-            let mut properties = msg.encoded_properties();
-            let id = match msg.property(property::UNIQ_KEY) {
-                Some(id) => id.to_string(),
+            properties.clear();
+            msg.write_properties(&mut properties);
+            if !ids.is_empty() {
+                ids.push(',');
+            }
+            match msg.property(property::UNIQ_KEY) {
+                Some(id) => ids.push_str(id),
                 None => {
-                    let id = new_uniq_id();
-                    append_property(&mut properties, property::UNIQ_KEY, &id);
-                    id
+                    let at = ids.len();
+                    push_uniq_id(&mut ids);
+                    append_property(&mut properties, property::UNIQ_KEY, &ids[at..]);
                 }
-            };
+            }
             encode_batch_entry(&mut body, msg.flag(), msg.body(), &properties);
-            ids.push(id);
         }
         if body.len() > self.opts.max_message_size {
             return Err(ClientError::MessageTooLarge {
@@ -402,7 +409,7 @@ impl Inner {
         }
         let wait = first.property(property::WAIT).unwrap_or("true").to_string();
         let mut batch = Message::new(first.topic(), body).with_property(property::WAIT, wait);
-        batch.set_property(property::UNIQ_KEY, ids.join(","));
+        batch.set_property(property::UNIQ_KEY, ids);
         batch.set_property(BATCH_MARKER, "true".into());
         Ok(batch)
     }

@@ -116,13 +116,18 @@ pub fn parse_properties(s: &str) -> BTreeMap<String, String> {
 /// Writes properties in the Java form (every pair ends with the separator).
 pub fn format_properties<'a>(props: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
     let mut s = String::new();
+    write_properties(&mut s, props);
+    s
+}
+
+/// [`format_properties`] appending to `out`.
+pub fn write_properties<'a>(out: &mut String, props: impl IntoIterator<Item = (&'a str, &'a str)>) {
     for (k, v) in props {
         if k.is_empty() || v.is_empty() {
             continue;
         }
-        append_property(&mut s, k, v);
+        append_property(out, k, v);
     }
-    s
 }
 
 /// Appends one `key\x01value\x02` pair to an encoded properties string that ends with a

@@ -105,6 +105,10 @@ pub struct ProduceArgs {
     /// Body size in bytes
     #[arg(short = 's', long, default_value_t = 128)]
     pub size: usize,
+    /// Microseconds each connection's reader polls for the next reply before sleeping
+    /// (default: the client's default); 0 saves CPU when threads outnumber cores
+    #[arg(long = "busy-poll-us")]
+    pub busy_poll_us: Option<u64>,
     /// Messages to send in total (default: run for --duration)
     #[arg(short = 'c', long)]
     pub count: Option<u64>,

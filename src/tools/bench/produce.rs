@@ -20,7 +20,9 @@ use serde::Serialize;
 
 use super::stats::{human_us, new_histogram, thousands, Counters, Latency, Recorder, Ticker};
 use super::{BenchError, ProduceArgs, RunOptions, SendMode};
-use crate::client::{Admin, ClientError, Message, Producer, SendResult, SendStatus, TopicSpec};
+use crate::client::{
+    Admin, ClientConfig, ClientError, Message, Producer, SendResult, SendStatus, TopicSpec,
+};
 use crate::tools::mqadmin::render::send_status;
 
 /// How long the broker's offsets may take to catch up with what was sent.
@@ -267,7 +269,12 @@ fn start_producers(
 ) -> Result<Vec<Arc<Producer>>, BenchError> {
     let mut producers = Vec::with_capacity(args.producers);
     for i in 0..args.producers {
+        let mut config = ClientConfig::new();
+        if let Some(us) = args.busy_poll_us {
+            config.busy_poll_us = us;
+        }
         let p = Producer::builder()
+            .client_config(config)
             .name_server(&opts.namesrv)
             .group(args.group.as_str())
             .instance_name(format!("mqbench-{}-{i}", std::process::id()))
