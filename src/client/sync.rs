@@ -16,7 +16,7 @@ const RECHECK: Duration = Duration::from_millis(1);
 pub(crate) struct Semaphore {
     available: Mutex<usize>,
     max: usize,
-    /// Free permits at which waiters are woken (an eighth of `max`, at least 1).
+    /// Free permits at which waiters are woken (a quarter of `max`, at least 1).
     wake_at: usize,
     changed: Condvar,
 }
@@ -40,7 +40,7 @@ impl Drop for Permit {
 
 impl Semaphore {
     pub(crate) fn new(max: usize) -> Arc<Self> {
-        let wake_at = (max / 8).max(1);
+        let wake_at = (max / 4).max(1);
         Arc::new(Self { available: Mutex::new(max), max, wake_at, changed: Condvar::new() })
     }
 

@@ -142,6 +142,12 @@ impl ExtFields {
         }
     }
 
+    /// Sets `key` to the decimal text of `value` (formatted without allocating).
+    pub fn insert_int(&mut self, key: &str, value: i64) {
+        let mut buf = [0u8; super::json::INT_TEXT_MAX];
+        self.insert(key, super::json::format_int(&mut buf, value));
+    }
+
     /// Sets `key` to the `Display` text of `value` (numbers, booleans as `true`/`false`).
     pub fn insert_display(&mut self, key: impl AsRef<str>, value: impl fmt::Display) {
         self.insert(key, value.to_string());
@@ -343,6 +349,16 @@ mod tests {
         [("topic", "T"), ("queueId", "3"), ("offset", "-9000000000"), ("flag", "TRUE")]
             .into_iter()
             .collect()
+    }
+
+    #[test]
+    fn insert_int_writes_decimal_text() {
+        let mut f = ExtFields::new();
+        f.insert_int("a", -42);
+        f.insert_int("b", i64::MIN);
+        f.insert_int("a", 7);
+        assert_eq!(f.get("a"), Some("7"));
+        assert_eq!(f.get("b"), Some("-9223372036854775808"));
     }
 
     #[test]

@@ -102,22 +102,32 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
 
 /// Appends the decimal text of `value`.
 pub(crate) fn write_int(out: &mut Vec<u8>, value: i64) {
-    let mut digits = [0u8; 20];
+    let mut buf = [0u8; INT_TEXT_MAX];
+    out.extend_from_slice(format_int(&mut buf, value).as_bytes());
+}
+
+/// Longest decimal text of an `i64` (sign and 19 digits).
+pub(crate) const INT_TEXT_MAX: usize = 20;
+
+/// The decimal text of `value`, written into `buf` (no allocation, no `fmt`).
+pub(crate) fn format_int(buf: &mut [u8; INT_TEXT_MAX], value: i64) -> &str {
     let mut rest = value.unsigned_abs();
-    let mut at = digits.len();
+    let mut at = buf.len();
     loop {
         at -= 1;
         // `rest % 10` is below 10, so the narrowing cannot lose anything.
-        digits[at] = b'0' + (rest % 10) as u8;
+        buf[at] = b'0' + (rest % 10) as u8;
         rest /= 10;
         if rest == 0 {
             break;
         }
     }
     if value < 0 {
-        out.push(b'-');
+        at -= 1;
+        buf[at] = b'-';
     }
-    out.extend_from_slice(&digits[at..]);
+    // Only ASCII digits and '-' were written.
+    std::str::from_utf8(&buf[at..]).unwrap_or("0")
 }
 
 /// A scalar JSON value, borrowed from the input when possible.

@@ -43,7 +43,7 @@ macro_rules! ext_number {
                 parse_number::<$t>(raw.trim()).ok_or_else(|| invalid(key, raw, $expected))
             }
             fn write(&self, fields: &mut ExtFields, key: &'static str) {
-                fields.insert(key, self.to_string());
+                fields.insert_int(key, i64::from(*self));
             }
         }
     )*};
@@ -69,7 +69,7 @@ impl ExtValue for String {
         Ok(raw.to_string())
     }
     fn write(&self, fields: &mut ExtFields, key: &'static str) {
-        fields.insert(key, self.clone());
+        fields.insert(key, self.as_str());
     }
 }
 

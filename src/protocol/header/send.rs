@@ -100,7 +100,7 @@ impl SendMessageRequestHeader {
 
     fn write(&self, k: &Keys) -> ExtFields {
         let n = &k.names;
-        let mut f = ExtFields::new();
+        let mut f = ExtFields::with_capacity(k.names.len());
         self.producer_group.write(&mut f, n[0]);
         self.topic.write(&mut f, n[1]);
         self.default_topic.write(&mut f, n[2]);
