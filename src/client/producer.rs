@@ -40,7 +40,7 @@ use crate::protocol::constants::{
 use crate::protocol::header::send::{
     SendMessageRequestHeader, SendMessageResponseHeader, MSG_REGION,
 };
-use crate::protocol::message::{append_property, encode_batch_entry};
+use crate::protocol::message::{append_property, encode_batch_entry, format_properties};
 
 /// Default producer group.
 pub const DEFAULT_PRODUCER_GROUP: &str = "DEFAULT_PRODUCER";
@@ -482,9 +482,8 @@ impl Inner {
         let is_batch = msg.property(BATCH_MARKER).is_some();
         let properties = if is_batch {
             // A batch's own properties carry only WAIT; the ids live in the entries.
-            Message::new(msg.topic(), Vec::<u8>::new())
-                .with_property(property::WAIT, msg.property(property::WAIT).unwrap_or("true"))
-                .encoded_properties()
+            let wait = msg.property(property::WAIT).unwrap_or("true");
+            format_properties([(property::WAIT, wait)])
         } else {
             msg.encoded_properties()
         };

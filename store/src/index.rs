@@ -82,10 +82,14 @@ fn key_hash(key: &str) -> i32 {
     java_string_hash(key).checked_abs().unwrap_or(0)
 }
 
-/// `key_hash` of `topic#key`, without building the string: Java's hash is a left fold, so
-/// the key's part continues from the topic's.
-fn topic_key_hash(topic: &str, key: &str) -> i32 {
-    let prefix = java_string_hash(topic).wrapping_mul(31).wrapping_add(i32::from(b'#'));
+/// Java's hash of `topic#`, from which [`topic_key_hash`] continues for each key.
+fn topic_prefix_hash(topic: &str) -> i32 {
+    java_string_hash(topic).wrapping_mul(31).wrapping_add(i32::from(b'#'))
+}
+
+/// `key_hash` of `topic#key` given [`topic_prefix_hash`] of the topic, without building the
+/// string: Java's hash is a left fold, so the key's part continues from the prefix's.
+fn topic_key_hash(prefix: i32, key: &str) -> i32 {
     java_string_hash_from(prefix, key).checked_abs().unwrap_or(0)
 }
 
@@ -282,7 +286,8 @@ impl IndexService {
         }
         let uniq = k.uniq_key.filter(|u| !u.is_empty());
         let keys = k.keys.unwrap_or("").split(' ').filter(|s| !s.is_empty());
-        let mut hashes = uniq.into_iter().chain(keys).map(|key| topic_key_hash(k.topic, key));
+        let prefix = topic_prefix_hash(k.topic);
+        let mut hashes = uniq.into_iter().chain(keys).map(|key| topic_key_hash(prefix, key));
         let mut file = self.writable_file()?;
         let mut f = file.write();
         if phys < u64::try_from(f.header.end_phy).unwrap_or(0) {
@@ -404,7 +409,8 @@ mod tests {
     #[test]
     fn topic_key_hash_equals_the_hash_of_the_joined_key() {
         for (t, k) in [("T", "k1"), ("TopicTest", "C0A8-ÜÖ"), ("主题", "键"), ("", "")] {
-            assert_eq!(topic_key_hash(t, k), key_hash(&format!("{t}#{k}")), "{t}#{k}");
+            let hash = topic_key_hash(topic_prefix_hash(t), k);
+            assert_eq!(hash, key_hash(&format!("{t}#{k}")), "{t}#{k}");
         }
     }
 

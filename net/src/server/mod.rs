@@ -138,8 +138,7 @@ impl ServerBuilder {
         pool: PoolId,
         processor: Arc<dyn Processor>,
     ) -> &mut Self {
-        self.routes.insert(code, Route { pool: pool.0, processor, inline: false });
-        self
+        self.route(code, pool, processor, false)
     }
 
     /// Like [`Self::register`], but the `net-io` thread first offers each request to
@@ -151,7 +150,17 @@ impl ServerBuilder {
         pool: PoolId,
         processor: Arc<dyn Processor>,
     ) -> &mut Self {
-        self.routes.insert(code, Route { pool: pool.0, processor, inline: true });
+        self.route(code, pool, processor, true)
+    }
+
+    fn route(
+        &mut self,
+        code: i32,
+        pool: PoolId,
+        processor: Arc<dyn Processor>,
+        inline: bool,
+    ) -> &mut Self {
+        self.routes.insert(code, Route { pool: pool.0, processor, inline });
         self
     }
 

@@ -327,10 +327,7 @@ impl Reactor {
             ReadOutcome::MoreToRead => list_unread(&mut self.unread, token),
             ReadOutcome::Open => {}
         }
-        if conn.has_unsent() && !conn.dirty {
-            conn.dirty = true;
-            self.dirty.push(token);
-        }
+        list_dirty(&mut self.dirty, token, conn);
         conn.held.is_some()
     }
 
@@ -346,21 +343,13 @@ impl Reactor {
             if self.stopping || self.router.is_none() || conn.held.is_some() {
                 continue;
             }
-            match conn.read_all(self.now, self.router.as_ref()) {
-                ReadOutcome::Close(reason) => {
-                    self.close(token, reason);
-                    continue;
-                }
-                ReadOutcome::MoreToRead => list_unread(&mut self.unread, token),
-                ReadOutcome::Open => {}
+            let outcome = conn.read_all(self.now, self.router.as_ref());
+            if let Some(reason) = book_read(outcome, token, conn, &mut self.unread, &mut self.held)
+            {
+                self.close(token, reason);
+                continue;
             }
-            if conn.held.is_some() {
-                self.held.push(token);
-            }
-            if conn.has_unsent() && !conn.dirty {
-                conn.dirty = true;
-                self.dirty.push(token);
-            }
+            list_dirty(&mut self.dirty, token, conn);
         }
     }
 
@@ -436,16 +425,11 @@ impl Reactor {
         }
         // A connection holding a job is not read until the job is queued (`resume`).
         if readable && !self.stopping && self.router.is_some() && conn.held.is_none() {
-            match conn.read_all(self.now, self.router.as_ref()) {
-                ReadOutcome::Close(reason) => {
-                    self.close(token, reason);
-                    return;
-                }
-                ReadOutcome::MoreToRead => list_unread(&mut self.unread, token),
-                ReadOutcome::Open => {}
-            }
-            if conn.held.is_some() {
-                self.held.push(token);
+            let outcome = conn.read_all(self.now, self.router.as_ref());
+            if let Some(reason) = book_read(outcome, token, conn, &mut self.unread, &mut self.held)
+            {
+                self.close(token, reason);
+                return;
             }
         }
         if writable {
@@ -455,10 +439,7 @@ impl Reactor {
                 return;
             }
         }
-        if conn.has_unsent() && !conn.dirty {
-            conn.dirty = true;
-            self.dirty.push(token);
-        }
+        list_dirty(&mut self.dirty, token, conn);
     }
 
     fn drain_inbox(&mut self) {
@@ -486,10 +467,7 @@ impl Reactor {
             self.close(token, CloseReason::WriteQueueFull(pending));
             return;
         }
-        if !state.dirty {
-            state.dirty = true;
-            self.dirty.push(token);
-        }
+        list_dirty(&mut self.dirty, token, state);
     }
 
     fn flush_dirty(&mut self) {
@@ -592,6 +570,34 @@ impl Reactor {
 fn list_unread(unread: &mut Vec<Token>, token: Token) {
     if !unread.contains(&token) {
         unread.push(token);
+    }
+}
+
+/// Books a read of `token`: lists it for another read if its budget ran out, and for the
+/// held-job retries if the read left a job held. Returns why to close it, if it must be.
+fn book_read(
+    outcome: ReadOutcome,
+    token: Token,
+    conn: &ConnState,
+    unread: &mut Vec<Token>,
+    held: &mut Vec<Token>,
+) -> Option<CloseReason> {
+    match outcome {
+        ReadOutcome::Close(reason) => return Some(reason),
+        ReadOutcome::MoreToRead => list_unread(unread, token),
+        ReadOutcome::Open => {}
+    }
+    if conn.held.is_some() {
+        held.push(token);
+    }
+    None
+}
+
+/// Lists `token` for the write pass if it has bytes queued and is not listed yet.
+fn list_dirty(dirty: &mut Vec<Token>, token: Token, conn: &mut ConnState) {
+    if conn.has_unsent() && !conn.dirty {
+        conn.dirty = true;
+        dirty.push(token);
     }
 }
 
