@@ -1,7 +1,9 @@
 //! `broker`: the RocketMQ-compatible broker.
 //!
-//! Usage: broker [-c conf/broker.ron] [-port 10911] [-name broker-a] [-cluster DefaultCluster]
-//!               [-nameserver 127.0.0.1:9876] [-store DIR] [-ip ADVERTISED_IP] [-flush sync|async]
+//! ```text
+//! broker [-c conf/broker.ron] [-port 10911] [-name broker-a] [-cluster DefaultCluster]
+//!        [-nameserver 127.0.0.1:9876] [-store DIR] [-ip ADVERTISED_IP] [-flush sync|async]
+//! ```
 //! NAMESRV_ADDR is used when neither the file nor -nameserver names a nameserver.
 
 use std::process::ExitCode;

@@ -1,6 +1,6 @@
 //! `mqbench`: load generator for RocketMQ-compatible brokers.
 //!
-//! Usage: mqbench [-n host:9876] produce|consume [options] [--json]; `mqbench help produce`.
+//! Usage: `mqbench [-n host:9876] produce|consume [options] [--json]`; `mqbench help produce`.
 //! Exit codes: 0 done, 1 the run failed or lost track of messages, 2 usage error.
 
 /// mimalloc: a third less CPU per message than glibc malloc under our cross-thread

@@ -1,6 +1,6 @@
 //! `nameserver`: the RocketMQ-compatible name server.
 //!
-//! Usage: nameserver [-c conf/nameserver.ron] [-port 9876] [-bind 0.0.0.0] [-expire 120000]
+//! Usage: `nameserver [-c conf/nameserver.ron] [-port 9876] [-bind 0.0.0.0] [-expire 120000]`
 
 use std::process::ExitCode;
 

@@ -34,7 +34,7 @@ pub use produce::ProduceReport;
     arg_required_else_help = true
 )]
 pub struct Cli {
-    /// Nameserver address(es), 'host:port[;host:port]' (default: $NAMESRV_ADDR)
+    /// Nameserver address(es): host:port, several joined by ';' (default: $NAMESRV_ADDR)
     #[arg(short = 'n', long = "namesrv", global = true, value_name = "ADDR")]
     pub namesrv: Option<String>,
     /// Print the final report as JSON

@@ -16,7 +16,7 @@ use clap::{ArgAction, ArgGroup, Args, Parser, Subcommand};
     arg_required_else_help = true
 )]
 pub struct Cli {
-    /// Nameserver address(es), 'host:port[;host:port]' (default: $NAMESRV_ADDR)
+    /// Nameserver address(es): host:port, several joined by ';' (default: $NAMESRV_ADDR)
     #[arg(short = 'n', long = "namesrvAddr", global = true, value_name = "ADDR")]
     pub namesrv: Option<String>,
     /// Print JSON for scripts instead of the column layout
