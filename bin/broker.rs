@@ -14,10 +14,11 @@ use rocketmq::config::ConfigError;
 #[path = "common.rs"]
 mod common;
 
-const USAGE: &str = "usage: broker [-c FILE.ron] [-port PORT] [-name NAME] [-cluster CLUSTER]
+const USAGE: &str = "usage: broker [-c FILE] [-port PORT] [-name NAME] [-cluster CLUSTER]
               [-nameserver HOST:PORT[;HOST:PORT]] [-store DIR] [-ip IP] [-flush sync|async]
               [-autoCreateTopic true|false]
-  -c FILE          RON config file (see conf/broker.ron); flags override it
+  -c FILE          config file: RON if it ends in .ron (conf/broker.ron), else a Java
+                   broker.conf (conf/broker.conf, docs/CONFIG.md); flags override it
   -port PORT       listen port (default 10911)
   -name NAME       broker name (default broker-a)
   -cluster NAME    cluster name (default DefaultCluster)

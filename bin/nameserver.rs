@@ -9,9 +9,9 @@ use rocketmq::nameserver::{NameServer, RawNamesrvConfig};
 #[path = "common.rs"]
 mod common;
 
-const USAGE: &str =
-    "usage: nameserver [-c FILE.ron] [-port PORT] [-bind IP] [-expire MS] [-kv FILE]
-  -c FILE     RON config file (see conf/nameserver.ron); flags override it
+const USAGE: &str = "usage: nameserver [-c FILE] [-port PORT] [-bind IP] [-expire MS] [-kv FILE]
+  -c FILE     config file: RON if it ends in .ron (conf/nameserver.ron), else Java
+              properties (conf/namesrv.properties, docs/CONFIG.md); flags override it
   -port PORT  listen port (default 9876)
   -bind IP    bind address (default 0.0.0.0)
   -expire MS  drop brokers silent for this long (default 120000)

@@ -2,9 +2,15 @@
 //!
 //! Raw configs are serde structs with `deny_unknown_fields`, so a misspelled key refuses to
 //! start with a message naming it; each component validates its raw config into the typed config
-//! it runs with.
+//! it runs with. A config file is RON when its name ends in `.ron`, and otherwise a Java
+//! properties file with Java's key names (`broker.conf`, `namesrv.properties`), mapped onto the
+//! same raw config through the component's [`JavaKeys`] table (see [`properties`]).
 
 use std::path::Path;
+
+pub mod properties;
+
+use properties::JavaKey;
 
 /// Why a configuration could not be loaded.
 #[derive(Debug)]
@@ -41,14 +47,46 @@ pub fn load_ron<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, Config
     ron::from_str(&text).map_err(|e| ConfigError::Parse { path: shown, message: e.to_string() })
 }
 
+/// The Java keys a raw config accepts from a properties file.
+pub trait JavaKeys {
+    /// Every Java key we know for this config: mapped onto a field or ignored with a reason.
+    const JAVA_KEYS: &'static [JavaKey];
+}
+
+/// Reads a Java properties file into `T` through its [`JavaKeys`] table; ignored keys are
+/// logged as warnings naming them.
+pub fn load_properties<T: serde::de::DeserializeOwned + JavaKeys>(
+    path: &Path,
+) -> Result<T, ConfigError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| ConfigError::Read { path: shown.clone(), source })?;
+    let props = properties::parse(&text)
+        .map_err(|message| ConfigError::Parse { path: shown.clone(), message })?;
+    let mapped = properties::map_properties(&shown, &props, T::JAVA_KEYS)?;
+    for warning in &mapped.warnings {
+        log::warn!("{warning}");
+    }
+    properties::into_raw(&shown, mapped.fields)
+}
+
+/// Reads a config file: RON when the name ends in `.ron`, a Java properties file otherwise.
+pub fn load_file<T: serde::de::DeserializeOwned + JavaKeys>(path: &Path) -> Result<T, ConfigError> {
+    if path.extension().is_some_and(|e| e == "ron") {
+        load_ron(path)
+    } else {
+        load_properties(path)
+    }
+}
+
 /// A raw (file-shaped) config that command-line flags can override.
-pub trait FlagOverrides: serde::de::DeserializeOwned + Default {
+pub trait FlagOverrides: serde::de::DeserializeOwned + Default + JavaKeys {
     /// Applies one flag; unknown flags are an error naming the flag.
     fn apply_flag(&mut self, name: &str, value: &str) -> Result<(), ConfigError>;
 }
 
 /// Loads a server config the way both binaries take it: `-c FILE` (or `-config FILE`) reads the
-/// RON file (defaults without it), then every other flag overrides it in order. `Ok(None)`
+/// RON or properties file (defaults without it), then every other flag overrides it in order. `Ok(None)`
 /// means help was asked for.
 pub fn load_raw<R: FlagOverrides>(args: &[String]) -> Result<Option<R>, ConfigError> {
     let flags = parse_flags(args)?;
@@ -57,7 +95,7 @@ pub fn load_raw<R: FlagOverrides>(args: &[String]) -> Result<Option<R>, ConfigEr
     }
     let is_file_flag = |k: &str| k == "c" || k == "config";
     let mut raw = match flags.iter().find(|(k, _)| is_file_flag(k)) {
-        Some((_, path)) => load_ron::<R>(Path::new(path))?,
+        Some((_, path)) => load_file::<R>(Path::new(path))?,
         None => R::default(),
     };
     for (k, v) in flags.iter().filter(|(k, _)| !is_file_flag(k)) {

@@ -12,6 +12,7 @@ pub mod config;
 mod error;
 pub mod groups;
 mod hold;
+mod java_conf;
 pub mod offsets;
 mod persist;
 mod processor;
