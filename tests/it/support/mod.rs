@@ -51,7 +51,8 @@ impl Drop for Proc {
     }
 }
 
-fn spawn(bin: &str, args: &[String], addr: String) -> Proc {
+/// Spawns `bin` with `args` and waits for its `boot success` line; `addr` is where it listens.
+pub fn spawn(bin: &str, args: &[String], addr: String) -> Proc {
     let mut child = Command::new(bin)
         .args(args)
         .env("RUST_LOG", "warn")

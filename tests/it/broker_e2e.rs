@@ -1,7 +1,7 @@
 //! End-to-end tests of the real `nameserver` and `broker` binaries (issue: nameserver and broker
 //! binaries). Each test starts its own servers on free ports with temp stores.
 
-mod support;
+use crate::support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -1,7 +1,7 @@
 //! End-to-end tests of `rocketmq::client` against the real `nameserver` and `broker` binaries
 //! (issue #5). Each test starts its own nameserver and broker on free ports with a temp store.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};

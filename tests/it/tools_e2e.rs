@@ -1,7 +1,7 @@
 //! End-to-end tests of the `mqadmin` and `mqbench` binaries against the real `nameserver` and
 //! `broker` (issue #7). Each test starts its own servers on free ports with a temp store.
 
-mod support;
+use crate::support;
 
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};

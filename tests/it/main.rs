@@ -1,0 +1,12 @@
+//! The root crate's integration tests, built as one binary (one link instead of four): each
+//! module is a scenario family against the real `nameserver` and `broker` binaries, or against
+//! a fake peer.
+//!
+//! Run one family with `cargo test --test it client_e2e::`.
+
+mod broker_e2e;
+mod client_compat;
+mod client_e2e;
+mod config_files;
+mod support;
+mod tools_e2e;
