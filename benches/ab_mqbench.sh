@@ -21,6 +21,8 @@ PORT_BROKER=20911
 WORK=$(mktemp -d /tmp/ab-mqbench.XXXXXX)
 RESULTS="$WORK/results.tsv"
 PIDS=()
+# Server logs on stderr (into $WORK), not in ~/logs/rocketmqlogs.
+export RMQ_LOG_DIR=-
 
 cleanup() {
   for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done

@@ -4,18 +4,24 @@
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
 
 use crossbeam_channel::Receiver;
 use rocketmq::config::{load_raw, ConfigError, FlagOverrides};
+use rocketmq::logging::{LogOptions, LoggerHandle};
 
-/// Initializes logging (RUST_LOG, default info) and turns the command line into a validated
-/// config. Help exits 0, a config error exits 2 with the usage.
+/// Initializes logging (`rocketmq::logging`: files under ~/logs/rocketmqlogs, RUST_LOG, default
+/// info) and turns the command line into a validated config. Help exits 0, a config or logging
+/// error exits 2 with the usage.
 pub fn start<R: FlagOverrides, C>(
     prog: &str,
     usage: &str,
     validate: impl FnOnce(R) -> Result<C, ConfigError>,
 ) -> Result<(C, Receiver<()>), ExitCode> {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    if let Err(e) = init_logging(prog) {
+        eprintln!("{prog}: cannot start logging: {e}");
+        return Err(ExitCode::from(2));
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let config = match load_raw::<R>(&args).and_then(|raw| raw.map(validate).transpose()) {
         Ok(Some(c)) => c,
@@ -35,6 +41,21 @@ pub fn start<R: FlagOverrides, C>(
             Err(ExitCode::FAILURE)
         }
     }
+}
+
+/// The logger's handle lives as long as the process.
+static LOGGER: OnceLock<LoggerHandle> = OnceLock::new();
+
+/// Starts logging to `broker.log` / `namesrv.log` as `rocketmq::logging` describes.
+fn init_logging(prog: &str) -> Result<(), String> {
+    let basename = if prog == "nameserver" { "namesrv" } else { prog };
+    let opts = LogOptions::from_env(basename)?;
+    let handle = rocketmq::logging::init(&opts).map_err(|e| e.to_string())?;
+    let _ = LOGGER.set(handle);
+    if let Some(dir) = &opts.dir {
+        log::info!("logging to {}", dir.join(format!("{basename}.log")).display());
+    }
+    Ok(())
 }
 
 /// Installs the handler and returns a channel that yields once when a stop is requested.

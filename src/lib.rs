@@ -23,6 +23,8 @@ pub mod broker;
 pub mod client;
 #[cfg(feature = "server")]
 pub mod config;
+#[cfg(feature = "binaries")]
+pub mod logging;
 #[cfg(feature = "server")]
 pub mod nameserver;
 pub mod protocol;

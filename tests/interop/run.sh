@@ -134,6 +134,8 @@ wait_boot() {
 
 # 4. Servers.
 export RUST_LOG="${RUST_LOG:-info}"
+# Server logs go to stderr, which lands in $WORK beside the store, not in ~/logs/rocketmqlogs.
+export RMQ_LOG_DIR=-
 "$NAMESERVER_BIN" -port "$NS_PORT" -bind 127.0.0.1 >"$WORK/nameserver.log" 2>&1 &
 PIDS+=($!)
 wait_boot "${PIDS[0]}" "$WORK/nameserver.log" nameserver

@@ -56,6 +56,8 @@ pub fn spawn(bin: &str, args: &[String], addr: String) -> Proc {
     let mut child = Command::new(bin)
         .args(args)
         .env("RUST_LOG", "warn")
+        // Logs on the test's stderr, not in ~/logs/rocketmqlogs.
+        .env("RMQ_LOG_DIR", "-")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
