@@ -68,10 +68,10 @@ fn main() -> ExitCode {
         }
     };
     println!(
-        "The broker[{}] boot success. listen={} ha_port={} store={} registered_as={} nameserver={}",
+        // Only ports that listen: there is no HA port until replication exists.
+        "The broker[{}] boot success. listen={} store={} registered_as={} nameserver={}",
         broker.name(),
         broker.local_addr(),
-        broker.local_addr().port() + 1,
         store_path.display(),
         broker.advertised_addr(),
         if namesrv.is_empty() { "(none)" } else { &namesrv },
