@@ -365,3 +365,92 @@ pub(crate) fn ipv4_of(addr: SocketAddr) -> SocketAddrV4 {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use rocketmq_net::{ClientConfig, RemotingClient, RemotingCommand, RequestCode, ResponseCode};
+
+    use super::role::BrokerRole;
+    use super::*;
+    use crate::protocol::header::admin::CreateTopicRequestHeader;
+    use crate::protocol::header::send::{
+        ConsumerSendMsgBackRequestHeader, SendMessageRequestHeader,
+    };
+
+    const TIMEOUT: Duration = Duration::from_secs(5);
+
+    fn send(client: &RemotingClient, addr: &str, topic: &str) -> RemotingCommand {
+        let h = SendMessageRequestHeader {
+            producer_group: "pg".into(),
+            topic: topic.into(),
+            default_topic: "TBW102".into(),
+            default_topic_queue_nums: 4,
+            queue_id: 0,
+            born_timestamp: 1,
+            ..Default::default()
+        };
+        let mut cmd = RemotingCommand::request(RequestCode::SendMessageV2.to_i32())
+            .with_body(b"role".to_vec());
+        cmd.ext_fields = h.to_v2();
+        client.invoke_sync(addr, cmd, TIMEOUT).unwrap()
+    }
+
+    /// The role is runtime state: a broker turned SLAVE refuses sends (inline and pool paths)
+    /// and send-backs with SERVICE_NOT_AVAILABLE, as Java's store does, and takes them again
+    /// once it is master.
+    #[test]
+    fn a_slave_refuses_writes_until_it_is_master_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let raw = RawBrokerConfig {
+            store_path: dir.path().to_path_buf(),
+            listen_port: 0,
+            bind_address: "127.0.0.1".into(),
+            broker_ip: Some("127.0.0.1".into()),
+            commitlog_file_size_bytes: 16 * 1024 * 1024,
+            ..Default::default()
+        };
+        let broker = Broker::start(raw.validate().unwrap()).unwrap();
+        let addr = broker.local_addr().to_string();
+        let client = RemotingClient::new(ClientConfig::default());
+        let create = CreateTopicRequestHeader {
+            topic: "ROLE".into(),
+            read_queue_nums: 1,
+            write_queue_nums: 1,
+            perm: 6,
+            ..Default::default()
+        };
+        let cmd = RemotingCommand::request(RequestCode::UpdateAndCreateTopic.to_i32())
+            .with_header(&create);
+        assert_eq!(client.invoke_sync(&addr, cmd, TIMEOUT).unwrap().code, 0);
+        assert_eq!(send(&client, &addr, "ROLE").code, 0);
+
+        broker.ctx.role.set(BrokerRole::Slave);
+        for topic in ["ROLE", "NEW_TOPIC"] {
+            let r = send(&client, &addr, topic);
+            assert_eq!(r.code, ResponseCode::ServiceNotAvailable.to_i32(), "{topic}: {r:?}");
+            assert!(r.remark.as_deref().unwrap_or_default().contains("SLAVE"), "{r:?}");
+        }
+        let back = ConsumerSendMsgBackRequestHeader {
+            offset: 0,
+            group: "cg".into(),
+            delay_level: 0,
+            ..Default::default()
+        };
+        let cmd =
+            RemotingCommand::request(RequestCode::ConsumerSendMsgBack.to_i32()).with_header(&back);
+        let r = client.invoke_sync(&addr, cmd, TIMEOUT).unwrap();
+        assert_eq!(r.code, ResponseCode::ServiceNotAvailable.to_i32(), "{r:?}");
+        assert!(broker.ctx.topics.get("NEW_TOPIC").is_none(), "a slave auto-created a topic");
+        let cmd = RemotingCommand::request(RequestCode::GetBrokerRuntimeInfo.to_i32());
+        let info = client.invoke_sync(&addr, cmd, TIMEOUT).unwrap();
+        let body = String::from_utf8(info.body).unwrap();
+        assert!(body.contains(r#""brokerRole":"SLAVE""#), "{body}");
+
+        broker.ctx.role.set(BrokerRole::AsyncMaster);
+        assert_eq!(send(&client, &addr, "ROLE").code, 0);
+        client.shutdown();
+        broker.shutdown();
+    }
+}
