@@ -244,11 +244,12 @@ fn consume_stats(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled<AdminError> 
         let Some(t) = ctx.topics.get(&topic) else { continue };
         for (id, queue) in queue_ids(&t) {
             let broker_offset = to_i64(ctx.store.max_offset(&topic, queue).0);
-            let consumer_offset = ctx.offsets.query(group, &topic, id).unwrap_or(0);
-            let last_timestamp = u64::try_from(consumer_offset)
-                .ok()
-                .filter(|o| *o > 0)
-                .and_then(|o| ctx.store.store_time_at(&topic, queue, QueueOffset(o - 1)))
+            let committed = ctx.offsets.query(group, &topic, queue).unwrap_or_default();
+            let consumer_offset = to_i64(committed.0);
+            let last_timestamp = committed
+                .0
+                .checked_sub(1)
+                .and_then(|last| ctx.store.store_time_at(&topic, queue, QueueOffset(last)))
                 .unwrap_or(0);
             stats.offset_table.insert(
                 MessageQueue::new(&topic, &ctx.config.broker_name, id),
@@ -366,16 +367,17 @@ fn reset_offset(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled<AdminError> {
     // timestamp".
     let wanted = |id: i32| h.queue_id.is_none_or(|want| want < 0 || want == id);
     for (id, queue) in queue_ids(&t).filter(|(id, _)| wanted(*id)) {
-        let target = match h.offset.filter(|o| *o >= 0) {
-            Some(o) => o,
-            None if h.timestamp < 0 => to_i64(ctx.store.max_offset(&h.topic, queue).0),
-            None => to_i64(ctx.store.offset_by_timestamp(&h.topic, queue, h.timestamp).0),
+        let target = match h.offset.and_then(|o| u64::try_from(o).ok()) {
+            Some(o) => QueueOffset(o),
+            None if h.timestamp < 0 => ctx.store.max_offset(&h.topic, queue),
+            None => ctx.store.offset_by_timestamp(&h.topic, queue, h.timestamp),
         };
-        let current = ctx.offsets.query(&h.group, &h.topic, id);
+        let current = ctx.offsets.query(&h.group, &h.topic, queue);
         if h.is_force || current.is_none_or(|c| target < c) {
-            ctx.offsets.commit(&h.group, &h.topic, id, target);
+            ctx.offsets.commit(&h.group, &h.topic, queue, target);
         }
-        body.offset_table.insert(MessageQueue::new(&h.topic, &ctx.config.broker_name, id), target);
+        let queue_key = MessageQueue::new(&h.topic, &ctx.config.broker_name, id);
+        body.offset_table.insert(queue_key, to_i64(target.0));
     }
     let notify = RemotingCommand::request(RequestCode::ResetConsumerClientOffset.to_i32())
         .with_header(&h)

@@ -3,7 +3,7 @@
 //! INVALID_PARAMETER (never queue 0).
 
 use rocketmq_net::RemotingCommand;
-use rocketmq_store::QueueId;
+use rocketmq_store::{QueueId, QueueOffset};
 
 use super::{header, Handled};
 use crate::broker::error::OffsetError;
@@ -23,8 +23,8 @@ fn offset_response(offset: u64) -> Handled<OffsetError> {
 pub(super) fn query(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled<OffsetError> {
     let h: QueryConsumerOffsetRequestHeader = header(req)?;
     let q = queue(h.queue_id)?;
-    if let Some(offset) = ctx.offsets.query(&h.consumer_group, &h.topic, h.queue_id) {
-        return Ok(success_with(&OffsetResponseHeader { offset }));
+    if let Some(offset) = ctx.offsets.query(&h.consumer_group, &h.topic, q) {
+        return offset_response(offset.0);
     }
     // Stock rule: a group new to a young queue (nothing deleted yet) starts at 0.
     if h.set_zero_if_not_found != Some(false) && ctx.store.min_offset(&h.topic, q).0 == 0 {
@@ -35,10 +35,10 @@ pub(super) fn query(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled<OffsetErr
 
 pub(super) fn update(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled<OffsetError> {
     let h: UpdateConsumerOffsetRequestHeader = header(req)?;
-    queue(h.queue_id)?;
+    let q = queue(h.queue_id)?;
     // Some clients (ali-ons) commit -1 for "nothing consumed yet": keep "no offset" instead.
-    if h.commit_offset >= 0 {
-        ctx.offsets.commit(&h.consumer_group, &h.topic, h.queue_id, h.commit_offset);
+    if let Ok(offset) = u64::try_from(h.commit_offset) {
+        ctx.offsets.commit(&h.consumer_group, &h.topic, q, QueueOffset(offset));
     }
     Ok(success())
 }

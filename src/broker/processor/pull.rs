@@ -99,8 +99,11 @@ fn pull(
     let filter: Option<&dyn Fn(i64) -> bool> =
         if subscription.is_all() { None } else { Some(&filter) };
     let result = ctx.store.get_messages(&h.topic, queue, offset, max_count, max_bytes, filter);
-    if first_time && h.sys_flag & sys_flag::COMMIT_OFFSET != 0 && h.commit_offset >= 0 {
-        ctx.offsets.commit(&h.consumer_group, &h.topic, h.queue_id, h.commit_offset);
+    // A negative commitOffset means the client has none to commit (it sends -1 then).
+    let commit = u64::try_from(h.commit_offset).ok().map(QueueOffset);
+    if let Some(commit) = commit.filter(|_| first_time && h.sys_flag & sys_flag::COMMIT_OFFSET != 0)
+    {
+        ctx.offsets.commit(&h.consumer_group, &h.topic, queue, commit);
     }
     let (code, remark) = status_code(&result, offset);
     if code == ResponseCode::PullNotFound && first_time && h.sys_flag & sys_flag::SUSPEND != 0 {

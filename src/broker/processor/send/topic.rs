@@ -34,8 +34,9 @@ impl SendProcessor {
         Ok(topic)
     }
 
-    /// A slave refuses writes, as the Java store does (SERVICE_NOT_AVAILABLE). One relaxed
-    /// read of a byte nobody writes while the role stays put.
+    /// A slave refuses writes, as the Java store does (SERVICE_NOT_AVAILABLE). One atomic byte
+    /// load (a plain load on x86) of a cache line nobody writes while the role stays put; no
+    /// lock, no allocation.
     pub(super) fn check_role(&self) -> Result<(), SendError> {
         let role = self.ctx.role.get();
         if role.accepts_writes() {
