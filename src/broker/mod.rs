@@ -397,21 +397,38 @@ mod tests {
         client.invoke_sync(addr, cmd, TIMEOUT).unwrap()
     }
 
-    /// The role is runtime state: a broker turned SLAVE refuses sends (inline and pool paths)
-    /// and send-backs with SERVICE_NOT_AVAILABLE, as Java's store does, and takes them again
-    /// once it is master.
-    #[test]
-    fn a_slave_refuses_writes_until_it_is_master_again() {
-        let dir = tempfile::tempdir().unwrap();
+    fn test_config(dir: &std::path::Path) -> BrokerConfig {
         let raw = RawBrokerConfig {
-            store_path: dir.path().to_path_buf(),
+            store_path: dir.to_path_buf(),
             listen_port: 0,
             bind_address: "127.0.0.1".into(),
             broker_ip: Some("127.0.0.1".into()),
             commitlog_file_size_bytes: 16 * 1024 * 1024,
             ..Default::default()
         };
-        let broker = Broker::start(raw.validate().unwrap()).unwrap();
+        raw.validate().unwrap()
+    }
+
+    /// Issue #12: the store's arrival listener used to hold the context, which owns the store:
+    /// a cycle that kept the context (tables, store, channels) alive after shutdown.
+    #[test]
+    fn issue_12_shutdown_frees_the_context() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = Broker::start(test_config(dir.path())).unwrap();
+        let ctx = Arc::downgrade(&broker.ctx);
+        let store = Arc::downgrade(&broker.ctx.store);
+        broker.shutdown();
+        assert!(ctx.upgrade().is_none(), "something still holds the broker context");
+        assert!(store.upgrade().is_none(), "something still holds the store");
+    }
+
+    /// The role is runtime state: a broker turned SLAVE refuses sends (inline and pool paths)
+    /// and send-backs with SERVICE_NOT_AVAILABLE, as Java's store does, and takes them again
+    /// once it is master.
+    #[test]
+    fn a_slave_refuses_writes_until_it_is_master_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = Broker::start(test_config(dir.path())).unwrap();
         let addr = broker.local_addr().to_string();
         let client = RemotingClient::new(ClientConfig::default());
         let create = CreateTopicRequestHeader {
