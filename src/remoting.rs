@@ -1,6 +1,8 @@
-//! Small helpers for building responses, shared by the nameserver and broker processors.
+//! Small helpers for building success responses, shared by the nameserver and broker
+//! processors. Error responses are built only by each side's error module
+//! (`broker::error`, `nameserver::error`).
 
-use rocketmq_net::{CommandHeader, HeaderError, RemotingCommand, ResponseCode};
+use rocketmq_net::{CommandHeader, RemotingCommand, ResponseCode};
 
 /// A SUCCESS response with no header and no body.
 pub fn success() -> RemotingCommand {
@@ -10,22 +12,6 @@ pub fn success() -> RemotingCommand {
 /// A SUCCESS response carrying a typed header.
 pub fn success_with<H: CommandHeader>(header: &H) -> RemotingCommand {
     success().with_header(header)
-}
-
-/// An error response with a remark.
-pub fn error(code: ResponseCode, remark: impl Into<String>) -> RemotingCommand {
-    RemotingCommand::response(code.to_i32(), Some(remark.into()))
-}
-
-/// The response to a request whose header does not decode: SYSTEM_ERROR naming the field, as the
-/// Java broker answers.
-pub fn bad_header(err: &HeaderError) -> RemotingCommand {
-    error(ResponseCode::SystemError, err.to_string())
-}
-
-/// The response for a request code nobody handles.
-pub fn not_supported(code: i32) -> RemotingCommand {
-    error(ResponseCode::RequestCodeNotSupported, format!(" request type {code} not supported"))
 }
 
 /// Milliseconds since the Unix epoch.

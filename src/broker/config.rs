@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use rocketmq_store::{FlushDiskType, StoreConfig};
 use serde::{Deserialize, Serialize};
 
+use super::role::{BrokerRole, UnknownRole};
 use crate::config::{flag_value, ConfigError};
 
 /// The file as users write it. Keys are RocketMQ's broker.conf keys in snake_case.
@@ -135,7 +136,8 @@ pub struct BrokerConfig {
     pub region_id: String,
     pub trace_on: bool,
     pub flush_disk_type_name: String,
-    pub broker_role: String,
+    /// The role at start; the running role is `RoleState` (it may change at run time).
+    pub broker_role: BrokerRole,
     /// The raw values, for GET_BROKER_CONFIG.
     pub raw: RawBrokerConfig,
 }
@@ -253,17 +255,11 @@ impl RawBrokerConfig {
                 ))
             }
         };
-        match self.broker_role.as_str() {
-            "ASYNC_MASTER" | "SYNC_MASTER" => {}
-            "SLAVE" => {
-                return Err(invalid("broker_role", "SLAVE: replication is not supported yet"))
-            }
-            other => {
-                return Err(invalid(
-                    "broker_role",
-                    format!("{other:?}: use ASYNC_MASTER, SYNC_MASTER or SLAVE"),
-                ))
-            }
+        let broker_role = BrokerRole::parse(&self.broker_role).map_err(|UnknownRole(other)| {
+            invalid("broker_role", format!("{other:?}: use ASYNC_MASTER, SYNC_MASTER or SLAVE"))
+        })?;
+        if broker_role == BrokerRole::Slave {
+            return Err(invalid("broker_role", "SLAVE: replication is not supported yet"));
         }
         if self.broker_id != 0 {
             return Err(invalid("broker_id", "only masters (broker_id 0) are supported yet"));
@@ -341,7 +337,7 @@ impl RawBrokerConfig {
             region_id: self.region_id.clone(),
             trace_on: self.trace_on,
             flush_disk_type_name: self.flush_disk_type.clone(),
-            broker_role: self.broker_role.clone(),
+            broker_role,
             raw: self,
         })
     }
@@ -409,6 +405,11 @@ mod tests {
         assert_eq!(c.listen_addr.port(), 10999);
         assert_eq!(c.namesrv_addrs.len(), 2);
         assert_eq!(c.advertised_addr.to_string(), "127.0.0.1:10999");
+        assert_eq!(c.broker_role, BrokerRole::AsyncMaster);
+        let lower = RawBrokerConfig { broker_role: "sync_master".into(), ..Default::default() };
+        assert_eq!(lower.validate().unwrap().broker_role, BrokerRole::SyncMaster);
+        let slave = RawBrokerConfig { broker_role: "SLAVE".into(), ..Default::default() };
+        assert!(matches!(slave.validate(), Err(ConfigError::Invalid { key: "broker_role", .. })));
         let bad = RawBrokerConfig { flush_disk_type: "SOMETIMES".into(), ..Default::default() };
         assert!(matches!(bad.validate(), Err(ConfigError::Invalid { key: "flush_disk_type", .. })));
     }

@@ -14,6 +14,7 @@ use std::time::Duration;
 use crossbeam_channel::{bounded, select, Receiver, Sender};
 use parking_lot::Mutex;
 use rocketmq_net::{ConnectionId, RemotingCommand, Responder};
+use rocketmq_store::{QueueId, QueueOffset};
 
 use super::processor::pull;
 use super::BrokerCtx;
@@ -24,11 +25,12 @@ use crate::remoting::now_ms;
 pub struct Held {
     pub request: RemotingCommand,
     pub responder: Responder,
-    pub offset: i64,
+    /// The offset the pull asked for: it is answered once the queue's max passes it.
+    pub offset: QueueOffset,
     pub deadline_ms: u64,
 }
 
-type Key = (String, i32);
+type Key = (String, QueueId);
 
 /// The table of parked pulls.
 #[derive(Debug)]
@@ -52,9 +54,15 @@ impl PullHold {
 
     /// Parks a pull. `current_max` is re-read after parking to close the race with a message
     /// that arrived between the store read and now.
-    pub fn park(&self, topic: &str, queue_id: i32, held: Held, current_max: impl Fn() -> i64) {
+    pub fn park(
+        &self,
+        topic: &str,
+        queue: QueueId,
+        held: Held,
+        current_max: impl Fn() -> QueueOffset,
+    ) {
         let offset = held.offset;
-        let key = (topic.to_string(), queue_id);
+        let key = (topic.to_string(), queue);
         self.table.lock().entry(key.clone()).or_default().push(held);
         if current_max() > offset {
             self.post(key);
@@ -62,10 +70,8 @@ impl PullHold {
     }
 
     /// Called when a queue grew to `max_offset`.
-    pub fn notify_arrival(&self, topic: &str, queue_id: u32, max_offset: u64) {
-        let Ok(queue_id) = i32::try_from(queue_id) else { return };
-        let max = i64::try_from(max_offset).unwrap_or(i64::MAX);
-        let key = (topic.to_string(), queue_id);
+    pub fn notify_arrival(&self, topic: &str, queue: QueueId, max: QueueOffset) {
+        let key = (topic.to_string(), queue);
         let waiting = self.table.lock().get(&key).is_some_and(|v| v.iter().any(|h| h.offset < max));
         if waiting {
             self.post(key);
@@ -88,7 +94,7 @@ impl PullHold {
     }
 
     /// Takes the pulls of `key` that can be answered now: new data, or expired.
-    fn take_ready(&self, key: &Key, max: i64, now: u64) -> Vec<Held> {
+    fn take_ready(&self, key: &Key, max: QueueOffset, now: u64) -> Vec<Held> {
         let mut table = self.table.lock();
         let Some(v) = table.get_mut(key) else { return Vec::new() };
         let (ready, keep): (Vec<Held>, Vec<Held>) =
@@ -134,16 +140,14 @@ pub fn run(ctx: &BrokerCtx, wake: &Receiver<Key>, stop: &Receiver<()>) {
     }
     // Shutdown: answer everything still parked so clients are not left waiting.
     for key in ctx.hold.keys() {
-        for held in ctx.hold.take_ready(&key, i64::MAX, u64::MAX) {
+        for held in ctx.hold.take_ready(&key, QueueOffset(u64::MAX), u64::MAX) {
             answer(ctx, held);
         }
     }
 }
 
 fn answer_ready(ctx: &BrokerCtx, key: &Key) {
-    let Ok(queue) = u32::try_from(key.1) else { return };
-    let max = ctx.store.max_offset(&key.0, rocketmq_store::QueueId(queue)).0;
-    let max = i64::try_from(max).unwrap_or(i64::MAX);
+    let max = ctx.store.max_offset(&key.0, key.1);
     for held in ctx.hold.take_ready(key, max, now_ms()) {
         answer(ctx, held);
     }

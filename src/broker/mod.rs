@@ -17,12 +17,13 @@ pub mod offsets;
 mod persist;
 mod processor;
 mod register;
+pub mod role;
 mod schedule;
 mod stats;
 pub mod topics;
 
 use std::net::{IpAddr, SocketAddr, SocketAddrV4};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -37,6 +38,8 @@ use clients::ClientTable;
 use groups::GroupTable;
 use hold::PullHold;
 use offsets::OffsetTable;
+use register::Registrar;
+use role::RoleState;
 use stats::BrokerStats;
 use topics::{TopicDefaults, TopicTable};
 
@@ -68,21 +71,23 @@ impl std::fmt::Display for StartError {
 
 impl std::error::Error for StartError {}
 
-/// Everything the request processors share. Each piece owns its own state and lock.
+/// Everything the request processors share. Each piece owns its own state and lock; the
+/// pieces a background thread needs are `Arc`s so that thread gets only those, never the
+/// whole context (which would also tie the context's lifetime to the store's listener).
 #[derive(Debug)]
 pub(crate) struct BrokerCtx {
     pub config: BrokerConfig,
     pub store: Arc<MessageStore>,
-    pub topics: TopicTable,
-    pub groups: GroupTable,
-    pub offsets: OffsetTable,
-    pub clients: ClientTable,
-    pub hold: PullHold,
-    pub stats: BrokerStats,
-    /// Talks to the nameservers (registration).
-    pub client: Arc<RemotingClient>,
-    /// The topic-table version last sent to the nameservers.
-    pub registered_version: AtomicI64,
+    pub topics: Arc<TopicTable>,
+    pub groups: Arc<GroupTable>,
+    pub offsets: Arc<OffsetTable>,
+    pub clients: Arc<ClientTable>,
+    pub hold: Arc<PullHold>,
+    pub stats: Arc<BrokerStats>,
+    /// The role now (the config holds only the starting role).
+    pub role: RoleState,
+    /// Registration with the nameservers.
+    pub registrar: Arc<Registrar>,
     /// Sync-flush sends waiting for their group commit (answered by `flush-reply`).
     pub flush_waits: Sender<processor::send::FlushWait>,
 }
@@ -98,28 +103,31 @@ impl BrokerCtx {
     /// client that asks the nameserver for the route right after our reply finds it (the Java
     /// broker does the same).
     pub fn topics_changed(&self) {
-        if self.topics.version() > self.registered_version.load(Ordering::Acquire) {
-            register::register_all(self);
-        }
+        self.registrar.register_if_changed(&self.topics);
     }
 
     /// Tells a consumer group's members that membership changed, so they rebalance.
     pub fn notify_consumer_ids_changed(&self, group: &str) {
-        let enabled = self.groups.get(group).is_none_or(|g| g.notify_consumer_ids_changed_enable);
-        if !enabled {
-            return;
-        }
-        for conn in self.clients.consumer_channels(group) {
-            let header = crate::protocol::header::client::ConsumerGroupRequestHeader {
-                consumer_group: group.to_string(),
-            };
-            let cmd = rocketmq_net::RemotingCommand::request(
-                RequestCode::NotifyConsumerIdsChanged.to_i32(),
-            )
-            .with_header(&header);
-            if let Err(e) = conn.send_oneway(cmd) {
-                log::debug!("cannot notify {} of group {group} change: {e}", conn.peer_addr());
-            }
+        notify_consumer_ids_changed(&self.groups, &self.clients, group);
+    }
+}
+
+/// Sends NOTIFY_CONSUMER_IDS_CHANGED to every member of `group` (unless the group turned it
+/// off), so they rebalance.
+fn notify_consumer_ids_changed(groups: &GroupTable, clients: &ClientTable, group: &str) {
+    let enabled = groups.get(group).is_none_or(|g| g.notify_consumer_ids_changed_enable);
+    if !enabled {
+        return;
+    }
+    for conn in clients.consumer_channels(group) {
+        let header = crate::protocol::header::client::ConsumerGroupRequestHeader {
+            consumer_group: group.to_string(),
+        };
+        let cmd =
+            rocketmq_net::RemotingCommand::request(RequestCode::NotifyConsumerIdsChanged.to_i32())
+                .with_header(&header);
+        if let Err(e) = conn.send_oneway(cmd) {
+            log::debug!("cannot notify {} of group {group} change: {e}", conn.peer_addr());
         }
     }
 }
@@ -156,25 +164,27 @@ impl Broker {
         let offsets = OffsetTable::open(config_dir.join("consumerOffset.json"))
             .map_err(StartError::Metadata)?;
         let (hold, wake_rx) = PullHold::new();
+        let hold = Arc::new(hold);
         let (flush_tx, flush_rx) = bounded(FLUSH_WAITS_MAX);
         let client = Arc::new(RemotingClient::new(rocketmq_net::ClientConfig::default()));
         let ctx = Arc::new(BrokerCtx {
+            role: RoleState::new(config.broker_role),
+            registrar: Arc::new(Registrar::new(&config, client.clone())),
             config,
             store,
-            topics,
-            groups,
-            offsets,
-            clients: ClientTable::default(),
-            hold,
-            stats: BrokerStats::default(),
-            client: client.clone(),
-            registered_version: AtomicI64::new(i64::MIN),
+            topics: Arc::new(topics),
+            groups: Arc::new(groups),
+            offsets: Arc::new(offsets),
+            clients: Arc::default(),
+            hold: hold.clone(),
+            stats: Arc::default(),
             flush_waits: flush_tx,
         });
         ctx.stats.start_ms.store(crate::remoting::now_ms(), Ordering::Relaxed);
-        let hold_ctx = ctx.clone();
+        // The listener holds only the pull hold: holding the context here would make
+        // context -> store -> listener -> context a cycle that is never freed.
         ctx.store.set_arrival_listener(Arc::new(move |topic, queue, max| {
-            hold_ctx.hold.notify_arrival(topic, queue.0, max.0);
+            hold.notify_arrival(topic, queue, max);
         }));
         let (stop_tx, stop_rx) = bounded::<()>(0);
         let mut threads = Vec::new();
@@ -186,8 +196,12 @@ impl Broker {
             threads.push(spawn("pull-hold", Box::new(move || hold::run(&c, &wake_rx, &s)))?);
         }
         {
-            let (c, s) = (ctx.clone(), stop_rx.clone());
-            threads.push(spawn("schedule", Box::new(move || schedule::run(&c, &s)))?);
+            let schedule = schedule::Schedule {
+                store: ctx.store.clone(),
+                delay_levels_ms: ctx.config.store.delay_levels_ms.clone(),
+            };
+            let s = stop_rx.clone();
+            threads.push(spawn("schedule", Box::new(move || schedule::run(&schedule, &s)))?);
         }
         {
             let (c, s) = (ctx.clone(), stop_rx.clone());
@@ -197,13 +211,15 @@ impl Broker {
             )?);
         }
         {
-            let (c, s) = (ctx.clone(), stop_rx.clone());
-            threads.push(spawn("broker-housekeeping", Box::new(move || housekeeping(&c, &s)))?);
+            let h = Housekeeping::of(&ctx);
+            let s = stop_rx.clone();
+            threads.push(spawn("broker-housekeeping", Box::new(move || h.run(&s)))?);
         }
         let server = start_server(&ctx).map_err(StartError::Io)?;
         {
-            let (c, s) = (ctx.clone(), stop_rx.clone());
-            threads.push(spawn("register", Box::new(move || register::run(&c, &s)))?);
+            let (r, t, s) = (ctx.registrar.clone(), ctx.topics.clone(), stop_rx.clone());
+            let interval = Duration::from_millis(ctx.config.register_interval_ms);
+            threads.push(spawn("register", Box::new(move || register::run(&r, &t, interval, &s)))?);
         }
         Ok(Self { ctx, server: Some(server), stop: Some(stop_tx), threads, client })
     }
@@ -236,7 +252,7 @@ impl Broker {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
-        register::unregister_all(&self.ctx);
+        self.ctx.registrar.unregister_all();
         self.client.shutdown();
         if let Err(e) = self.ctx.offsets.persist_if_dirty() {
             log::error!("cannot persist consumer offsets at shutdown: {e}");
@@ -290,28 +306,51 @@ fn start_server(ctx: &Arc<BrokerCtx>) -> std::io::Result<Server> {
     b.start()
 }
 
-/// Samples the stats every second; flushes dirty consumer offsets and expires silent clients
-/// every `consumer_offset_flush_interval_ms`; until stopped.
-fn housekeeping(ctx: &BrokerCtx, stop: &Receiver<()>) {
-    let tick = Duration::from_secs(1);
-    let flush_every = Duration::from_millis(ctx.config.consumer_offset_flush_interval_ms);
-    let mut last_flush = std::time::Instant::now();
-    ctx.stats.sample(crate::remoting::now_ms());
-    while let Err(crossbeam_channel::RecvTimeoutError::Timeout) =
-        stop.recv_timeout(tick.min(flush_every))
-    {
-        let now = crate::remoting::now_ms();
-        ctx.stats.sample(now);
-        if last_flush.elapsed() < flush_every {
-            continue;
+/// What the `broker-housekeeping` thread uses: stats, offsets and the client tables.
+#[derive(Debug)]
+struct Housekeeping {
+    stats: Arc<BrokerStats>,
+    offsets: Arc<OffsetTable>,
+    clients: Arc<ClientTable>,
+    groups: Arc<GroupTable>,
+    flush_every: Duration,
+    client_channel_expire_ms: u64,
+}
+
+impl Housekeeping {
+    fn of(ctx: &BrokerCtx) -> Self {
+        Self {
+            stats: ctx.stats.clone(),
+            offsets: ctx.offsets.clone(),
+            clients: ctx.clients.clone(),
+            groups: ctx.groups.clone(),
+            flush_every: Duration::from_millis(ctx.config.consumer_offset_flush_interval_ms),
+            client_channel_expire_ms: ctx.config.client_channel_expire_ms,
         }
-        last_flush = std::time::Instant::now();
-        if let Err(e) = ctx.offsets.persist_if_dirty() {
-            log::error!("cannot persist consumer offsets: {e}");
-        }
-        for group in ctx.clients.expire(now, ctx.config.client_channel_expire_ms) {
-            log::info!("consumer group {group}: a client stopped heartbeating");
-            ctx.notify_consumer_ids_changed(&group);
+    }
+
+    /// Samples the stats every second; flushes dirty consumer offsets and expires silent
+    /// clients every `consumer_offset_flush_interval_ms`; until stopped.
+    fn run(&self, stop: &Receiver<()>) {
+        let tick = Duration::from_secs(1);
+        let mut last_flush = std::time::Instant::now();
+        self.stats.sample(crate::remoting::now_ms());
+        while let Err(crossbeam_channel::RecvTimeoutError::Timeout) =
+            stop.recv_timeout(tick.min(self.flush_every))
+        {
+            let now = crate::remoting::now_ms();
+            self.stats.sample(now);
+            if last_flush.elapsed() < self.flush_every {
+                continue;
+            }
+            last_flush = std::time::Instant::now();
+            if let Err(e) = self.offsets.persist_if_dirty() {
+                log::error!("cannot persist consumer offsets: {e}");
+            }
+            for group in self.clients.expire(now, self.client_channel_expire_ms) {
+                log::info!("consumer group {group}: a client stopped heartbeating");
+                notify_consumer_ids_changed(&self.groups, &self.clients, &group);
+            }
         }
     }
 }
@@ -325,5 +364,111 @@ pub(crate) fn ipv4_of(addr: SocketAddr) -> SocketAddrV4 {
             ip.to_ipv4_mapped().unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
             addr.port(),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use rocketmq_net::{ClientConfig, RemotingClient, RemotingCommand, RequestCode, ResponseCode};
+
+    use super::role::BrokerRole;
+    use super::*;
+    use crate::protocol::header::admin::CreateTopicRequestHeader;
+    use crate::protocol::header::send::{
+        ConsumerSendMsgBackRequestHeader, SendMessageRequestHeader,
+    };
+
+    const TIMEOUT: Duration = Duration::from_secs(5);
+
+    fn send(client: &RemotingClient, addr: &str, topic: &str) -> RemotingCommand {
+        let h = SendMessageRequestHeader {
+            producer_group: "pg".into(),
+            topic: topic.into(),
+            default_topic: "TBW102".into(),
+            default_topic_queue_nums: 4,
+            queue_id: 0,
+            born_timestamp: 1,
+            ..Default::default()
+        };
+        let mut cmd = RemotingCommand::request(RequestCode::SendMessageV2.to_i32())
+            .with_body(b"role".to_vec());
+        cmd.ext_fields = h.to_v2();
+        client.invoke_sync(addr, cmd, TIMEOUT).unwrap()
+    }
+
+    fn test_config(dir: &std::path::Path) -> BrokerConfig {
+        let raw = RawBrokerConfig {
+            store_path: dir.to_path_buf(),
+            listen_port: 0,
+            bind_address: "127.0.0.1".into(),
+            broker_ip: Some("127.0.0.1".into()),
+            commitlog_file_size_bytes: 16 * 1024 * 1024,
+            ..Default::default()
+        };
+        raw.validate().unwrap()
+    }
+
+    /// Issue #12: the store's arrival listener used to hold the context, which owns the store:
+    /// a cycle that kept the context (tables, store, channels) alive after shutdown.
+    #[test]
+    fn issue_12_shutdown_frees_the_context() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = Broker::start(test_config(dir.path())).unwrap();
+        let ctx = Arc::downgrade(&broker.ctx);
+        let store = Arc::downgrade(&broker.ctx.store);
+        broker.shutdown();
+        assert!(ctx.upgrade().is_none(), "something still holds the broker context");
+        assert!(store.upgrade().is_none(), "something still holds the store");
+    }
+
+    /// The role is runtime state: a broker turned SLAVE refuses sends (inline and pool paths)
+    /// and send-backs with SERVICE_NOT_AVAILABLE, as Java's store does, and takes them again
+    /// once it is master.
+    #[test]
+    fn a_slave_refuses_writes_until_it_is_master_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = Broker::start(test_config(dir.path())).unwrap();
+        let addr = broker.local_addr().to_string();
+        let client = RemotingClient::new(ClientConfig::default());
+        let create = CreateTopicRequestHeader {
+            topic: "ROLE".into(),
+            read_queue_nums: 1,
+            write_queue_nums: 1,
+            perm: 6,
+            ..Default::default()
+        };
+        let cmd = RemotingCommand::request(RequestCode::UpdateAndCreateTopic.to_i32())
+            .with_header(&create);
+        assert_eq!(client.invoke_sync(&addr, cmd, TIMEOUT).unwrap().code, 0);
+        assert_eq!(send(&client, &addr, "ROLE").code, 0);
+
+        broker.ctx.role.set(BrokerRole::Slave);
+        for topic in ["ROLE", "NEW_TOPIC"] {
+            let r = send(&client, &addr, topic);
+            assert_eq!(r.code, ResponseCode::ServiceNotAvailable.to_i32(), "{topic}: {r:?}");
+            assert!(r.remark.as_deref().unwrap_or_default().contains("SLAVE"), "{r:?}");
+        }
+        let back = ConsumerSendMsgBackRequestHeader {
+            offset: 0,
+            group: "cg".into(),
+            delay_level: 0,
+            ..Default::default()
+        };
+        let cmd =
+            RemotingCommand::request(RequestCode::ConsumerSendMsgBack.to_i32()).with_header(&back);
+        let r = client.invoke_sync(&addr, cmd, TIMEOUT).unwrap();
+        assert_eq!(r.code, ResponseCode::ServiceNotAvailable.to_i32(), "{r:?}");
+        assert!(broker.ctx.topics.get("NEW_TOPIC").is_none(), "a slave auto-created a topic");
+        let cmd = RemotingCommand::request(RequestCode::GetBrokerRuntimeInfo.to_i32());
+        let info = client.invoke_sync(&addr, cmd, TIMEOUT).unwrap();
+        let body = String::from_utf8(info.body).unwrap();
+        assert!(body.contains(r#""brokerRole":"SLAVE""#), "{body}");
+
+        broker.ctx.role.set(BrokerRole::AsyncMaster);
+        assert_eq!(send(&client, &addr, "ROLE").code, 0);
+        client.shutdown();
+        broker.shutdown();
     }
 }

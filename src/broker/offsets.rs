@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::RwLock;
+use rocketmq_store::{QueueId, QueueOffset};
 use serde::{Deserialize, Serialize};
 
 use super::persist;
@@ -18,7 +19,8 @@ struct OffsetFile {
     offset_table: BTreeMap<String, BTreeMap<i32, i64>>,
 }
 
-/// Committed consumer offsets.
+/// Committed consumer offsets. The file keeps Java's shape (`i32` queue ids, `i64` offsets);
+/// the API takes and returns domain types, so callers convert wire numbers once, at the edge.
 #[derive(Debug)]
 pub struct OffsetTable {
     table: RwLock<HashMap<String, BTreeMap<i32, i64>>>,
@@ -28,6 +30,11 @@ pub struct OffsetTable {
 
 fn key(topic: &str, group: &str) -> String {
     format!("{topic}@{group}")
+}
+
+/// Queue ids come from `i32` wire values or topic queue counts (≤ 1024), so they fit.
+fn file_queue(queue: QueueId) -> i32 {
+    i32::try_from(queue.0).expect("queue ids are converted from i32 wire values")
 }
 
 impl OffsetTable {
@@ -41,14 +48,18 @@ impl OffsetTable {
         })
     }
 
-    /// The committed offset, if any.
-    pub fn query(&self, group: &str, topic: &str, queue_id: i32) -> Option<i64> {
-        self.table.read().get(&key(topic, group))?.get(&queue_id).copied()
+    /// The committed offset, if any (a negative one in a hand-edited or foreign file is none,
+    /// which is what Java clients read -1 as).
+    pub fn query(&self, group: &str, topic: &str, queue: QueueId) -> Option<QueueOffset> {
+        let offset = *self.table.read().get(&key(topic, group))?.get(&file_queue(queue))?;
+        u64::try_from(offset).ok().map(QueueOffset)
     }
 
     /// Records a commit.
-    pub fn commit(&self, group: &str, topic: &str, queue_id: i32, offset: i64) {
-        self.table.write().entry(key(topic, group)).or_default().insert(queue_id, offset);
+    pub fn commit(&self, group: &str, topic: &str, queue: QueueId, offset: QueueOffset) {
+        let offset = i64::try_from(offset.0).unwrap_or(i64::MAX);
+        let mut table = self.table.write();
+        table.entry(key(topic, group)).or_default().insert(file_queue(queue), offset);
         self.dirty.store(true, Ordering::Release);
     }
 
@@ -106,12 +117,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("consumerOffset.json");
         let t = OffsetTable::open(path.clone()).unwrap();
-        assert_eq!(t.query("g", "T", 0), None);
-        t.commit("g", "T", 0, 42);
-        t.commit("g", "T", 3, 7);
+        assert_eq!(t.query("g", "T", QueueId(0)), None);
+        t.commit("g", "T", QueueId(0), QueueOffset(42));
+        t.commit("g", "T", QueueId(3), QueueOffset(7));
         t.persist_if_dirty().unwrap();
         let t = OffsetTable::open(path).unwrap();
-        assert_eq!(t.query("g", "T", 0), Some(42));
+        assert_eq!(t.query("g", "T", QueueId(0)), Some(QueueOffset(42)));
         assert_eq!(t.offsets_of("g", "T").len(), 2);
         assert_eq!(t.topics_of_group("g"), vec!["T".to_string()]);
         assert_eq!(t.groups_of_topic("T"), vec!["g".to_string()]);

@@ -1,14 +1,20 @@
 //! Registration with every nameserver: at start, every `register_interval_ms` (30 s), and soon
 //! after a topic change; UNREGISTER_BROKER at shutdown.
+//!
+//! [`Registrar`] owns what registration needs (the broker's identity, the nameserver client
+//! and the topic-table version last sent) and nothing else; the `register` thread gets it and
+//! the topic table, not the whole broker.
 
+use std::net::SocketAddrV4;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-use std::sync::atomic::Ordering;
-
 use crossbeam_channel::{Receiver, RecvTimeoutError};
-use rocketmq_net::{RemotingCommand, RequestCode, ResponseCode};
+use rocketmq_net::{RemotingClient, RemotingCommand, RequestCode, ResponseCode};
 
-use super::BrokerCtx;
+use super::config::BrokerConfig;
+use super::topics::TopicTable;
 use crate::protocol::body::register::RegisterBrokerBody;
 use crate::protocol::body::to_json;
 use crate::protocol::header::namesrv::{
@@ -17,86 +23,122 @@ use crate::protocol::header::namesrv::{
 
 const NAMESRV_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// The `register` thread: registers at start and every `register_interval_ms`.
-pub fn run(ctx: &BrokerCtx, stop: &Receiver<()>) {
-    let interval = Duration::from_millis(ctx.config.register_interval_ms);
-    register_all(ctx);
-    while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(interval) {
-        register_all(ctx);
-    }
+/// Registers this broker with the nameservers.
+#[derive(Debug)]
+pub struct Registrar {
+    broker_name: String,
+    cluster_name: String,
+    broker_id: i64,
+    advertised_addr: SocketAddrV4,
+    namesrv_addrs: Vec<String>,
+    client: Arc<RemotingClient>,
+    /// The topic-table version last sent to the nameservers.
+    registered_version: AtomicI64,
 }
 
-/// Registers with every nameserver and records the topic-table version they now have.
-pub fn register_all(ctx: &BrokerCtx) {
-    let wrapper = ctx.topics.wrapper();
-    let version = wrapper.data_version.counter;
-    if ctx.config.namesrv_addrs.is_empty() {
-        ctx.registered_version.fetch_max(version, Ordering::AcqRel);
-        return;
+impl Registrar {
+    /// Takes the identity fields of `config`; `client` talks to the nameservers.
+    pub fn new(config: &BrokerConfig, client: Arc<RemotingClient>) -> Self {
+        Self {
+            broker_name: config.broker_name.clone(),
+            cluster_name: config.cluster_name.clone(),
+            broker_id: config.broker_id,
+            advertised_addr: config.advertised_addr,
+            namesrv_addrs: config.namesrv_addrs.clone(),
+            client,
+            registered_version: AtomicI64::new(i64::MIN),
+        }
     }
-    let client = &ctx.client;
-    let cfg = &ctx.config;
-    let body = to_json(&RegisterBrokerBody {
-        filter_server_list: Vec::new(),
-        topic_config_serialize_wrapper: wrapper,
-    });
-    let mut all_ok = true;
-    let header = RegisterBrokerRequestHeader {
-        broker_name: cfg.broker_name.clone(),
-        broker_addr: cfg.advertised_addr.to_string(),
-        cluster_name: cfg.cluster_name.clone(),
-        ha_server_addr: format!("{}:{}", cfg.advertised_addr.ip(), cfg.advertised_addr.port() + 1),
-        broker_id: cfg.broker_id,
-        heartbeat_timeout_millis: None,
-        enable_acting_master: Some(false),
-        compressed: Some(false),
-        body_crc32: Some((crc32fast::hash(&body) & 0x7FFF_FFFF) as i32),
-    };
-    for addr in &cfg.namesrv_addrs {
-        let cmd = RemotingCommand::request(RequestCode::RegisterBroker.to_i32())
-            .with_header(&header)
-            .with_body(body.clone());
-        match client.invoke_sync(addr, cmd, NAMESRV_TIMEOUT) {
+
+    /// Registers now if the topic table changed since the last registration.
+    pub fn register_if_changed(&self, topics: &TopicTable) {
+        if topics.version() > self.registered_version.load(Ordering::Acquire) {
+            self.register_all(topics);
+        }
+    }
+
+    /// Registers with every nameserver and records the topic-table version they now have.
+    pub fn register_all(&self, topics: &TopicTable) {
+        let wrapper = topics.wrapper();
+        let version = wrapper.data_version.counter;
+        if self.namesrv_addrs.is_empty() {
+            self.registered_version.fetch_max(version, Ordering::AcqRel);
+            return;
+        }
+        let body = to_json(&RegisterBrokerBody {
+            filter_server_list: Vec::new(),
+            topic_config_serialize_wrapper: wrapper,
+        });
+        let addr = self.advertised_addr;
+        let header = RegisterBrokerRequestHeader {
+            broker_name: self.broker_name.clone(),
+            broker_addr: addr.to_string(),
+            cluster_name: self.cluster_name.clone(),
+            ha_server_addr: format!("{}:{}", addr.ip(), addr.port() + 1),
+            broker_id: self.broker_id,
+            heartbeat_timeout_millis: None,
+            enable_acting_master: Some(false),
+            compressed: Some(false),
+            body_crc32: Some((crc32fast::hash(&body) & 0x7FFF_FFFF) as i32),
+        };
+        let mut all_ok = true;
+        for namesrv in &self.namesrv_addrs {
+            let cmd = RemotingCommand::request(RequestCode::RegisterBroker.to_i32())
+                .with_header(&header)
+                .with_body(body.clone());
+            all_ok &= self.register_one(namesrv, cmd);
+        }
+        // Recorded even after a failure: the periodic registration retries, and requests must
+        // not each wait for a dead nameserver.
+        self.registered_version.fetch_max(version, Ordering::AcqRel);
+        if !all_ok {
+            log::debug!("topic table version {version} not accepted by every nameserver yet");
+        }
+    }
+
+    fn register_one(&self, namesrv: &str, cmd: RemotingCommand) -> bool {
+        match self.client.invoke_sync(namesrv, cmd, NAMESRV_TIMEOUT) {
             Ok(r) if r.code == ResponseCode::Success.to_i32() => {
-                log::debug!("registered with nameserver {addr}");
+                log::debug!("registered with nameserver {namesrv}");
+                true
             }
             Ok(r) => {
-                all_ok = false;
                 log::warn!(
-                    "nameserver {addr} refused registration: code {} {}",
+                    "nameserver {namesrv} refused registration: code {} {}",
                     r.code,
                     r.remark.unwrap_or_default()
                 );
+                false
             }
             Err(e) => {
-                all_ok = false;
-                log::warn!("cannot register with nameserver {addr}: {e}");
+                log::warn!("cannot register with nameserver {namesrv}: {e}");
+                false
             }
         }
     }
-    // Recorded even after a failure: the periodic registration retries, and requests must not
-    // each wait for a dead nameserver.
-    ctx.registered_version.fetch_max(version, Ordering::AcqRel);
-    if !all_ok {
-        log::debug!("topic table version {version} not accepted by every nameserver yet");
+
+    /// Tells every nameserver we are leaving (shutdown).
+    pub fn unregister_all(&self) {
+        let header = UnregisterBrokerRequestHeader {
+            broker_name: self.broker_name.clone(),
+            broker_addr: self.advertised_addr.to_string(),
+            cluster_name: self.cluster_name.clone(),
+            broker_id: self.broker_id,
+        };
+        for namesrv in &self.namesrv_addrs {
+            let cmd = RemotingCommand::request(RequestCode::UnregisterBroker.to_i32())
+                .with_header(&header);
+            if let Err(e) = self.client.invoke_sync(namesrv, cmd, NAMESRV_TIMEOUT) {
+                log::warn!("cannot unregister from nameserver {namesrv}: {e}");
+            }
+        }
     }
 }
 
-/// Tells every nameserver we are leaving (shutdown).
-pub fn unregister_all(ctx: &BrokerCtx) {
-    let client = &ctx.client;
-    let cfg = &ctx.config;
-    let header = UnregisterBrokerRequestHeader {
-        broker_name: cfg.broker_name.clone(),
-        broker_addr: cfg.advertised_addr.to_string(),
-        cluster_name: cfg.cluster_name.clone(),
-        broker_id: cfg.broker_id,
-    };
-    for addr in &cfg.namesrv_addrs {
-        let cmd =
-            RemotingCommand::request(RequestCode::UnregisterBroker.to_i32()).with_header(&header);
-        if let Err(e) = client.invoke_sync(addr, cmd, NAMESRV_TIMEOUT) {
-            log::warn!("cannot unregister from nameserver {addr}: {e}");
-        }
+/// The `register` thread: registers at start and every `interval`, until stopped.
+pub fn run(registrar: &Registrar, topics: &TopicTable, interval: Duration, stop: &Receiver<()>) {
+    registrar.register_all(topics);
+    while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(interval) {
+        registrar.register_all(topics);
     }
 }

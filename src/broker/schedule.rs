@@ -11,8 +11,10 @@ use rocketmq_store::record::{self, MessageToStore, RecordView};
 use rocketmq_store::{GetStatus, QueueId, QueueOffset};
 use serde::{Deserialize, Serialize};
 
-use super::processor::send::{prop, remove_prop};
-use super::{persist, BrokerCtx};
+use crate::protocol::properties::{prop, remove_prop};
+use rocketmq_store::MessageStore;
+
+use super::persist;
 use crate::protocol::constants::SCHEDULE_TOPIC;
 use crate::remoting::now_ms;
 
@@ -27,8 +29,15 @@ struct DelayOffsets {
     offset_table: BTreeMap<u32, u64>,
 }
 
+/// What the `schedule` thread uses: the store and the delay of each level.
+#[derive(Debug)]
+pub struct Schedule {
+    pub store: std::sync::Arc<MessageStore>,
+    pub delay_levels_ms: Vec<u64>,
+}
+
 /// The `schedule` thread.
-pub fn run(ctx: &BrokerCtx, stop: &Receiver<()>) {
+pub fn run(ctx: &Schedule, stop: &Receiver<()>) {
     let path = ctx.store.config_dir().join("delayOffset.json");
     let mut offsets: DelayOffsets = match persist::load(&path) {
         Ok(o) => o.unwrap_or_default(),
@@ -37,7 +46,7 @@ pub fn run(ctx: &BrokerCtx, stop: &Receiver<()>) {
             return;
         }
     };
-    let levels = u32::try_from(ctx.config.store.delay_levels_ms.len()).unwrap_or(0);
+    let levels = u32::try_from(ctx.delay_levels_ms.len()).unwrap_or(0);
     loop {
         let now = now_ms();
         let mut next_due = now + MAX_SLEEP_MS;
@@ -67,8 +76,8 @@ pub fn run(ctx: &BrokerCtx, stop: &Receiver<()>) {
 }
 
 /// Delivers every due message of one level. Returns when the next one is due, if known.
-fn deliver_level(ctx: &BrokerCtx, level: u32, offset: &mut u64) -> Option<u64> {
-    let delay_ms = ctx.config.store.delay_levels_ms[usize::try_from(level - 1).ok()?];
+fn deliver_level(ctx: &Schedule, level: u32, offset: &mut u64) -> Option<u64> {
+    let delay_ms = *ctx.delay_levels_ms.get(usize::try_from(level - 1).ok()?)?;
     let queue = QueueId(level - 1);
     loop {
         let r = ctx.store.get_messages(
@@ -111,7 +120,7 @@ fn deliver_level(ctx: &BrokerCtx, level: u32, offset: &mut u64) -> Option<u64> {
 }
 
 /// Re-puts a due message to its real topic and queue.
-fn redeliver(ctx: &BrokerCtx, view: &RecordView<'_>) -> bool {
+fn redeliver(ctx: &Schedule, view: &RecordView<'_>) -> bool {
     let mut props = record::decode_properties(view.properties);
     let Some(topic) = prop(&props, record::PROPERTY_REAL_TOPIC).map(str::to_string) else {
         log::error!("delayed message at {} has no REAL_TOPIC; dropped", view.phys_offset.0);

@@ -5,6 +5,7 @@
 //! for every request code, and `namesrv-scan`, which expires brokers that stopped registering.
 
 mod config;
+mod error;
 mod java_conf;
 pub mod kv;
 mod processor;

@@ -1,23 +1,19 @@
 //! Request handling for the nameserver: one function per request code, typed headers in, typed
-//! bodies out. Every failure becomes a response here; nothing panics on client input.
-
-// Handlers return `Result<response, error response>`: both sides are a RemotingCommand that is
-// written to the wire as is, so boxing the error side would only add an allocation per failure.
-#![allow(clippy::result_large_err)]
+//! bodies out. Handlers return a `NamesrvError` on failure; `process` turns it into the
+//! response (`error::response`, the only place). Nothing panics on client input.
 
 use std::sync::Arc;
 
-use rocketmq_net::{
-    CommandHeader, Processor, RemotingCommand, RequestCode, RequestContext, ResponseCode,
-};
+use rocketmq_net::{CommandHeader, Processor, RemotingCommand, RequestCode, RequestContext};
 
+use super::error::{response, KvError, NamesrvError, RouteError};
 use super::route::Registration;
 use super::State;
 use crate::protocol::body::admin::{KvTable, TopicList};
 use crate::protocol::body::register::RegisterBrokerBody;
 use crate::protocol::body::{from_json, to_json};
 use crate::protocol::header::namesrv::*;
-use crate::remoting::{bad_header, error, not_supported, now_ms, success, success_with};
+use crate::remoting::{now_ms, success, success_with};
 
 /// KV namespace whose entries become `orderTopicConf` in routes.
 const ORDER_TOPIC_CONFIG_NAMESPACE: &str = "ORDER_TOPIC_CONFIG";
@@ -28,10 +24,10 @@ pub(super) struct NamesrvProcessor {
     state: Arc<State>,
 }
 
-type Handled = Result<RemotingCommand, RemotingCommand>;
+type Handled = Result<RemotingCommand, NamesrvError>;
 
-fn header<H: CommandHeader>(req: &RemotingCommand) -> Result<H, RemotingCommand> {
-    req.decode_header::<H>().map_err(|e| bad_header(&e))
+fn header<H: CommandHeader>(req: &RemotingCommand) -> Result<H, NamesrvError> {
+    Ok(req.decode_header::<H>()?)
 }
 
 impl Processor for NamesrvProcessor {
@@ -50,9 +46,9 @@ impl Processor for NamesrvProcessor {
             RequestCode::GetKvlistByNamespace => self.kv_list(&req),
             RequestCode::WipeWritePermOfBroker => self.write_perm(&req, false),
             RequestCode::AddWritePermOfBroker => self.write_perm(&req, true),
-            _ => Ok(not_supported(req.code)),
+            _ => Err(NamesrvError::RequestNotSupported { code: req.code }),
         };
-        Some(result.unwrap_or_else(|e| e))
+        Some(result.unwrap_or_else(response))
     }
 }
 
@@ -64,23 +60,18 @@ impl NamesrvProcessor {
     fn register_broker(&self, ctx: &RequestContext, req: &RemotingCommand) -> Handled {
         let h: RegisterBrokerRequestHeader = header(req)?;
         if h.compressed == Some(true) {
-            return Err(error(
-                ResponseCode::SystemError,
-                "compressed REGISTER_BROKER bodies are not supported; set compressedRegister=false",
-            ));
+            return Err(RouteError::CompressedBody.into());
         }
-        if let Some(crc) = h.body_crc32.filter(|c| *c != 0) {
+        if let Some(expected) = h.body_crc32.filter(|c| *c != 0) {
             let actual = (crc32fast::hash(&req.body) & 0x7FFF_FFFF) as i32;
-            if actual != crc {
-                return Err(error(ResponseCode::SystemError, "crc32 not match"));
+            if actual != expected {
+                return Err(RouteError::BodyCrcMismatch { expected, actual }.into());
             }
         }
         let body: RegisterBrokerBody = if req.body.is_empty() {
             RegisterBrokerBody::default()
         } else {
-            from_json(&req.body).map_err(|e| {
-                error(ResponseCode::SystemError, format!("bad RegisterBrokerBody: {e}"))
-            })?
+            from_json(&req.body).map_err(RouteError::BadBody)?
         };
         let wrapper = body.topic_config_serialize_wrapper;
         let timeout_ms = h
@@ -122,10 +113,7 @@ impl NamesrvProcessor {
     fn route(&self, req: &RemotingCommand) -> Handled {
         let h: GetRouteInfoRequestHeader = header(req)?;
         let Some(mut route) = self.state.routes.read().route(&h.topic) else {
-            return Err(error(
-                ResponseCode::TopicNotExist,
-                format!("No topic route info in name server for the topic: {}", h.topic),
-            ));
+            return Err(RouteError::TopicRouteNotExist { topic: h.topic }.into());
         };
         route.order_topic_conf =
             self.state.kv.read().get(ORDER_TOPIC_CONFIG_NAMESPACE, &h.topic).map(String::from);
@@ -155,7 +143,7 @@ impl NamesrvProcessor {
 
     fn put_kv(&self, req: &RemotingCommand) -> Handled {
         let h: PutKvConfigRequestHeader = header(req)?;
-        self.state.kv.write().put(&h.namespace, &h.key, &h.value).map_err(kv_io_error)?;
+        self.state.kv.write().put(&h.namespace, &h.key, &h.value).map_err(KvError::Persist)?;
         Ok(success())
     }
 
@@ -163,16 +151,13 @@ impl NamesrvProcessor {
         let h: KvConfigKeyRequestHeader = header(req)?;
         match self.state.kv.read().get(&h.namespace, &h.key) {
             Some(v) => Ok(success_with(&GetKvConfigResponseHeader { value: Some(v.into()) })),
-            None => Err(error(
-                ResponseCode::QueryNotFound,
-                format!("No config item, Namespace: {} Key: {}", h.namespace, h.key),
-            )),
+            None => Err(KvError::KeyNotFound { namespace: h.namespace, key: h.key }.into()),
         }
     }
 
     fn delete_kv(&self, req: &RemotingCommand) -> Handled {
         let h: KvConfigKeyRequestHeader = header(req)?;
-        self.state.kv.write().delete(&h.namespace, &h.key).map_err(kv_io_error)?;
+        self.state.kv.write().delete(&h.namespace, &h.key).map_err(KvError::Persist)?;
         Ok(success())
     }
 
@@ -180,10 +165,7 @@ impl NamesrvProcessor {
         let h: GetKvListByNamespaceRequestHeader = header(req)?;
         match self.state.kv.read().namespace(&h.namespace) {
             Some(t) => Ok(success().with_body(to_json(&KvTable { table: t.clone() }))),
-            None => Err(error(
-                ResponseCode::QueryNotFound,
-                format!("No config item, Namespace: {}", h.namespace),
-            )),
+            None => Err(KvError::NamespaceNotFound { namespace: h.namespace }.into()),
         }
     }
 
@@ -195,8 +177,4 @@ impl NamesrvProcessor {
         resp.ext_fields.insert(key, n.to_string());
         Ok(resp)
     }
-}
-
-fn kv_io_error(e: std::io::Error) -> RemotingCommand {
-    error(ResponseCode::SystemError, format!("cannot persist KV config: {e}"))
 }

@@ -12,3 +12,4 @@ pub mod constants;
 pub mod header;
 pub mod json;
 pub mod message;
+pub mod properties;

@@ -12,8 +12,9 @@ use rocketmq::protocol::body::from_json;
 use rocketmq::protocol::body::route::{ClusterInfo, TopicRouteData};
 use rocketmq::protocol::header::namesrv::GetRouteInfoRequestHeader;
 use rocketmq::protocol::header::offset::{
-    QueryConsumerOffsetRequestHeader, UpdateConsumerOffsetRequestHeader,
+    QueryConsumerOffsetRequestHeader, QueueRequestHeader, UpdateConsumerOffsetRequestHeader,
 };
+use rocketmq::protocol::header::query::ViewMessageRequestHeader;
 use rocketmq::protocol::header::send::ConsumerSendMsgBackRequestHeader;
 use rocketmq::protocol::message::{encode_batch_entry, format_properties};
 use support::*;
@@ -438,4 +439,70 @@ fn sync_flush_pipelined_sends_are_acknowledged_and_survive_kill9() {
     let c = client();
     let msgs = pull_n(&c, &b.addr, "cg", "SF", 0, 0, total);
     assert_eq!(msgs.len(), total);
+}
+
+/// Asserts INVALID_PARAMETER (29) whose remark names `field` as `field[value]`.
+fn assert_invalid_field(r: &RemotingCommand, field: &str, what: &str) {
+    assert_eq!(r.code, 29, "{what}: {:?}", r.remark);
+    let remark = r.remark.as_deref().unwrap_or_default();
+    assert!(remark.contains(&format!("{field}[")), "{what}: remark {remark:?} names {field}");
+}
+
+/// Issue #12: wire numbers are converted once at the edge; a negative value where a real
+/// queue or offset is needed is INVALID_PARAMETER naming the field, never an answer about
+/// queue 0 or offset 0. queueId -1 on a send stays legal ("broker picks").
+#[test]
+fn issue_12_negative_wire_numbers_are_invalid_parameter_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let ns = nameserver();
+    let b = broker(&ns.addr, dir.path(), &[]);
+    let c = client();
+    create_topic(&c, &b.addr, "NEG", 2);
+
+    let sent = send_v2(&c, &b.addr, "NEG", -1, b"any queue", &[]);
+    assert_eq!(sent.code, 0, "queueId -1 on SEND means the broker picks: {:?}", sent.remark);
+    let queue: i32 = sent.ext_fields.get("queueId").unwrap().parse().unwrap();
+    assert!((0..2).contains(&queue), "picked queue {queue}");
+
+    let pull = |h: &rocketmq::protocol::header::pull::PullMessageRequestHeader| {
+        let cmd = RemotingCommand::request(RequestCode::PullMessage.to_i32()).with_header(h);
+        call(&c, &b.addr, cmd)
+    };
+    assert_invalid_field(&pull(&pull_header("cg", "NEG", 0, -1, 0)), "queueOffset", "pull");
+    assert_invalid_field(&pull(&pull_header("cg", "NEG", -1, 0, 0)), "queueId", "pull");
+
+    let back = ConsumerSendMsgBackRequestHeader {
+        offset: -1,
+        group: "cg".into(),
+        delay_level: 0,
+        origin_msg_id: None,
+        origin_topic: Some("NEG".into()),
+        unit_mode: Some(false),
+        max_reconsume_times: None,
+    };
+    let cmd =
+        RemotingCommand::request(RequestCode::ConsumerSendMsgBack.to_i32()).with_header(&back);
+    assert_invalid_field(&call(&c, &b.addr, cmd), "offset", "send back");
+
+    let view = ViewMessageRequestHeader { offset: -1, topic: None };
+    let cmd = RemotingCommand::request(RequestCode::ViewMessageById.to_i32()).with_header(&view);
+    assert_invalid_field(&call(&c, &b.addr, cmd), "offset", "view by id");
+
+    let max = QueueRequestHeader { topic: "NEG".into(), queue_id: -1, committed: Some(true) };
+    let cmd = RemotingCommand::request(RequestCode::GetMaxOffset.to_i32()).with_header(&max);
+    assert_invalid_field(&call(&c, &b.addr, cmd), "queueId", "max offset");
+
+    let query = QueryConsumerOffsetRequestHeader {
+        consumer_group: "cg".into(),
+        topic: "NEG".into(),
+        queue_id: -1,
+        set_zero_if_not_found: None,
+    };
+    let cmd =
+        RemotingCommand::request(RequestCode::QueryConsumerOffset.to_i32()).with_header(&query);
+    assert_invalid_field(&call(&c, &b.addr, cmd), "queueId", "query offset");
+
+    // The valid form still answers normally (pull_n waits for dispatch with a deadline).
+    let msgs = pull_n(&c, &b.addr, "cg", "NEG", queue, 0, 1);
+    assert_eq!(msgs[0].body, b"any queue");
 }

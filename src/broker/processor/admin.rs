@@ -6,11 +6,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use rocketmq_net::{Processor, RemotingCommand, RequestCode, RequestContext, ResponseCode};
-use rocketmq_store::QueueId;
+use rocketmq_net::{Processor, RemotingCommand, RequestCode, RequestContext};
+use rocketmq_store::{QueueId, QueueOffset};
 
 use super::{client_manage, consumer_offset, header, query, Handled};
-use crate::broker::error::io_response;
+use crate::broker::error::{persist, response, AdminError, BrokerError, MetadataFile};
 use crate::broker::BrokerCtx;
 use crate::protocol::body::admin::{
     GroupList, KvTable, ProducerConnection, SubscriptionGroupConfig,
@@ -24,7 +24,7 @@ use crate::protocol::constants::{self, perm};
 use crate::protocol::header::admin::*;
 use crate::protocol::header::client::{ConsumerGroupRequestHeader, ProducerGroupRequestHeader};
 use crate::protocol::header::offset::ResetOffsetRequestHeader;
-use crate::remoting::{error, not_supported, now_ms, success, success_with};
+use crate::remoting::{now_ms, success, success_with};
 
 /// The admin pool's processor.
 #[derive(Debug)]
@@ -42,58 +42,95 @@ impl Processor for AdminProcessor {
     fn process(&self, rc: &RequestContext, req: RemotingCommand) -> Option<RemotingCommand> {
         let ctx = &*self.ctx;
         let result = match req.request_code() {
-            RequestCode::HeartBeat => client_manage::heartbeat(ctx, rc, &req),
-            RequestCode::UnregisterClient => client_manage::unregister(ctx, &req),
-            RequestCode::GetConsumerListByGroup => client_manage::consumer_list(ctx, &req),
-            RequestCode::QueryConsumerOffset => consumer_offset::query(ctx, &req),
-            RequestCode::UpdateConsumerOffset => consumer_offset::update(ctx, &req),
-            RequestCode::GetMaxOffset => consumer_offset::max(ctx, &req),
-            RequestCode::GetMinOffset => consumer_offset::min(ctx, &req),
-            RequestCode::SearchOffsetByTimestamp => consumer_offset::search(ctx, &req),
-            RequestCode::GetEarliestMsgStoretime => consumer_offset::earliest(ctx, &req),
-            RequestCode::QueryMessage => query::query_message(ctx, &req),
-            RequestCode::ViewMessageById => query::view_by_id(ctx, &req),
-            RequestCode::UpdateAndCreateTopic => create_topic(ctx, &req),
-            RequestCode::DeleteTopicInBroker => delete_topic(ctx, &req),
-            RequestCode::GetAllTopicConfig => {
-                Ok(success().with_body(to_json(&ctx.topics.wrapper())))
-            }
-            RequestCode::GetTopicConfig => topic_config(ctx, &req),
-            RequestCode::UpdateAndCreateSubscriptionGroup => create_group(ctx, &req),
-            RequestCode::DeleteSubscriptionGroup => delete_group(ctx, &req),
-            RequestCode::GetAllSubscriptionGroupConfig => {
-                Ok(success().with_body(to_json(&ctx.groups.wrapper())))
-            }
-            RequestCode::GetBrokerRuntimeInfo => Ok(runtime_info(ctx)),
-            RequestCode::GetTopicStatsInfo => topic_stats(ctx, &req),
-            RequestCode::GetConsumeStats => consume_stats(ctx, &req),
-            RequestCode::GetConsumerConnectionList => consumer_connections(ctx, &req),
-            RequestCode::GetProducerConnectionList => producer_connections(ctx, &req),
-            RequestCode::QueryTopicConsumeByWho => consumed_by(ctx, &req),
-            RequestCode::GetBrokerConfig => Ok(broker_config(ctx)),
-            RequestCode::InvokeBrokerToResetOffset => reset_offset(ctx, &req),
-            _ => Ok(not_supported(req.code)),
+            RequestCode::HeartBeat
+            | RequestCode::UnregisterClient
+            | RequestCode::GetConsumerListByGroup => client_call(ctx, rc, &req).map_err(into),
+            RequestCode::QueryConsumerOffset
+            | RequestCode::UpdateConsumerOffset
+            | RequestCode::GetMaxOffset
+            | RequestCode::GetMinOffset
+            | RequestCode::SearchOffsetByTimestamp
+            | RequestCode::GetEarliestMsgStoretime => offset_call(ctx, &req).map_err(into),
+            RequestCode::QueryMessage => query::query_message(ctx, &req).map_err(into),
+            RequestCode::ViewMessageById => query::view_by_id(ctx, &req).map_err(into),
+            code => admin_call(ctx, code, &req).map_err(into),
         };
-        Some(result.unwrap_or_else(|e| e))
+        Some(result.unwrap_or_else(response))
     }
 }
 
-fn create_topic(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled {
+fn into<E: Into<BrokerError>>(e: E) -> BrokerError {
+    e.into()
+}
+
+fn client_call(
+    ctx: &BrokerCtx,
+    rc: &RequestContext,
+    req: &RemotingCommand,
+) -> Handled<crate::broker::error::ClientManageError> {
+    match req.request_code() {
+        RequestCode::HeartBeat => client_manage::heartbeat(ctx, rc, req),
+        RequestCode::UnregisterClient => client_manage::unregister(ctx, req),
+        _ => client_manage::consumer_list(ctx, req),
+    }
+}
+
+fn offset_call(
+    ctx: &BrokerCtx,
+    req: &RemotingCommand,
+) -> Handled<crate::broker::error::OffsetError> {
+    match req.request_code() {
+        RequestCode::QueryConsumerOffset => consumer_offset::query(ctx, req),
+        RequestCode::UpdateConsumerOffset => consumer_offset::update(ctx, req),
+        RequestCode::GetMaxOffset => consumer_offset::max(ctx, req),
+        RequestCode::GetMinOffset => consumer_offset::min(ctx, req),
+        RequestCode::SearchOffsetByTimestamp => consumer_offset::search(ctx, req),
+        _ => consumer_offset::earliest(ctx, req),
+    }
+}
+
+/// The admin calls proper; an unknown code is REQUEST_CODE_NOT_SUPPORTED.
+fn admin_call(
+    ctx: &BrokerCtx,
+    code: RequestCode,
+    req: &RemotingCommand,
+) -> Result<RemotingCommand, BrokerError> {
+    let result = match code {
+        RequestCode::UpdateAndCreateTopic => create_topic(ctx, req),
+        RequestCode::DeleteTopicInBroker => delete_topic(ctx, req),
+        RequestCode::GetAllTopicConfig => Ok(success().with_body(to_json(&ctx.topics.wrapper()))),
+        RequestCode::GetTopicConfig => topic_config(ctx, req),
+        RequestCode::UpdateAndCreateSubscriptionGroup => create_group(ctx, req),
+        RequestCode::DeleteSubscriptionGroup => delete_group(ctx, req),
+        RequestCode::GetAllSubscriptionGroupConfig => {
+            Ok(success().with_body(to_json(&ctx.groups.wrapper())))
+        }
+        RequestCode::GetBrokerRuntimeInfo => Ok(runtime_info(ctx)),
+        RequestCode::GetTopicStatsInfo => topic_stats(ctx, req),
+        RequestCode::GetConsumeStats => consume_stats(ctx, req),
+        RequestCode::GetConsumerConnectionList => consumer_connections(ctx, req),
+        RequestCode::GetProducerConnectionList => producer_connections(ctx, req),
+        RequestCode::QueryTopicConsumeByWho => consumed_by(ctx, req),
+        RequestCode::GetBrokerConfig => Ok(broker_config(ctx)),
+        RequestCode::InvokeBrokerToResetOffset => reset_offset(ctx, req),
+        _ => return Err(BrokerError::RequestNotSupported { code: req.code }),
+    };
+    result.map_err(BrokerError::from)
+}
+
+fn create_topic(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled<AdminError> {
     let h: CreateTopicRequestHeader = header(req)?;
     constants::validate_topic(&h.topic)
-        .map_err(|e| error(ResponseCode::InvalidParameter, format!("topic[{}]: {e}", h.topic)))?;
+        .map_err(|reason| AdminError::InvalidTopic { topic: h.topic.clone(), reason })?;
     if h.topic == ctx.config.cluster_name || h.topic == constants::AUTO_CREATE_TOPIC_KEY {
-        return Err(error(
-            ResponseCode::InvalidParameter,
-            format!("the topic[{}] is conflict with system topic", h.topic),
-        ));
+        return Err(AdminError::TopicConflictsWithSystem { topic: h.topic });
     }
     let queues_ok = |n: i32| (1..=1024).contains(&n);
     if !queues_ok(h.read_queue_nums) || !queues_ok(h.write_queue_nums) {
-        return Err(error(
-            ResponseCode::InvalidParameter,
-            "queue numbers must be between 1 and 1024",
-        ));
+        return Err(AdminError::QueueNumsOutOfRange {
+            read: h.read_queue_nums,
+            write: h.write_queue_nums,
+        });
     }
     let config = TopicConfig {
         topic_name: h.topic.clone(),
@@ -105,26 +142,27 @@ fn create_topic(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled {
         order: h.order.unwrap_or(false),
         attributes: BTreeMap::new(),
     };
-    ctx.topics.put(config).map_err(|e| io_response("topics", &e))?;
+    ctx.topics.put(config).map_err(persist(MetadataFile::Topics))?;
     ctx.topics_changed();
     log::info!("topic {} created/updated by {}", h.topic, req.language.name());
     Ok(success())
 }
 
-fn delete_topic(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled {
+fn delete_topic(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled<AdminError> {
     let h: TopicRequestHeader = header(req)?;
-    ctx.topics.delete(&h.topic).map_err(|e| io_response("topics", &e))?;
+    ctx.topics.delete(&h.topic).map_err(persist(MetadataFile::Topics))?;
     ctx.store.delete_topic(&h.topic);
     ctx.offsets.remove_topic(&h.topic);
     ctx.topics_changed();
     Ok(success())
 }
 
-fn topic_config(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled {
+fn topic_config(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled<AdminError> {
     let h: TopicRequestHeader = header(req)?;
-    let t = ctx.topics.get(&h.topic).ok_or_else(|| {
-        error(ResponseCode::TopicNotExist, format!("No topic in this broker. topic: {}", h.topic))
-    })?;
+    let t = ctx
+        .topics
+        .get(&h.topic)
+        .ok_or_else(|| AdminError::TopicNotInBroker { topic: h.topic.clone() })?;
     #[derive(serde::Serialize)]
     #[serde(rename_all = "camelCase")]
     struct TopicConfigAndQueueMapping<'a> {
@@ -133,55 +171,53 @@ fn topic_config(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled {
     Ok(success().with_body(to_json(&TopicConfigAndQueueMapping { topic_config: &t })))
 }
 
-fn create_group(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled {
-    let config: SubscriptionGroupConfig = from_json(&req.body).map_err(|e| {
-        error(ResponseCode::SystemError, format!("bad SubscriptionGroupConfig body: {e}"))
-    })?;
+fn create_group(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled<AdminError> {
+    let config: SubscriptionGroupConfig =
+        from_json(&req.body).map_err(AdminError::BadGroupConfig)?;
     if config.group_name.is_empty() {
-        return Err(error(ResponseCode::InvalidParameter, "groupName is empty"));
+        return Err(AdminError::EmptyGroupName);
     }
-    ctx.groups.put(config).map_err(|e| io_response("groups", &e))?;
+    ctx.groups.put(config).map_err(persist(MetadataFile::Groups))?;
     Ok(success())
 }
 
-fn delete_group(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled {
+fn delete_group(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled<AdminError> {
     let h: DeleteSubscriptionGroupRequestHeader = header(req)?;
-    ctx.groups.delete(&h.group_name).map_err(|e| io_response("groups", &e))?;
+    ctx.groups.delete(&h.group_name).map_err(persist(MetadataFile::Groups))?;
     if h.clean_offset == Some(true) {
         ctx.offsets.remove_group(&h.group_name);
     }
     Ok(success())
 }
 
-fn queue_ids(t: &TopicConfig) -> impl Iterator<Item = i32> {
-    0..t.read_queue_nums.max(t.write_queue_nums)
-}
-
-fn q(id: i32) -> QueueId {
-    QueueId(u32::try_from(id).unwrap_or(0))
+/// The topic's queues; counts are validated positive on creation, a negative one is none.
+fn queue_ids(t: &TopicConfig) -> impl Iterator<Item = (i32, QueueId)> {
+    let n = u32::try_from(t.read_queue_nums.max(t.write_queue_nums)).unwrap_or(0);
+    (0..n).filter_map(|q| Some((i32::try_from(q).ok()?, QueueId(q))))
 }
 
 fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-fn topic_stats(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled {
+fn topic_stats(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled<AdminError> {
     let h: TopicRequestHeader = header(req)?;
-    let t = ctx.topics.get(&h.topic).ok_or_else(|| {
-        error(ResponseCode::TopicNotExist, format!("topic[{}] not exist", h.topic))
-    })?;
+    let t = ctx
+        .topics
+        .get(&h.topic)
+        .ok_or_else(|| AdminError::TopicNotExist { topic: h.topic.clone() })?;
     let mut stats = TopicStatsTable::default();
-    for id in queue_ids(&t) {
-        let max = ctx.store.max_offset(&h.topic, q(id)).0;
+    for (id, queue) in queue_ids(&t) {
+        let max = ctx.store.max_offset(&h.topic, queue).0;
         let last = if max > 0 {
-            ctx.store.store_time_at(&h.topic, q(id), rocketmq_store::QueueOffset(max - 1))
+            ctx.store.store_time_at(&h.topic, queue, QueueOffset(max - 1))
         } else {
             None
         };
         stats.offset_table.insert(
             MessageQueue::new(&h.topic, &ctx.config.broker_name, id),
             TopicOffset {
-                min_offset: to_i64(ctx.store.min_offset(&h.topic, q(id)).0),
+                min_offset: to_i64(ctx.store.min_offset(&h.topic, queue).0),
                 max_offset: to_i64(max),
                 last_update_timestamp: last.unwrap_or(0),
             },
@@ -190,7 +226,7 @@ fn topic_stats(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled {
     Ok(success().with_body(stats.to_json()))
 }
 
-fn consume_stats(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled {
+fn consume_stats(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled<AdminError> {
     let h: GetConsumeStatsRequestHeader = header(req)?;
     let group = &h.consumer_group;
     let topics: Vec<String> = match h.topic.as_deref().filter(|t| !t.is_empty()) {
@@ -206,15 +242,14 @@ fn consume_stats(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled {
     let mut stats = ConsumeStats::default();
     for topic in topics {
         let Some(t) = ctx.topics.get(&topic) else { continue };
-        for id in queue_ids(&t) {
-            let broker_offset = to_i64(ctx.store.max_offset(&topic, q(id)).0);
-            let consumer_offset = ctx.offsets.query(group, &topic, id).unwrap_or(0);
-            let last_timestamp = u64::try_from(consumer_offset)
-                .ok()
-                .filter(|o| *o > 0)
-                .and_then(|o| {
-                    ctx.store.store_time_at(&topic, q(id), rocketmq_store::QueueOffset(o - 1))
-                })
+        for (id, queue) in queue_ids(&t) {
+            let broker_offset = to_i64(ctx.store.max_offset(&topic, queue).0);
+            let committed = ctx.offsets.query(group, &topic, queue).unwrap_or_default();
+            let consumer_offset = to_i64(committed.0);
+            let last_timestamp = committed
+                .0
+                .checked_sub(1)
+                .and_then(|last| ctx.store.store_time_at(&topic, queue, QueueOffset(last)))
                 .unwrap_or(0);
             stats.offset_table.insert(
                 MessageQueue::new(&topic, &ctx.config.broker_name, id),
@@ -230,30 +265,24 @@ fn consume_stats(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled {
     Ok(success().with_body(stats.to_json()))
 }
 
-fn consumer_connections(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled {
+fn consumer_connections(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled<AdminError> {
     let h: ConsumerGroupRequestHeader = header(req)?;
     match ctx.clients.consumer_connection(&h.consumer_group) {
         Some(c) => Ok(success().with_body(to_json(&c))),
-        None => Err(error(
-            ResponseCode::ConsumerNotOnline,
-            format!("the consumer group[{}] not online", h.consumer_group),
-        )),
+        None => Err(AdminError::ConsumerNotOnline { group: h.consumer_group }),
     }
 }
 
-fn producer_connections(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled {
+fn producer_connections(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled<AdminError> {
     let h: ProducerGroupRequestHeader = header(req)?;
     let connection_set = ctx.clients.producer_connections(&h.producer_group);
     if connection_set.is_empty() {
-        return Err(error(
-            ResponseCode::SystemError,
-            format!("the producer group[{}] not exist", h.producer_group),
-        ));
+        return Err(AdminError::ProducerGroupNotExist { group: h.producer_group });
     }
     Ok(success().with_body(to_json(&ProducerConnection { connection_set })))
 }
 
-fn consumed_by(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled {
+fn consumed_by(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled<AdminError> {
     let h: TopicRequestHeader = header(req)?;
     let mut group_list: std::collections::BTreeSet<String> =
         ctx.clients.groups_of_topic(&h.topic).into_iter().collect();
@@ -282,7 +311,7 @@ fn runtime_info(ctx: &BrokerCtx) -> RemotingCommand {
     put("consumerGroupsOnline", consumer_groups.to_string());
     put("producerGroupsOnline", producer_groups.to_string());
     put("flushDiskType", ctx.config.flush_disk_type_name.clone());
-    put("brokerRole", ctx.config.broker_role.clone());
+    put("brokerRole", ctx.role.get().as_str().to_string());
     put("bootTimestamp", ctx.stats.start_ms.load(Relaxed).to_string());
     let (put_tps, get_tps) = ctx.stats.rates(now_ms());
     put("putTps", put_tps);
@@ -327,23 +356,28 @@ fn camel_case(snake: &str) -> String {
     out
 }
 
-fn reset_offset(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled {
+fn reset_offset(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled<AdminError> {
     let h: ResetOffsetRequestHeader = header(req)?;
-    let t = ctx.topics.get(&h.topic).ok_or_else(|| {
-        error(ResponseCode::TopicNotExist, format!("topic[{}] not exist", h.topic))
-    })?;
+    let t = ctx
+        .topics
+        .get(&h.topic)
+        .ok_or_else(|| AdminError::TopicNotExist { topic: h.topic.clone() })?;
     let mut body = ResetOffsetBody::default();
-    for id in queue_ids(&t).filter(|id| h.queue_id.is_none_or(|want| want < 0 || want == *id)) {
-        let target = match h.offset.filter(|o| *o >= 0) {
-            Some(o) => o,
-            None if h.timestamp < 0 => to_i64(ctx.store.max_offset(&h.topic, q(id)).0),
-            None => to_i64(ctx.store.offset_by_timestamp(&h.topic, q(id), h.timestamp).0),
+    // queueId -1 (or absent) means every queue (PROTOCOL.md §5.7); offset < 0 means "by
+    // timestamp".
+    let wanted = |id: i32| h.queue_id.is_none_or(|want| want < 0 || want == id);
+    for (id, queue) in queue_ids(&t).filter(|(id, _)| wanted(*id)) {
+        let target = match h.offset.and_then(|o| u64::try_from(o).ok()) {
+            Some(o) => QueueOffset(o),
+            None if h.timestamp < 0 => ctx.store.max_offset(&h.topic, queue),
+            None => ctx.store.offset_by_timestamp(&h.topic, queue, h.timestamp),
         };
-        let current = ctx.offsets.query(&h.group, &h.topic, id);
+        let current = ctx.offsets.query(&h.group, &h.topic, queue);
         if h.is_force || current.is_none_or(|c| target < c) {
-            ctx.offsets.commit(&h.group, &h.topic, id, target);
+            ctx.offsets.commit(&h.group, &h.topic, queue, target);
         }
-        body.offset_table.insert(MessageQueue::new(&h.topic, &ctx.config.broker_name, id), target);
+        let queue_key = MessageQueue::new(&h.topic, &ctx.config.broker_name, id);
+        body.offset_table.insert(queue_key, to_i64(target.0));
     }
     let notify = RemotingCommand::request(RequestCode::ResetConsumerClientOffset.to_i32())
         .with_header(&h)

@@ -1,21 +1,24 @@
 //! Client management: HEART_BEAT (producer and consumer groups, subscriptions, channels),
 //! UNREGISTER_CLIENT and GET_CONSUMER_LIST_BY_GROUP.
 
-use rocketmq_net::{RemotingCommand, RequestContext, ResponseCode};
+use rocketmq_net::{RemotingCommand, RequestContext};
 
 use super::{header, Handled};
 use crate::broker::clients::ClientChannel;
-use crate::broker::error::io_response;
+use crate::broker::error::{persist, ClientManageError, MetadataFile};
 use crate::broker::BrokerCtx;
 use crate::protocol::body::admin::ConsumerIdList;
 use crate::protocol::body::heartbeat::HeartbeatData;
 use crate::protocol::body::{from_json, to_json};
 use crate::protocol::header::client::{ConsumerGroupRequestHeader, UnregisterClientRequestHeader};
-use crate::remoting::{error, now_ms, success};
+use crate::remoting::{now_ms, success};
 
-pub(super) fn heartbeat(ctx: &BrokerCtx, rc: &RequestContext, req: &RemotingCommand) -> Handled {
-    let data: HeartbeatData = from_json(&req.body)
-        .map_err(|e| error(ResponseCode::SystemError, format!("bad HeartbeatData body: {e}")))?;
+pub(super) fn heartbeat(
+    ctx: &BrokerCtx,
+    rc: &RequestContext,
+    req: &RemotingCommand,
+) -> Handled<ClientManageError> {
+    let data: HeartbeatData = from_json(&req.body).map_err(ClientManageError::BadHeartbeat)?;
     let channel = ClientChannel {
         client_id: data.client_id.clone(),
         conn: rc.conn().clone(),
@@ -27,7 +30,7 @@ pub(super) fn heartbeat(ctx: &BrokerCtx, rc: &RequestContext, req: &RemotingComm
         let Some(group) = ctx
             .groups
             .get_or_create(&consumer.group_name)
-            .map_err(|e| io_response("groups", &e))?
+            .map_err(persist(MetadataFile::Groups))?
         else {
             log::warn!(
                 "heartbeat from unknown group {} ignored (auto-create off)",
@@ -37,7 +40,7 @@ pub(super) fn heartbeat(ctx: &BrokerCtx, rc: &RequestContext, req: &RemotingComm
         };
         ctx.topics
             .retry_topic(&consumer.group_name, group.retry_queue_nums)
-            .map_err(|e| io_response("topics", &e))?;
+            .map_err(persist(MetadataFile::Topics))?;
         // A new %RETRY% topic must be routable before the client asks the nameserver for it.
         ctx.topics_changed();
         if ctx.clients.register_consumer(channel.clone(), consumer) {
@@ -51,7 +54,7 @@ pub(super) fn heartbeat(ctx: &BrokerCtx, rc: &RequestContext, req: &RemotingComm
     Ok(success())
 }
 
-pub(super) fn unregister(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled {
+pub(super) fn unregister(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled<ClientManageError> {
     let h: UnregisterClientRequestHeader = header(req)?;
     if let Some(group) = h.consumer_group.as_deref().filter(|g| !g.is_empty()) {
         if ctx.clients.unregister_consumer(group, &h.client_id) {
@@ -65,14 +68,11 @@ pub(super) fn unregister(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled {
     Ok(success())
 }
 
-pub(super) fn consumer_list(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled {
+pub(super) fn consumer_list(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled<ClientManageError> {
     let h: ConsumerGroupRequestHeader = header(req)?;
     let ids = ctx.clients.consumer_ids(&h.consumer_group);
     if ids.is_empty() {
-        return Err(error(
-            ResponseCode::SystemError,
-            format!("no consumer for this group, {}", h.consumer_group),
-        ));
+        return Err(ClientManageError::NoConsumer { group: h.consumer_group });
     }
     Ok(success().with_body(to_json(&ConsumerIdList { consumer_id_list: ids })))
 }

@@ -9,7 +9,7 @@ use rocketmq_net::{Processor, RemotingCommand, RequestContext, ResponseCode};
 use rocketmq_store::{GetResult, GetStatus, QueueId, QueueOffset};
 
 use super::header;
-use crate::broker::error::io_response;
+use crate::broker::error::{persist, response, MetadataFile, PullError};
 use crate::broker::hold::Held;
 use crate::broker::BrokerCtx;
 use crate::protocol::body::heartbeat::SubscriptionData;
@@ -17,7 +17,7 @@ use crate::protocol::constants::perm;
 use crate::protocol::header::pull::{
     sys_flag, PullMessageRequestHeader, PullMessageResponseHeader,
 };
-use crate::remoting::{error, now_ms};
+use crate::remoting::now_ms;
 
 /// Longest hold we honour, below every client's RPC timeout for suspended pulls (30 s).
 const MAX_SUSPEND_MS: u64 = 25_000;
@@ -39,8 +39,8 @@ impl PullProcessor {
 pub enum PullOutcome {
     /// Answer now.
     Respond(RemotingCommand),
-    /// Nothing yet; park until `deadline_ms` or new data past `offset`.
-    Park { topic: String, queue_id: i32, offset: i64, deadline_ms: u64 },
+    /// Nothing yet; park until `deadline_ms` or new data at or past `offset`.
+    Park { topic: String, queue: QueueId, offset: QueueOffset, deadline_ms: u64 },
 }
 
 impl PullOutcome {
@@ -57,13 +57,10 @@ impl Processor for PullProcessor {
     fn process(&self, rc: &RequestContext, req: RemotingCommand) -> Option<RemotingCommand> {
         match execute(&self.ctx, &req, true) {
             PullOutcome::Respond(resp) => Some(resp),
-            PullOutcome::Park { topic, queue_id, offset, deadline_ms } => {
+            PullOutcome::Park { topic, queue, offset, deadline_ms } => {
                 let store = &self.ctx.store;
                 let held = Held { request: req, responder: rc.responder(), offset, deadline_ms };
-                self.ctx.hold.park(&topic, queue_id, held, || {
-                    let q = QueueId(u32::try_from(queue_id).unwrap_or(0));
-                    i64::try_from(store.max_offset(&topic, q).0).unwrap_or(i64::MAX)
-                });
+                self.ctx.hold.park(&topic, queue, held, || store.max_offset(&topic, queue));
                 None
             }
         }
@@ -75,7 +72,7 @@ impl Processor for PullProcessor {
 pub fn execute(ctx: &BrokerCtx, req: &RemotingCommand, first_time: bool) -> PullOutcome {
     match pull(ctx, req, first_time) {
         Ok(outcome) => outcome,
-        Err(resp) => PullOutcome::Respond(resp),
+        Err(e) => PullOutcome::Respond(response(e)),
     }
 }
 
@@ -83,10 +80,14 @@ fn pull(
     ctx: &BrokerCtx,
     req: &RemotingCommand,
     first_time: bool,
-) -> Result<PullOutcome, RemotingCommand> {
+) -> Result<PullOutcome, PullError> {
     let h: PullMessageRequestHeader = header(req)?;
     let (queue, subscription) = check(ctx, &h)?;
-    let offset = u64::try_from(h.queue_offset).unwrap_or(0);
+    // Converted once here: a negative offset is refused, never read as offset 0 (stock
+    // clients never send one; they resolve "no offset" before pulling).
+    let offset = u64::try_from(h.queue_offset)
+        .map(QueueOffset)
+        .map_err(|_| PullError::QueueOffsetIllegal { queue_offset: h.queue_offset })?;
     let max_count =
         u32::try_from(h.max_msg_nums).unwrap_or(1).clamp(1, ctx.config.max_transfer_count);
     let max_bytes = h
@@ -97,12 +98,14 @@ fn pull(
     let filter = |code: i64| subscription.matches_tag_code(code);
     let filter: Option<&dyn Fn(i64) -> bool> =
         if subscription.is_all() { None } else { Some(&filter) };
-    let result =
-        ctx.store.get_messages(&h.topic, queue, QueueOffset(offset), max_count, max_bytes, filter);
-    if first_time && h.sys_flag & sys_flag::COMMIT_OFFSET != 0 && h.commit_offset >= 0 {
-        ctx.offsets.commit(&h.consumer_group, &h.topic, h.queue_id, h.commit_offset);
+    let result = ctx.store.get_messages(&h.topic, queue, offset, max_count, max_bytes, filter);
+    // A negative commitOffset means the client has none to commit (it sends -1 then).
+    let commit = u64::try_from(h.commit_offset).ok().map(QueueOffset);
+    if let Some(commit) = commit.filter(|_| first_time && h.sys_flag & sys_flag::COMMIT_OFFSET != 0)
+    {
+        ctx.offsets.commit(&h.consumer_group, &h.topic, queue, commit);
     }
-    let (code, remark) = status_code(&result, h.queue_offset);
+    let (code, remark) = status_code(&result, offset);
     if code == ResponseCode::PullNotFound && first_time && h.sys_flag & sys_flag::SUSPEND != 0 {
         let hold_ms = if ctx.config.long_polling_enable {
             u64::try_from(h.suspend_timeout_millis).unwrap_or(0).min(MAX_SUSPEND_MS)
@@ -112,8 +115,8 @@ fn pull(
         if hold_ms > 0 {
             return Ok(PullOutcome::Park {
                 topic: h.topic,
-                queue_id: h.queue_id,
-                offset: h.queue_offset,
+                queue,
+                offset,
                 deadline_ms: now_ms() + hold_ms,
             });
         }
@@ -139,46 +142,29 @@ fn pull(
 fn check(
     ctx: &BrokerCtx,
     h: &PullMessageRequestHeader,
-) -> Result<(QueueId, SubscriptionData), RemotingCommand> {
+) -> Result<(QueueId, SubscriptionData), PullError> {
     let group = ctx
         .groups
         .get_or_create(&h.consumer_group)
-        .map_err(|e| io_response("groups", &e))?
-        .ok_or_else(|| {
-            error(
-                ResponseCode::SubscriptionGroupNotExist,
-                format!("subscription group [{}] does not exist", h.consumer_group),
-            )
-        })?;
+        .map_err(persist(MetadataFile::Groups))?
+        .ok_or_else(|| PullError::GroupNotExist { group: h.consumer_group.clone() })?;
     if !group.consume_enable {
-        return Err(error(
-            ResponseCode::NoPermission,
-            format!("subscription group no permission, {}", h.consumer_group),
-        ));
+        return Err(PullError::GroupConsumeDisabled { group: h.consumer_group.clone() });
     }
-    let topic = ctx.topics.counts(&h.topic).ok_or_else(|| {
-        error(
-            ResponseCode::TopicNotExist,
-            format!("topic[{}] not exist, apply first please!", h.topic),
-        )
-    })?;
+    let topic = ctx
+        .topics
+        .counts(&h.topic)
+        .ok_or_else(|| PullError::TopicNotExist { topic: h.topic.clone() })?;
     if !perm::is_readable(topic.perm) {
-        return Err(error(
-            ResponseCode::NoPermission,
-            format!("the topic[{}] pulling message is forbidden", h.topic),
-        ));
+        return Err(PullError::TopicNotReadable { topic: h.topic.clone() });
     }
     let queue = u32::try_from(h.queue_id)
         .ok()
         .filter(|q| i64::from(*q) < i64::from(topic.read_queue_nums))
-        .ok_or_else(|| {
-            error(
-                ResponseCode::InvalidParameter,
-                format!(
-                    "queueId[{}] is illegal, topic:[{}] topicConfig.readQueueNums:[{}]",
-                    h.queue_id, h.topic, topic.read_queue_nums
-                ),
-            )
+        .ok_or_else(|| PullError::QueueIdIllegal {
+            topic: h.topic.clone(),
+            queue_id: h.queue_id,
+            read_queue_nums: topic.read_queue_nums,
         })?;
     Ok((QueueId(queue), subscription(ctx, h)?))
 }
@@ -186,7 +172,7 @@ fn check(
 fn subscription(
     ctx: &BrokerCtx,
     h: &PullMessageRequestHeader,
-) -> Result<SubscriptionData, RemotingCommand> {
+) -> Result<SubscriptionData, PullError> {
     let sub = if h.sys_flag & sys_flag::SUBSCRIPTION != 0 {
         let mut s = SubscriptionData::from_tag_expression(
             &h.topic,
@@ -197,35 +183,29 @@ fn subscription(
         s
     } else {
         let s = ctx.clients.subscription(&h.consumer_group, &h.topic).ok_or_else(|| {
-            error(
-                ResponseCode::SubscriptionNotExist,
-                format!(
-                    "the consumer's subscription not exist, group: {} topic: {}",
-                    h.consumer_group, h.topic
-                ),
-            )
+            PullError::SubscriptionNotExist {
+                group: h.consumer_group.clone(),
+                topic: h.topic.clone(),
+            }
         })?;
         if s.sub_version < h.sub_version {
-            return Err(error(
-                ResponseCode::SubscriptionNotLatest,
-                format!("the consumer's subscription not latest, group: {}", h.consumer_group),
-            ));
+            return Err(PullError::SubscriptionNotLatest { group: h.consumer_group.clone() });
         }
         s
     };
     if sub.is_sql92() {
-        return Err(error(
-            ResponseCode::SystemError,
-            "SQL92 filtering is not supported by this broker yet; subscribe by TAG",
-        ));
+        return Err(PullError::Sql92NotSupported);
     }
     Ok(sub)
 }
 
 /// PROTOCOL.md §8.3.
-fn status_code(result: &GetResult, requested: i64) -> (ResponseCode, &'static str) {
-    let moved_or_not_found =
-        if requested != 0 { ResponseCode::PullOffsetMoved } else { ResponseCode::PullNotFound };
+fn status_code(result: &GetResult, requested: QueueOffset) -> (ResponseCode, &'static str) {
+    let moved_or_not_found = if requested != QueueOffset(0) {
+        ResponseCode::PullOffsetMoved
+    } else {
+        ResponseCode::PullNotFound
+    };
     match result.status {
         GetStatus::Found => (ResponseCode::Success, "FOUND"),
         GetStatus::NoMatchedLogicQueue => (moved_or_not_found, "NO_MATCHED_LOGIC_QUEUE"),

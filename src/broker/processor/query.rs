@@ -1,19 +1,20 @@
 //! Message lookup: QUERY_MESSAGE (by KEYS token or UNIQ_KEY) and VIEW_MESSAGE_BY_ID (by
 //! commitlog offset).
 
-use rocketmq_net::{RemotingCommand, ResponseCode};
+use rocketmq_net::RemotingCommand;
 use rocketmq_store::PhysOffset;
 
 use super::{header, Handled};
+use crate::broker::error::QueryError;
 use crate::broker::BrokerCtx;
 use crate::protocol::header::query::*;
-use crate::remoting::{error, success, success_with};
+use crate::remoting::{success, success_with};
 
 /// Keeps query bodies far below the 16 MiB frame limit.
 const QUERY_BODY_MAX_BYTES: usize = 8 * 1024 * 1024;
 const QUERY_MAX_NUM: usize = 64;
 
-pub(super) fn query_message(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled {
+pub(super) fn query_message(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled<QueryError> {
     let h: QueryMessageRequestHeader = header(req)?;
     let max = usize::try_from(h.max_num).unwrap_or(0).clamp(1, QUERY_MAX_NUM);
     let end = if h.end_timestamp <= 0 { i64::MAX } else { h.end_timestamp };
@@ -26,10 +27,7 @@ pub(super) fn query_message(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled {
         body.extend_from_slice(&r);
     }
     if body.is_empty() {
-        return Err(error(
-            ResponseCode::QueryNotFound,
-            format!("can not find message, maybe time range not correct (key {})", h.key),
-        ));
+        return Err(QueryError::KeyNotFound { key: h.key });
     }
     let stats = ctx.store.runtime_stats();
     Ok(success_with(&QueryMessageResponseHeader {
@@ -39,16 +37,15 @@ pub(super) fn query_message(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled {
     .with_body(body))
 }
 
-pub(super) fn view_by_id(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled {
+pub(super) fn view_by_id(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled<QueryError> {
     let h: ViewMessageRequestHeader = header(req)?;
-    let record = u64::try_from(h.offset)
-        .ok()
-        .and_then(|o| ctx.store.message_by_phys_offset(PhysOffset(o)))
-        .ok_or_else(|| {
-            error(
-                ResponseCode::SystemError,
-                format!("can not find message by the offset, {}", h.offset),
-            )
-        })?;
+    // A commitlog offset is never negative: refuse it rather than answer "not found".
+    let phys_offset = u64::try_from(h.offset)
+        .map(PhysOffset)
+        .map_err(|_| QueryError::OffsetIllegal { offset: h.offset })?;
+    let record = ctx
+        .store
+        .message_by_phys_offset(phys_offset)
+        .ok_or(QueryError::OffsetNotFound { phys_offset })?;
     Ok(success().with_body(record))
 }
