@@ -24,7 +24,8 @@ BENCH_ARGS   := -t $(TOPIC) -c $(COUNT) -w $(THREADS) -s $(SIZE)
 export NAMESRV_ADDR
 
 .PHONY: all build test clean fmt vet lint run-nameserver run-broker run-producer run-consumer \
-        benchmark benchmark-async benchmark-oneway benchmark-batch monitor help
+        benchmark benchmark-async benchmark-oneway benchmark-batch monitor help install dist \
+        verify-units
 
 all: build
 
@@ -90,6 +91,43 @@ monitor: build
 	@if [ -x $(RELEASE)/monitor ]; then $(RELEASE)/monitor; \
 	else echo "no monitor binary yet: mqadmin clusterList every 5 s (Ctrl-C to stop)"; \
 	     $(MQADMIN) clusterList -i 5; fi
+
+PREFIX       ?= /opt/rocketmq
+DESTDIR      ?=
+UNIT_DIR     ?= /etc/systemd/system
+BINARIES     := nameserver broker mqadmin mqbench
+VERSION      := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+DIST         := rust-rocketmq-$(VERSION)
+
+## install: binaries, conf and docs under PREFIX (default /opt/rocketmq), units under UNIT_DIR
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/conf $(DESTDIR)$(UNIT_DIR)
+	for b in $(BINARIES); do install -m 0755 $(RELEASE)/$$b $(DESTDIR)$(PREFIX)/bin/$$b; done
+	install -m 0644 conf/broker.conf conf/namesrv.properties conf/broker.ron conf/nameserver.ron \
+	        $(DESTDIR)$(PREFIX)/conf/
+	install -m 0644 README.md $(DESTDIR)$(PREFIX)/README.md
+	sed 's|/opt/rocketmq|$(PREFIX)|g' conf/systemd/rocketmq-nameserver.service \
+	        > $(DESTDIR)$(UNIT_DIR)/rocketmq-nameserver.service
+	sed 's|/opt/rocketmq|$(PREFIX)|g' conf/systemd/rocketmq-broker.service \
+	        > $(DESTDIR)$(UNIT_DIR)/rocketmq-broker.service
+
+## dist: release tarball target/$(DIST).tar.gz with the install layout
+dist: build
+	rm -rf target/dist && $(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/target/dist \
+	        PREFIX=/$(DIST) UNIT_DIR=/$(DIST)/systemd
+	tar -C target/dist -czf target/$(DIST).tar.gz $(DIST)
+	@echo "target/$(DIST).tar.gz"
+
+## verify-units: systemd-analyze verify of the units (any message fails), on this tree's debug binaries
+verify-units:
+	@tmp=$$(mktemp -d); \
+	for u in conf/systemd/*.service; do \
+	  sed "s|/opt/rocketmq/bin|$(CURDIR)/target/debug|g; s|/opt/rocketmq|$(CURDIR)|g" $$u \
+	    > $$tmp/$$(basename $$u); \
+	done; \
+	out=$$(systemd-analyze verify $$tmp/*.service 2>&1); rc=$$?; rm -rf $$tmp; \
+	if [ -n "$$out" ]; then echo "$$out"; echo "systemd-analyze verify reported problems"; exit 1; fi; \
+	exit $$rc
 
 ## help: this list
 help:

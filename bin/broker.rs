@@ -76,7 +76,9 @@ fn main() -> ExitCode {
         broker.advertised_addr(),
         if namesrv.is_empty() { "(none)" } else { &namesrv },
     );
+    common::notify_service("READY=1");
     let _ = stop.recv();
+    common::notify_service("STOPPING=1");
     log::info!("shutting down: finishing in-flight requests, flushing, unregistering");
     broker.shutdown();
     println!("The broker shut down cleanly.");

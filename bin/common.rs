@@ -72,3 +72,11 @@ fn install_signals() -> Result<Receiver<()>, ctrlc::Error> {
     })?;
     Ok(rx)
 }
+
+/// Tells a `Type=notify` service manager our state (`READY=1` once requests are accepted,
+/// `STOPPING=1` when a stop begins); a failure is logged, never fatal.
+pub fn notify_service(state: &str) {
+    if let Err(e) = rocketmq::service::notify(state) {
+        log::warn!("cannot notify the service manager ({state}): {e}");
+    }
+}

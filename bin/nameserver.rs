@@ -35,7 +35,9 @@ fn main() -> ExitCode {
         }
     };
     println!("The Name Server boot success. serializeType=JSON, address {}", server.local_addr());
+    common::notify_service("READY=1");
     let _ = stop.recv();
+    common::notify_service("STOPPING=1");
     log::info!("shutting down");
     server.shutdown();
     println!("The Name Server shut down.");

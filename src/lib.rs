@@ -30,5 +30,7 @@ pub mod nameserver;
 pub mod protocol;
 #[cfg(feature = "server")]
 pub mod remoting;
+#[cfg(feature = "binaries")]
+pub mod service;
 #[cfg(feature = "tools")]
 pub mod tools;

@@ -53,8 +53,14 @@ impl Drop for Proc {
 
 /// Spawns `bin` with `args` and waits for its `boot success` line; `addr` is where it listens.
 pub fn spawn(bin: &str, args: &[String], addr: String) -> Proc {
+    spawn_with_env(bin, args, addr, &[])
+}
+
+/// [`spawn`] with extra environment variables.
+pub fn spawn_with_env(bin: &str, args: &[String], addr: String, env: &[(&str, &str)]) -> Proc {
     let mut child = Command::new(bin)
         .args(args)
+        .envs(env.iter().copied())
         .env("RUST_LOG", "warn")
         // Logs on the test's stderr, not in ~/logs/rocketmqlogs.
         .env("RMQ_LOG_DIR", "-")
