@@ -12,7 +12,6 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -24,6 +23,7 @@ use parking_lot::{Mutex, MutexGuard};
 use crate::error::NetError;
 use crate::frame_buf::FrameBuf;
 use crate::opaque_map::OpaqueMap;
+use crate::panic_policy;
 use crate::protocol::RemotingCommand;
 
 /// How a connection's reader thread reads.
@@ -54,8 +54,9 @@ impl Completion {
                 let _ = tx.send(result);
             }
             Self::Async(callback) => {
-                if catch_unwind(AssertUnwindSafe(|| callback(result))).is_err() {
-                    error!("an invoke_async callback panicked");
+                if let Err(panic) = panic_policy::catch(|| callback(result)) {
+                    let message = panic_policy::describe(&*panic);
+                    error!("an invoke_async callback panicked: {message}");
                 }
             }
         }

@@ -21,7 +21,6 @@
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,11 +31,12 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 
 use crate::frame_buf::{FrameBuf, FRAME_BUF_BYTES};
+use crate::panic_policy;
 use crate::protocol::{response_code, DecodeError, RemotingCommand, SerializeType};
 
 use super::conn::{Connection, ConnectionId, IoHandle, IoMsg};
 use super::pool::{Job, PoolQueue};
-use super::processor::{Inline, Processor, RequestContext};
+use super::processor::{Admission, Inline, Processor, RequestContext};
 use super::ServerConfig;
 
 pub(crate) const LISTENER: Token = Token(0);
@@ -201,8 +201,10 @@ impl Reactor {
         let mut events = Events::with_capacity(1024);
         let busy_poll = Duration::from_micros(self.config.busy_poll_us);
         let mut busy_until = self.now;
+        self.io.enter_io_thread();
         loop {
-            let timeout = if !self.unread.is_empty() {
+            let more_queued = !self.inbox.is_empty() || IoHandle::has_self_posted();
+            let timeout = if !self.unread.is_empty() || more_queued {
                 Duration::ZERO
             } else if Instant::now() < busy_until {
                 // Busy polling: let other threads of this CPU run, but do not sleep.
@@ -444,16 +446,29 @@ impl Reactor {
 
     fn drain_inbox(&mut self) {
         self.io.clear_wake();
-        while let Ok(msg) = self.inbox.try_recv() {
-            match msg {
-                IoMsg::Write { conn, frame } => self.queue_frame(conn, &frame),
-                IoMsg::Close { conn } => self.close(token_of(conn), CloseReason::Requested),
-                IoMsg::StopAccepting => self.stop_accepting(),
-                IoMsg::Finish { deadline } => {
-                    self.stop_accepting();
-                    self.drop_held();
-                    self.finish_deadline = Some(deadline);
-                }
+        // Bounded: what others posted before this pass, plus what handling it posted here.
+        let mut budget = self.config.reply_queue_max.max(1);
+        while budget > 0 {
+            let Ok(msg) = self.inbox.try_recv() else { break };
+            self.handle_msg(msg);
+            budget -= 1;
+        }
+        // Messages this thread posted to itself (hooks, inline processors); handling one may
+        // post more, which the next loop turn takes (its poll timeout is zero then).
+        for msg in IoHandle::take_self_posted() {
+            self.handle_msg(msg);
+        }
+    }
+
+    fn handle_msg(&mut self, msg: IoMsg) {
+        match msg {
+            IoMsg::Write { conn, frame } => self.queue_frame(conn, &frame),
+            IoMsg::Close { conn } => self.close(token_of(conn), CloseReason::Requested),
+            IoMsg::StopAccepting => self.stop_accepting(),
+            IoMsg::Finish { deadline } => {
+                self.stop_accepting();
+                self.drop_held();
+                self.finish_deadline = Some(deadline);
             }
         }
     }
@@ -558,9 +573,10 @@ impl Reactor {
         }
         conn.handle.mark_closed();
         for hook in &self.on_close {
-            let call = std::panic::AssertUnwindSafe(|| hook(&conn.handle));
-            if std::panic::catch_unwind(call).is_err() {
-                log::error!("on_close hook panicked for {peer}");
+            if let Err(panic) = panic_policy::catch(|| hook(&conn.handle)) {
+                conn.handle.count_panic();
+                let message = panic_policy::describe(&*panic);
+                log::error!("on_close hook panicked for {peer}: {message}");
             }
         }
     }
@@ -707,6 +723,7 @@ impl ConnState {
             processor: Arc::clone(&route.processor),
             conn: self.handle.clone(),
             request: cmd,
+            admitted: route.inline,
         };
         match pool.tx.try_send(job) {
             Ok(()) => router.dispatched.set(router.dispatched.get() + 1),
@@ -739,18 +756,29 @@ impl ConnState {
     ) -> Option<RemotingCommand> {
         let ctx = RequestContext::new(self.handle.clone(), &cmd);
         let code = cmd.code;
-        let outcome =
-            std::panic::catch_unwind(AssertUnwindSafe(|| processor.process_inline(&ctx, cmd)));
+        let outcome = panic_policy::catch(|| {
+            if let Admission::Reject(response) = ctx.admit(&cmd) {
+                return Inline::Done(Some(response));
+            }
+            processor.process_inline(&ctx, cmd)
+        });
         let mut response = match outcome {
+            // Admitted already: the worker does not run the `before` hooks again.
             Ok(Inline::ToPool(cmd)) => return Some(cmd),
-            Ok(Inline::Done(None)) => return None,
+            Ok(Inline::Done(None)) => {
+                ctx.finish_unanswered();
+                return None;
+            }
             Ok(Inline::Done(Some(response))) => response,
-            Err(panic) => super::pool::panic_response(code, &*panic),
+            Err(panic) => super::pool::panic_response(ctx.conn(), code, &*panic),
         };
-        if !ctx.is_oneway() {
+        if ctx.is_oneway() {
+            ctx.finish_unanswered();
+        } else {
             response.opaque = ctx.opaque();
             response.mark_response();
             self.handle.encode_response(&response, &mut self.write_buf);
+            ctx.finish_answered(response.code);
         }
         None
     }

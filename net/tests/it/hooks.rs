@@ -1,0 +1,137 @@
+//! Request hooks: a server-side hook around every request (pool and inline codes) that can
+//! reject with its own response, and a client-side RPC hook that signs requests.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use rocketmq_net::{
+    response_code, Admission, Connection, Inline, Processor, RemotingCommand, RequestContext,
+    RequestHook, RequestOutcome, ResponseCode, RpcHook, Server, ServerBuilder, ServerConfig,
+};
+
+use crate::support::*;
+
+const INLINE_ECHO: i32 = 11;
+const ONEWAY_SINK: i32 = 12;
+
+/// Admits requests that carry the access key, rejects the others with NO_PERMISSION, and
+/// records every outcome.
+#[derive(Default)]
+struct Acl {
+    seen: Mutex<Vec<RequestOutcome>>,
+}
+
+impl RequestHook for Acl {
+    fn before(&self, _ctx: &RequestContext, request: &RemotingCommand) -> Admission {
+        if request.ext_fields.get("AccessKey") == Some("ak") {
+            return Admission::Proceed;
+        }
+        let remark = Some("no AccessKey".to_owned());
+        Admission::Reject(RemotingCommand::response(response_code::NO_PERMISSION, remark))
+    }
+
+    fn after(&self, _conn: &Connection, outcome: &RequestOutcome) {
+        self.seen.lock().push(*outcome);
+    }
+}
+
+/// Adds the access key and a toy signature to every request.
+struct Signer;
+
+impl RpcHook for Signer {
+    fn before_request(&self, _addr: &str, request: &mut RemotingCommand) {
+        request.ext_fields.insert("AccessKey", "ak");
+        request.ext_fields.insert("Signature", format!("sig-{}", request.code));
+    }
+}
+
+/// Echoes, counting how often it ran (inline or on the pool).
+#[derive(Default)]
+struct Counting {
+    runs: AtomicUsize,
+}
+
+impl Processor for Counting {
+    fn process(&self, ctx: &RequestContext, req: RemotingCommand) -> Option<RemotingCommand> {
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        echo(ctx, req)
+    }
+
+    fn process_inline(&self, ctx: &RequestContext, req: RemotingCommand) -> Inline {
+        if req.ext_fields.contains("slow") {
+            return Inline::ToPool(req);
+        }
+        Inline::Done(self.process(ctx, req))
+    }
+}
+
+fn acl_server(acl: &Arc<Acl>, processor: &Arc<Counting>) -> Server {
+    let mut builder = ServerBuilder::new(ServerConfig::default());
+    let pool = builder.pool("work", 2, 64);
+    builder.register(ECHO, pool, Arc::clone(processor) as Arc<dyn Processor>);
+    builder.register_inline(INLINE_ECHO, pool, Arc::clone(processor) as Arc<dyn Processor>);
+    builder.register(ONEWAY_SINK, pool, Arc::clone(processor) as Arc<dyn Processor>);
+    builder.hook(Arc::clone(acl) as Arc<dyn RequestHook>);
+    builder.start().expect("start server")
+}
+
+#[test]
+fn a_rejecting_hook_answers_no_permission_and_the_processor_never_runs() {
+    let (acl, processor) = (Arc::new(Acl::default()), Arc::new(Counting::default()));
+    let server = acl_server(&acl, &processor);
+    let client = client();
+    for code in [ECHO, INLINE_ECHO] {
+        let resp = client.invoke_sync(&addr(&server), RemotingCommand::request(code), TIMEOUT);
+        let resp = resp.expect("answered");
+        assert_eq!(resp.response_code(), ResponseCode::NoPermission, "code {code}");
+        assert_eq!(resp.remark.as_deref(), Some("no AccessKey"));
+    }
+    assert_eq!(processor.runs.load(Ordering::SeqCst), 0);
+    let seen = acl.seen.lock().clone();
+    let codes: Vec<_> = seen.iter().map(|o| (o.request_code, o.response_code)).collect();
+    assert_eq!(codes, [(ECHO, Some(16)), (INLINE_ECHO, Some(16))]);
+}
+
+#[test]
+fn a_signing_client_hook_passes_the_server_hook_on_pool_and_inline_codes() {
+    let (acl, processor) = (Arc::new(Acl::default()), Arc::new(Counting::default()));
+    let server = acl_server(&acl, &processor);
+    let client = client();
+    assert!(client.set_rpc_hook(Arc::new(Signer)).is_ok());
+    assert!(client.set_rpc_hook(Arc::new(Signer)).is_err(), "one hook per client");
+    let requests = [
+        RemotingCommand::request(ECHO),
+        RemotingCommand::request(INLINE_ECHO),
+        RemotingCommand::request(INLINE_ECHO).with_ext("slow", "1"),
+    ];
+    for req in requests {
+        let code = req.code;
+        let resp = client.invoke_sync(&addr(&server), req, TIMEOUT).expect("answered");
+        assert_eq!(resp.response_code(), ResponseCode::Success, "code {code}");
+        // The echo shows what the server received: the fields the hook added.
+        assert_eq!(resp.ext_fields.get("AccessKey"), Some("ak"));
+        assert_eq!(resp.ext_fields.get("Signature"), Some(format!("sig-{code}").as_str()));
+    }
+    assert_eq!(processor.runs.load(Ordering::SeqCst), 3);
+    let seen = acl.seen.lock().clone();
+    let codes: Vec<_> = seen.iter().map(|o| (o.request_code, o.response_code)).collect();
+    assert_eq!(codes, [(ECHO, Some(0)), (INLINE_ECHO, Some(0)), (INLINE_ECHO, Some(0))]);
+}
+
+#[test]
+fn the_after_hook_sees_oneway_requests_without_a_response_code() {
+    let (acl, processor) = (Arc::new(Acl::default()), Arc::new(Counting::default()));
+    let server = acl_server(&acl, &processor);
+    let client = client();
+    assert!(client.set_rpc_hook(Arc::new(Signer)).is_ok());
+    client.invoke_oneway(&addr(&server), RemotingCommand::request(ONEWAY_SINK)).unwrap();
+    // A oneway request has no answer to wait for: wait (with a deadline) for the hook's record.
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while acl.seen.lock().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "after-hook never ran");
+        std::thread::yield_now();
+    }
+    let outcome = acl.seen.lock()[0];
+    assert_eq!((outcome.request_code, outcome.response_code), (ONEWAY_SINK, None));
+}
