@@ -10,8 +10,7 @@
 //! **Invariant:** once `open` is false the pending table is empty and stays empty: `close` clears
 //! `open` before draining the table, and `register` re-checks `open` after inserting.
 
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -25,6 +24,8 @@ use crate::frame_buf::FrameBuf;
 use crate::opaque_map::OpaqueMap;
 use crate::panic_policy;
 use crate::protocol::RemotingCommand;
+
+use super::transport::Transport;
 
 /// How a connection's reader thread reads.
 #[derive(Debug, Clone, Copy)]
@@ -84,7 +85,7 @@ pub(crate) type InboundSink = dyn Fn(&Arc<Channel>, RemotingCommand) + Send + Sy
 
 pub(crate) struct Channel {
     pub addr: String,
-    stream: TcpStream,
+    transport: Transport,
     open: AtomicBool,
     write: Mutex<WriteState>,
     write_queue_max_bytes: usize,
@@ -92,7 +93,7 @@ pub(crate) struct Channel {
 }
 
 impl Channel {
-    pub(crate) fn new(addr: String, stream: TcpStream, write_queue_max_bytes: usize) -> Self {
+    pub(crate) fn new(addr: String, transport: Transport, write_queue_max_bytes: usize) -> Self {
         let write = WriteState {
             queued: Vec::new(),
             spare: Vec::new(),
@@ -101,7 +102,7 @@ impl Channel {
         };
         Self {
             addr,
-            stream,
+            transport,
             open: AtomicBool::new(true),
             write: Mutex::new(write),
             write_queue_max_bytes,
@@ -205,7 +206,7 @@ impl Channel {
             let spare = std::mem::take(&mut state.spare);
             let mut batch = std::mem::replace(&mut state.queued, spare);
             drop(state);
-            let result = (&self.stream).write_all(&batch);
+            let result = self.transport.write_all(&batch);
             state = self.write.lock();
             batch.clear();
             state.spare = batch;
@@ -225,7 +226,7 @@ impl Channel {
         if !self.open.swap(false, Ordering::AcqRel) {
             return;
         }
-        if let Err(e) = self.stream.shutdown(Shutdown::Both) {
+        if let Err(e) = self.transport.shutdown() {
             debug!("shutdown of {}: {e}", self.addr);
         }
         let drained: Vec<Pending> = self.pending.lock().drain().map(|(_, p)| p).collect();
@@ -300,34 +301,18 @@ impl Channel {
         }
         #[cfg(not(unix))]
         let _ = busy_until;
-        let mut stream = &self.stream;
-        stream.read(buf)
+        self.transport.read(buf)
     }
 
     /// Non-blocking reads until data, an error or `until`; `None` when time ran out.
     #[cfg(unix)]
     fn poll_read(&self, buf: &mut [u8], until: Instant) -> Option<io::Result<usize>> {
-        use std::os::fd::AsRawFd;
         loop {
-            // SAFETY: `buf` is valid for writes of `buf.len()` bytes and the descriptor is
-            // owned by `self.stream`, alive for this call. MSG_DONTWAIT makes only this call
-            // non-blocking; writers keep their blocking socket.
-            let n = unsafe {
-                libc::recv(
-                    self.stream.as_raw_fd(),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                    libc::MSG_DONTWAIT,
-                )
-            };
-            if let Ok(n) = usize::try_from(n) {
-                return Some(Ok(n));
-            }
-            let e = io::Error::last_os_error();
-            match e.kind() {
-                io::ErrorKind::WouldBlock => {}
-                io::ErrorKind::Interrupted => continue,
-                _ => return Some(Err(e)),
+            match self.transport.try_read(buf) {
+                Ok(n) => return Some(Ok(n)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Some(Err(e)),
             }
             if let Err(e) = self.flush_queued(self.write.lock()) {
                 return Some(Err(io::Error::other(e.to_string())));

@@ -10,6 +10,7 @@
 //! for a response that only this very thread can read, until its timeout.
 
 mod channel;
+mod transport;
 
 use std::collections::HashMap;
 use std::net::{TcpStream, ToSocketAddrs};
@@ -30,6 +31,7 @@ use crate::protocol::{
 };
 
 use channel::{Channel, Completion, Pending};
+use transport::Transport;
 
 /// Handles a request the server sent us; a returned command is sent back as the response.
 pub type RequestHandler =
@@ -360,8 +362,12 @@ impl Inner {
         let write_timeout = Duration::from_millis(self.config.write_timeout_ms.max(1));
         stream.set_write_timeout(Some(write_timeout)).map_err(send_err)?;
         let port = stream.peer_addr().map(|a| a.port()).unwrap_or(0);
-        let chan =
-            Arc::new(Channel::new(addr.to_owned(), stream, self.config.write_queue_max_bytes));
+        let chan = Channel::new(
+            addr.to_owned(),
+            Transport::Plain(stream),
+            self.config.write_queue_max_bytes,
+        );
+        let chan = Arc::new(chan);
         let weak = Arc::downgrade(self);
         let inbound: Arc<channel::InboundSink> =
             Arc::new(move |chan: &Arc<Channel>, cmd| inbound_request(&weak, chan, cmd));

@@ -13,9 +13,11 @@
 //! no hop, no wake-up. The processor hands back (to the pool) anything that could block.
 
 mod conn;
+mod conn_state;
 mod pool;
 mod processor;
 mod reactor;
+mod transport;
 
 use std::collections::HashMap;
 use std::io;
