@@ -39,15 +39,18 @@ impl FrameBuf {
             } else {
                 // Full with one incomplete frame: its checked length says how much to grow.
                 let needed = frame_len(&self.buf, self.frame_max_bytes)?.unwrap_or(0);
+                assert!(needed <= self.frame_max_bytes, "grew past the checked frame limit");
                 self.buf.resize(needed.max(self.buf.len() + 1), 0);
             }
         }
+        assert!(self.start <= self.end && self.end < self.buf.len(), "no spare space");
         Ok(&mut self.buf[self.end..])
     }
 
     /// Records that `n` bytes were read into [`Self::spare`].
     pub(crate) fn filled(&mut self, n: usize) {
-        self.end = (self.end + n).min(self.buf.len());
+        assert!(n <= self.buf.len() - self.end, "filled {n} bytes past the spare space");
+        self.end += n;
     }
 
     /// The next whole frame (prefix included), consumed from the buffer.
@@ -57,8 +60,10 @@ impl FrameBuf {
         if available.len() < len {
             return Ok(None);
         }
+        assert!(len >= 8, "frame_len accepts no frame shorter than its fixed words");
         let frame_start = self.start;
         self.start += len;
+        assert!(self.start <= self.end, "consumed past the filled bytes");
         Ok(Some(&self.buf[frame_start..frame_start + len]))
     }
 }

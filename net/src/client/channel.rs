@@ -120,7 +120,9 @@ impl Channel {
 
     /// Adds a waiting call; fails (returning its completion) if the channel is closed.
     pub(crate) fn register(&self, opaque: i32, pending: Pending) -> Result<(), Pending> {
-        self.pending.lock().insert(opaque, pending);
+        let previous = self.pending.lock().insert(opaque, pending);
+        // Opaques come from one process-wide counter: two live calls never share one.
+        assert!(previous.is_none(), "opaque {opaque} is already pending on {}", self.addr);
         if self.is_open() {
             return Ok(());
         }
@@ -172,7 +174,11 @@ impl Channel {
             let max_bytes = self.write_queue_max_bytes;
             return Err(NetError::WriteQueueFull { addr: self.addr.clone(), max_bytes });
         }
+        let before = state.queued.len();
         encode(&mut state.queued)?;
+        let frame = &state.queued[before..];
+        let declared = crate::protocol::frame_len(frame, usize::MAX);
+        assert!(matches!(declared, Ok(Some(len)) if len == frame.len()), "one whole frame");
         if state.writing || state.reader_polling {
             return Ok(());
         }
@@ -198,6 +204,7 @@ impl Channel {
         &'a self,
         mut state: MutexGuard<'a, WriteState>,
     ) -> Result<(), NetError> {
+        assert!(state.writing, "only the holder of the writer role writes");
         loop {
             if state.queued.is_empty() {
                 state.writing = false;
@@ -229,7 +236,12 @@ impl Channel {
         if let Err(e) = self.transport.shutdown() {
             debug!("shutdown of {}: {e}", self.addr);
         }
-        let drained: Vec<Pending> = self.pending.lock().drain().map(|(_, p)| p).collect();
+        let drained: Vec<Pending> = {
+            let mut pending = self.pending.lock();
+            let drained = pending.drain().map(|(_, p)| p).collect();
+            assert!(pending.is_empty(), "a closed channel has no pending calls");
+            drained
+        };
         for pending in drained {
             pending.completion.complete(Err(error()));
         }

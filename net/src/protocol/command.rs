@@ -177,6 +177,7 @@ impl RemotingCommand {
         }
         out.extend_from_slice(&self.body);
         write_prefix(&mut out[start..], serialize, header_len, self.body.len());
+        assert_eq!(out.len() - start, frame_len, "the prefix describes the bytes written");
         Ok(())
     }
 

@@ -116,7 +116,9 @@ impl ExtFields {
         self.text.push_str(key);
         let split = self.text.len();
         self.text.push_str(value);
-        Entry { start, split, end: self.text.len() }
+        let entry = Entry { start, split, end: self.text.len() };
+        assert!(entry.start <= entry.split && entry.split <= entry.end, "entry bounds");
+        entry
     }
 
     /// Sets `key` to `value`, replacing an earlier value of the same key in place.
@@ -202,6 +204,8 @@ impl ExtFields {
             let entry = self.append(k, v);
             self.entries.push(entry);
         }
+        assert_eq!(self.text.len(), old.live_bytes(), "compaction keeps only live bytes");
+        assert_eq!(self.len(), old.len(), "compaction keeps every entry");
     }
 
     /// A required string field.
@@ -299,6 +303,7 @@ impl ExtFields {
             }
         }
         kept.reverse();
+        assert!(kept.len() < n, "a duplicate was found, so an entry goes");
         self.entries = kept;
         self.compact_if_sparse();
     }

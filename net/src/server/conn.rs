@@ -193,7 +193,11 @@ pub(crate) struct WakeBatch(());
 
 impl WakeBatch {
     pub(crate) fn begin() -> Self {
-        DEFERRED_WAKES.with(|d| *d.borrow_mut() = Some(Vec::new()));
+        DEFERRED_WAKES.with(|d| {
+            let mut owed = d.borrow_mut();
+            assert!(owed.is_none(), "wake batches do not nest");
+            *owed = Some(Vec::new());
+        });
         Self(())
     }
 
@@ -285,7 +289,8 @@ impl Connection {
         cmd.flag &= !FLAG_RESPONSE;
         cmd.opaque = next_opaque();
         let (tx, rx) = crossbeam_channel::bounded(1);
-        self.inner.invokes.lock().insert(cmd.opaque, tx);
+        let previous = self.inner.invokes.lock().insert(cmd.opaque, tx);
+        assert!(previous.is_none(), "opaque {} is already awaited", cmd.opaque);
         // Checked after inserting: `mark_closed` clears the table after clearing `open`, so
         // either it drops our sender or we see the connection closed here.
         let sent = if self.is_open() { self.write_json(&cmd) } else { Err(self.closed()) };
@@ -330,6 +335,7 @@ impl Connection {
             out.truncate(start);
             error.encode(io.response_serialize, out);
         }
+        assert!(super::conn_state::is_one_frame(&out[start..]), "a response is one frame");
     }
 
     fn write_json(&self, cmd: &RemotingCommand) -> Result<(), NetError> {
@@ -370,6 +376,8 @@ impl Connection {
     /// Marks the connection closed and fails every waiting invoke.
     pub(crate) fn mark_closed(&self) {
         self.inner.open.store(false, Ordering::Release);
-        self.inner.invokes.lock().clear();
+        let mut invokes = self.inner.invokes.lock();
+        invokes.clear();
+        assert!(invokes.is_empty(), "a closed connection has no waiting invokes");
     }
 }

@@ -16,7 +16,7 @@ use log::debug;
 
 use crate::frame_buf::{FrameBuf, FRAME_BUF_BYTES};
 use crate::panic_policy;
-use crate::protocol::{response_code, DecodeError, RemotingCommand, SerializeType};
+use crate::protocol::{frame_len, response_code, DecodeError, RemotingCommand, SerializeType};
 
 use super::conn::Connection;
 use super::pool::Job;
@@ -118,7 +118,7 @@ impl ConnState {
 
     /// Appends an encoded frame to the write buffer; returns the unsent bytes now queued.
     pub(super) fn queue(&mut self, frame: &[u8]) -> usize {
-        assert!(frame.len() >= 4, "a frame has at least its length prefix");
+        assert!(is_one_frame(frame), "queued bytes are one whole frame");
         self.write_buf.extend_from_slice(frame);
         self.unsent()
     }
@@ -257,7 +257,9 @@ impl ConnState {
         } else {
             response.opaque = ctx.opaque();
             response.mark_response();
+            let before = self.write_buf.len();
             self.handle.encode_response(&response, &mut self.write_buf);
+            assert!(self.write_buf.len() > before, "an inline answer was encoded");
             ctx.finish_answered(response.code);
         }
         None
@@ -270,7 +272,9 @@ impl ConnState {
         }
         let mut resp = RemotingCommand::response(code, Some(remark));
         resp.opaque = request.opaque;
+        let before = self.write_buf.len();
         resp.encode(SerializeType::Json, &mut self.write_buf);
+        assert!(self.write_buf.len() > before, "the server's own answer was encoded");
     }
 
     /// Writes queued bytes until done or `WouldBlock`.
@@ -279,6 +283,7 @@ impl ConnState {
             match self.transport.write(&self.write_buf[self.write_pos..]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
+                    assert!(n <= self.unsent(), "wrote {n} bytes, more than were queued");
                     self.write_pos += n;
                     self.last_active = now;
                 }
@@ -302,4 +307,10 @@ impl ConnState {
         }
         Ok(())
     }
+}
+
+/// Whether `bytes` are exactly one frame as its length prefix declares it: the pair, on the
+/// write path, of the reader's frame checks.
+pub(super) fn is_one_frame(bytes: &[u8]) -> bool {
+    matches!(frame_len(bytes, usize::MAX), Ok(Some(len)) if len == bytes.len())
 }

@@ -46,6 +46,8 @@ pub(crate) fn spawn_pool(
     capacity: usize,
     done: &Sender<()>,
 ) -> std::io::Result<(PoolQueue, Vec<JoinHandle<()>>)> {
+    // `ServerBuilder::validate` refuses empty pools before any is spawned.
+    assert!(threads > 0 && capacity > 0, "pool '{name}' without threads or queue");
     let (tx, rx) = crossbeam_channel::bounded::<Job>(capacity);
     let mut handles = Vec::with_capacity(threads);
     for n in 0..threads {

@@ -188,6 +188,7 @@ impl Responder {
         }
         cmd.opaque = self.opaque;
         cmd.mark_response();
+        assert!(cmd.is_response(), "a response carries the response flag");
         self.conn.write_response(&cmd);
         self.after(Some(cmd.code));
     }

@@ -354,6 +354,7 @@ impl Reactor {
             return;
         }
         debug!("accepted {peer} as connection {id}");
+        assert!(id >= FIRST_CONN_ID && !self.conns.contains_key(&token), "token {id} reused");
         let handle = Connection::new(ConnectionId(id), peer, Arc::clone(&self.io));
         self.conns.insert(token, ConnState::new(transport, handle, self.now, &self.config));
     }
@@ -431,6 +432,7 @@ impl Reactor {
         let dirty = std::mem::take(&mut self.dirty);
         for &token in &dirty {
             let Some(conn) = self.conns.get_mut(&token) else { continue };
+            assert!(conn.dirty, "a listed connection carries the dirty mark");
             conn.dirty = false;
             if conn.write_blocked {
                 continue;
