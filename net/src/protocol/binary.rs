@@ -43,7 +43,7 @@ pub(crate) fn decode_header(buf: &[u8]) -> Result<RemotingCommand, DecodeError> 
     })
 }
 
-fn decode_ext_fields(block: &[u8], base: usize) -> Result<ExtFields, DecodeError> {
+pub(crate) fn decode_ext_fields(block: &[u8], base: usize) -> Result<ExtFields, DecodeError> {
     let mut r = Reader { buf: block, pos: 0 };
     let mut fields = ExtFields::with_text_capacity(8, block.len());
     while r.pos < block.len() {
