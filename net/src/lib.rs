@@ -3,6 +3,8 @@
 //!
 //! See `net/README.md` for the codemap, the request path and the threads.
 
+#![warn(missing_docs)]
+
 pub mod client;
 pub mod error;
 mod frame_buf;

@@ -31,9 +31,19 @@ impl CommandHeader for ExtFields {
 #[non_exhaustive]
 pub enum HeaderError {
     /// A required field is absent.
-    Missing { field: &'static str },
+    Missing {
+        /// The field's wire name.
+        field: &'static str,
+    },
     /// A field is present but its value does not parse as `expected`.
-    Invalid { field: &'static str, value: String, expected: &'static str },
+    Invalid {
+        /// The field's wire name.
+        field: &'static str,
+        /// The value as sent.
+        value: String,
+        /// What it should have been ("an int32", …).
+        expected: &'static str,
+    },
 }
 
 impl fmt::Display for HeaderError {
