@@ -71,7 +71,8 @@ pub fn fatal<R>(f: impl FnOnce() -> R) -> R {
 /// server and client decide what a contained panic answers.
 pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> std::thread::Result<R> {
     let _scope = ScopeGuard::enter(true);
-    LAST_LOCATION.with(|last| last.borrow_mut().take());
+    // No per-call reset of `LAST_LOCATION`: the hook overwrites it on every panic in a scope,
+    // before the unwind reaches this catch, and `describe` takes it.
     panic::catch_unwind(AssertUnwindSafe(f))
 }
 
