@@ -135,3 +135,35 @@ fn the_after_hook_sees_oneway_requests_without_a_response_code() {
     let outcome = acl.seen.lock()[0];
     assert_eq!((outcome.request_code, outcome.response_code), (ONEWAY_SINK, None));
 }
+
+/// Panics in its `before` on requests carrying `boom`.
+struct Fragile;
+
+impl RequestHook for Fragile {
+    fn before(&self, _ctx: &RequestContext, request: &RemotingCommand) -> Admission {
+        assert!(!request.ext_fields.contains("boom"), "hook boom");
+        Admission::Proceed
+    }
+}
+
+#[test]
+fn a_panicking_hook_answers_system_error_and_is_counted() {
+    let processor = Arc::new(Counting::default());
+    let mut builder = ServerBuilder::new(ServerConfig::default());
+    let pool = builder.pool("work", 1, 16);
+    builder.register(ECHO, pool, Arc::clone(&processor) as Arc<dyn Processor>);
+    builder.register_inline(INLINE_ECHO, pool, Arc::clone(&processor) as Arc<dyn Processor>);
+    builder.hook(Arc::new(Fragile));
+    let server = builder.start().expect("start server");
+    let client = client();
+    for code in [ECHO, INLINE_ECHO] {
+        let boom = RemotingCommand::request(code).with_ext("boom", "1");
+        let resp = client.invoke_sync(&addr(&server), boom, TIMEOUT).expect("answered");
+        assert_eq!(resp.response_code(), ResponseCode::SystemError, "code {code}");
+        assert!(resp.remark.unwrap_or_default().contains("hook boom"));
+        let fine = client.invoke_sync(&addr(&server), RemotingCommand::request(code), TIMEOUT);
+        assert_eq!(fine.expect("answered").response_code(), ResponseCode::Success);
+    }
+    assert_eq!(server.processor_panics(), 2);
+    assert_eq!(processor.runs.load(Ordering::SeqCst), 2, "only the requests that passed");
+}

@@ -89,3 +89,45 @@ fn a_full_reply_channel_with_a_stalled_net_io_neither_loses_nor_deadlocks() {
     expected.sort_unstable();
     assert_eq!(answers, expected);
 }
+
+/// Posts `PUSHES` oneway requests to its own connection from `net-io` itself.
+struct SelfPoster;
+
+impl Processor for SelfPoster {
+    fn process(&self, _ctx: &RequestContext, _req: RemotingCommand) -> Option<RemotingCommand> {
+        Some(RemotingCommand::response(0, None))
+    }
+
+    fn process_inline(&self, ctx: &RequestContext, _req: RemotingCommand) -> Inline {
+        for seq in 0..PUSHES {
+            let push = RemotingCommand::request(PUSHED).with_ext("seq", seq.to_string());
+            ctx.conn().send_oneway(push).expect("connection open");
+        }
+        Inline::Done(Some(RemotingCommand::response(0, Some("posted".into()))))
+    }
+}
+
+/// `net-io` posting far more than the channel holds to itself must not wait for itself.
+#[test]
+fn net_io_posting_to_itself_never_waits_on_the_bounded_channel() {
+    let config = ServerConfig { reply_queue_max: REPLY_QUEUE_MAX, ..ServerConfig::default() };
+    let mut builder = ServerBuilder::new(config);
+    let pool = builder.pool("unused", 1, 16);
+    builder.register_inline(STALL, pool, Arc::new(SelfPoster));
+    let server = builder.start().expect("start server");
+    let mut raw = raw_connect(&server);
+    let request = RemotingCommand::request(STALL);
+    raw.write_all(&request.encode_to_vec(SerializeType::Json)).expect("write");
+    let mut seqs = Vec::new();
+    let mut answered = false;
+    while seqs.len() < PUSHES || !answered {
+        let frame = raw_read(&mut raw);
+        if frame.is_response() {
+            assert_eq!(frame.opaque, request.opaque);
+            answered = true;
+        } else {
+            seqs.push(frame.ext_fields.get("seq").expect("seq").parse::<usize>().unwrap());
+        }
+    }
+    assert_eq!(seqs, (0..PUSHES).collect::<Vec<_>>(), "every push, in order");
+}
