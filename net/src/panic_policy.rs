@@ -2,7 +2,7 @@
 //! process loudly.
 //!
 //! The server runs application code (processors, request hooks, `on_close` hooks) and the
-//! client runs callbacks and request handlers inside `catch`, which marks the thread as being
+//! client runs callbacks and request handlers inside [`catch`], which marks the thread as being
 //! in a *caught scope* for the duration of the call. A panic there unwinds to the server, which
 //! answers SYSTEM_ERROR, logs the request code and counts it ([`crate::Server::processor_panics`]);
 //! the thread goes on serving.
@@ -67,17 +67,21 @@ pub fn fatal<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
-/// Runs application code `f` in a caught scope and catches its panic. Crate-internal: only the
-/// server and client decide what a contained panic answers.
-pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> std::thread::Result<R> {
+/// Runs application code `f` in a caught scope and catches its panic: with the hook installed,
+/// a panic in `f` is contained (the caller decides what it answers) instead of aborting. The
+/// server and client use it around every processor, hook and callback; other code that
+/// contains panics of user code (a consumer's message listener) should use it instead of a
+/// bare `catch_unwind`. Pass the panic to [`describe`] for the log line.
+pub fn catch<R>(f: impl FnOnce() -> R) -> std::thread::Result<R> {
     let _scope = ScopeGuard::enter(true);
     // No per-call reset of `LAST_LOCATION`: the hook overwrites it on every panic in a scope,
     // before the unwind reaches this catch, and `describe` takes it.
     panic::catch_unwind(AssertUnwindSafe(f))
 }
 
-/// Describes a caught panic: its message and, when the hook is installed, where it happened.
-pub(crate) fn describe(panic: &(dyn Any + Send)) -> String {
+/// Describes a panic caught by [`catch`]: its message and, when the hook is installed, where
+/// it happened.
+pub fn describe(panic: &(dyn Any + Send)) -> String {
     let message = if let Some(s) = panic.downcast_ref::<&str>() {
         (*s).to_owned()
     } else if let Some(s) = panic.downcast_ref::<String>() {

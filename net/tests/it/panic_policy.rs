@@ -58,36 +58,63 @@ fn a_processor_panic_answers_system_error_and_the_server_answers_the_next_reques
 
 #[test]
 fn with_the_hook_installed_a_panic_outside_a_processor_aborts_the_process() {
-    if std::env::var_os(CHILD_ENV).is_some() {
-        child_body();
+    const NAME: &str =
+        "panic_policy::with_the_hook_installed_a_panic_outside_a_processor_aborts_the_process";
+    match std::env::var(CHILD_ENV).as_deref() {
+        Ok("thread") => child_panics_on_a_plain_thread(),
+        Ok("fatal") => child_panics_in_a_fatal_section_of_a_processor(),
+        _ => {}
     }
+    for (scenario, message) in [("thread", "store invariant broken"), ("fatal", "corrupt record")] {
+        let stderr = assert_child_aborts(NAME, scenario);
+        assert!(stderr.contains("contained panics answered"), "{scenario}: {stderr}");
+        assert!(stderr.contains(message), "{scenario}: {stderr}");
+    }
+}
+
+/// Re-runs test `name` in a child process with `CHILD_ENV=scenario`; asserts it died by SIGABRT
+/// and returns its stderr.
+fn assert_child_aborts(name: &str, scenario: &str) -> String {
+    use std::os::unix::process::ExitStatusExt;
     let exe = std::env::current_exe().expect("test binary path");
     let output = Command::new(exe)
-        .args([
-            "--exact",
-            "panic_policy::with_the_hook_installed_a_panic_outside_a_processor_aborts_the_process",
-            "--test-threads=1",
-            "--nocapture",
-        ])
-        .env(CHILD_ENV, "1")
+        .args(["--exact", name, "--test-threads=1", "--nocapture"])
+        .env(CHILD_ENV, scenario)
         .output()
         .expect("run the child");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("contained panics answered"), "child stderr: {stderr}");
-    assert!(stderr.contains("store invariant broken"), "child stderr: {stderr}");
-    use std::os::unix::process::ExitStatusExt;
-    assert_eq!(output.status.signal(), Some(libc::SIGABRT), "child: {:?}", output.status);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let signal = output.status.signal();
+    assert_eq!(signal, Some(libc::SIGABRT), "{scenario}: {:?}\n{stderr}", output.status);
+    stderr
 }
 
 /// In the child: installs the policy, shows that processor panics are still contained, then
-/// panics on a plain thread, which must abort the whole process.
-fn child_body() -> ! {
+/// panics on a plain thread (a store or flush thread), which must abort the whole process.
+fn child_panics_on_a_plain_thread() -> ! {
     panic_policy::install();
     processor_panics_are_contained(&fragile_server());
     eprintln!("contained panics answered");
     let thread = std::thread::spawn(|| panic!("store invariant broken"));
     let _ = thread.join();
     // Only reached if the panic did not abort: exit with a status the parent rejects.
+    std::process::exit(3);
+}
+
+/// In the child: a processor's `fatal` section (a store append finding corruption) panics; the
+/// process must abort although the processor runs in a caught scope.
+fn child_panics_in_a_fatal_section_of_a_processor() -> ! {
+    panic_policy::install();
+    let server = fragile_server();
+    processor_panics_are_contained(&server);
+    eprintln!("contained panics answered");
+    let mut builder = ServerBuilder::new(ServerConfig::default());
+    let pool = builder.pool("store", 1, 4);
+    let corrupt = |_: &RequestContext, _: RemotingCommand| -> Option<RemotingCommand> {
+        panic_policy::fatal(|| panic!("corrupt record"))
+    };
+    builder.register(BOOM, pool, Arc::new(corrupt));
+    let server = builder.start().expect("start server");
+    let _ = client().invoke_sync(&addr(&server), RemotingCommand::request(BOOM), TIMEOUT);
     std::process::exit(3);
 }
 
