@@ -36,6 +36,23 @@ impl RequestHook for Acl {
     }
 }
 
+impl Acl {
+    /// The outcomes seen (sorted), once there are `n` of them. An after-hook on a pool runs just after
+    /// the response is queued, so the client may hold the response first: wait, with a deadline.
+    fn outcomes(&self, n: usize) -> Vec<(i32, Option<i32>)> {
+        let deadline = std::time::Instant::now() + TIMEOUT;
+        while self.seen.lock().len() < n {
+            assert!(std::time::Instant::now() < deadline, "after-hooks ran {:?}", self.seen);
+            std::thread::yield_now();
+        }
+        // Sorted: hooks on different threads may finish in either order.
+        let mut seen: Vec<_> =
+            self.seen.lock().iter().map(|o| (o.request_code, o.response_code)).collect();
+        seen.sort_unstable();
+        seen
+    }
+}
+
 /// Adds the access key and a toy signature to every request.
 struct Signer;
 
@@ -88,9 +105,7 @@ fn a_rejecting_hook_answers_no_permission_and_the_processor_never_runs() {
         assert_eq!(resp.remark.as_deref(), Some("no AccessKey"));
     }
     assert_eq!(processor.runs.load(Ordering::SeqCst), 0);
-    let seen = acl.seen.lock().clone();
-    let codes: Vec<_> = seen.iter().map(|o| (o.request_code, o.response_code)).collect();
-    assert_eq!(codes, [(ECHO, Some(16)), (INLINE_ECHO, Some(16))]);
+    assert_eq!(acl.outcomes(2), [(ECHO, Some(16)), (INLINE_ECHO, Some(16))]);
 }
 
 #[test]
@@ -114,9 +129,8 @@ fn a_signing_client_hook_passes_the_server_hook_on_pool_and_inline_codes() {
         assert_eq!(resp.ext_fields.get("Signature"), Some(format!("sig-{code}").as_str()));
     }
     assert_eq!(processor.runs.load(Ordering::SeqCst), 3);
-    let seen = acl.seen.lock().clone();
-    let codes: Vec<_> = seen.iter().map(|o| (o.request_code, o.response_code)).collect();
-    assert_eq!(codes, [(ECHO, Some(0)), (INLINE_ECHO, Some(0)), (INLINE_ECHO, Some(0))]);
+    let expected = [(ECHO, Some(0)), (INLINE_ECHO, Some(0)), (INLINE_ECHO, Some(0))];
+    assert_eq!(acl.outcomes(3), expected);
 }
 
 #[test]
@@ -126,14 +140,8 @@ fn the_after_hook_sees_oneway_requests_without_a_response_code() {
     let client = client();
     assert!(client.set_rpc_hook(Arc::new(Signer)).is_ok());
     client.invoke_oneway(&addr(&server), RemotingCommand::request(ONEWAY_SINK)).unwrap();
-    // A oneway request has no answer to wait for: wait (with a deadline) for the hook's record.
-    let deadline = std::time::Instant::now() + TIMEOUT;
-    while acl.seen.lock().is_empty() {
-        assert!(std::time::Instant::now() < deadline, "after-hook never ran");
-        std::thread::yield_now();
-    }
-    let outcome = acl.seen.lock()[0];
-    assert_eq!((outcome.request_code, outcome.response_code), (ONEWAY_SINK, None));
+    // A oneway request has no answer to wait for: wait for the hook's record.
+    assert_eq!(acl.outcomes(1), [(ONEWAY_SINK, None)]);
 }
 
 /// Panics in its `before` on requests carrying `boom`.
@@ -166,4 +174,26 @@ fn a_panicking_hook_answers_system_error_and_is_counted() {
     }
     assert_eq!(server.processor_panics(), 2);
     assert_eq!(processor.runs.load(Ordering::SeqCst), 2, "only the requests that passed");
+}
+
+/// Answers later, from another thread, through the request's `Responder`.
+fn answers_later(ctx: &RequestContext, _req: RemotingCommand) -> Option<RemotingCommand> {
+    let responder = ctx.responder();
+    std::thread::spawn(move || responder.respond(RemotingCommand::response(7, None)));
+    None
+}
+
+#[test]
+fn the_after_hook_of_a_request_answered_later_runs_when_the_responder_answers() {
+    let acl = Arc::new(Acl::default());
+    let mut builder = ServerBuilder::new(ServerConfig::default());
+    let pool = builder.pool("hold", 1, 16);
+    builder.register(ECHO, pool, Arc::new(answers_later));
+    builder.hook(Arc::clone(&acl) as Arc<dyn RequestHook>);
+    let server = builder.start().expect("start server");
+    let client = client();
+    assert!(client.set_rpc_hook(Arc::new(Signer)).is_ok());
+    let resp = client.invoke_sync(&addr(&server), RemotingCommand::request(ECHO), TIMEOUT);
+    assert_eq!(resp.expect("answered").code, 7);
+    assert_eq!(acl.outcomes(1), [(ECHO, Some(7))]);
 }
