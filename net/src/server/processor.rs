@@ -54,8 +54,9 @@ pub trait RequestHook: Send + Sync + 'static {
         Admission::Proceed
     }
 
-    /// Called once the response has been handed to the I/O thread (for a oneway request or
-    /// one answered later that is never answered: when the processor returns).
+    /// Called once the response has been handed to the I/O thread. For a oneway request:
+    /// when the processor returns. For a request answered later: when its [`Responder`]
+    /// answers (never, if it never does).
     fn after(&self, conn: &Connection, outcome: &RequestOutcome) {
         let _ = (conn, outcome);
     }
