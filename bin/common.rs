@@ -1,5 +1,5 @@
-// Shared by the server binaries (included with `#[path]`): logging, config loading with exit
-// codes, and SIGINT/SIGTERM handling (the first signal asks for a graceful stop; a second one
+// Shared by the server binaries (included with `#[path]`): logging, the panic policy, config
+// loading with exit codes, and SIGINT/SIGTERM handling (the first signal asks for a graceful stop; a second one
 // exits at once).
 
 use std::process::ExitCode;
@@ -22,6 +22,8 @@ pub fn start<R: FlagOverrides, C>(
         eprintln!("{prog}: cannot start logging: {e}");
         return Err(ExitCode::from(2));
     }
+    // A panic in one request answers SYSTEM_ERROR; any other panic aborts the process.
+    rocketmq_net::panic_policy::install();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let config = match load_raw::<R>(&args).and_then(|raw| raw.map(validate).transpose()) {
         Ok(Some(c)) => c,

@@ -9,19 +9,42 @@ use crate::protocol::{DecodeError, EncodeError};
 #[non_exhaustive]
 pub enum NetError {
     /// The address could not be resolved or the TCP connect failed or timed out.
-    Connect { addr: String, source: io::Error },
+    Connect {
+        /// The address as given.
+        addr: String,
+        /// The resolver's or the connect's error.
+        source: io::Error,
+    },
     /// No response arrived within the call's timeout.
-    Timeout { addr: String, timeout_ms: u64 },
+    Timeout {
+        /// The peer.
+        addr: String,
+        /// The call's timeout.
+        timeout_ms: u64,
+    },
     /// The connection closed (or was closed) before the response arrived.
-    ConnectionClosed { addr: String },
+    ConnectionClosed {
+        /// The peer.
+        addr: String,
+    },
     /// Writing the request to the socket failed.
-    Send { addr: String, source: io::Error },
+    Send {
+        /// The peer.
+        addr: String,
+        /// The socket's error.
+        source: io::Error,
+    },
     /// The peer sent bytes that do not decode.
     Decode(DecodeError),
     /// The command cannot be encoded (too large).
     Encode(EncodeError),
     /// The connection's queue of unsent bytes is over its cap.
-    WriteQueueFull { addr: String, max_bytes: usize },
+    WriteQueueFull {
+        /// The peer.
+        addr: String,
+        /// The cap (`write_queue_max_bytes`).
+        max_bytes: usize,
+    },
     /// The client or server is shutting down.
     Shutdown,
 }

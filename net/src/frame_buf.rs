@@ -39,15 +39,18 @@ impl FrameBuf {
             } else {
                 // Full with one incomplete frame: its checked length says how much to grow.
                 let needed = frame_len(&self.buf, self.frame_max_bytes)?.unwrap_or(0);
+                assert!(needed <= self.frame_max_bytes, "grew past the checked frame limit");
                 self.buf.resize(needed.max(self.buf.len() + 1), 0);
             }
         }
+        assert!(self.start <= self.end && self.end < self.buf.len(), "no spare space");
         Ok(&mut self.buf[self.end..])
     }
 
     /// Records that `n` bytes were read into [`Self::spare`].
     pub(crate) fn filled(&mut self, n: usize) {
-        self.end = (self.end + n).min(self.buf.len());
+        assert!(n <= self.buf.len() - self.end, "filled {n} bytes past the spare space");
+        self.end += n;
     }
 
     /// The next whole frame (prefix included), consumed from the buffer.
@@ -57,8 +60,10 @@ impl FrameBuf {
         if available.len() < len {
             return Ok(None);
         }
+        assert!(len >= 8, "frame_len accepts no frame shorter than its fixed words");
         let frame_start = self.start;
         self.start += len;
+        assert!(self.start <= self.end, "consumed past the filled bytes");
         Ok(Some(&self.buf[frame_start..frame_start + len]))
     }
 }
@@ -111,5 +116,54 @@ mod tests {
         spare[..4].copy_from_slice(&2000u32.to_be_bytes());
         fb.filled(4);
         assert!(matches!(fb.next_frame(), Err(DecodeError::FrameTooLarge { .. })));
+    }
+
+    /// Feeds `bytes` in chunks of the given sizes (cycled); stops at the first error.
+    fn feed_chunks(fb: &mut FrameBuf, mut bytes: &[u8], chunks: &[usize]) -> Vec<Vec<u8>> {
+        let mut frames = Vec::new();
+        for &chunk in chunks.iter().cycle() {
+            if bytes.is_empty() {
+                break;
+            }
+            let Ok(spare) = fb.spare() else { break };
+            let n = spare.len().min(chunk).min(bytes.len());
+            spare[..n].copy_from_slice(&bytes[..n]);
+            fb.filled(n);
+            bytes = &bytes[n..];
+            loop {
+                match fb.next_frame() {
+                    Ok(Some(f)) => frames.push(f.to_vec()),
+                    Ok(None) => break,
+                    Err(_) => return frames,
+                }
+            }
+        }
+        frames
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_chunking_yields_exactly_the_frames(
+            sizes in proptest::collection::vec(0usize..3000, 0..12),
+            chunks in proptest::collection::vec(1usize..5000, 1..8),
+        ) {
+            let stream: Vec<u8> = sizes.iter().flat_map(|&s| frame(s)).collect();
+            let mut fb = FrameBuf::new(1 << 20);
+            let lens: Vec<usize> =
+                feed_chunks(&mut fb, &stream, &chunks).iter().map(|f| f.len() - 8).collect();
+            proptest::prop_assert_eq!(lens, sizes);
+        }
+
+        #[test]
+        fn random_bytes_never_panic_and_frames_respect_the_limit(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2000),
+            chunks in proptest::collection::vec(1usize..700, 1..8),
+            max in 8usize..1500,
+        ) {
+            let mut fb = FrameBuf::new(max);
+            for f in feed_chunks(&mut fb, &bytes, &chunks) {
+                proptest::prop_assert!((8..=max).contains(&f.len()));
+            }
+        }
     }
 }

@@ -10,9 +10,7 @@
 //! **Invariant:** once `open` is false the pending table is empty and stays empty: `close` clears
 //! `open` before draining the table, and `register` re-checks `open` after inserting.
 
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpStream};
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -24,7 +22,10 @@ use parking_lot::{Mutex, MutexGuard};
 use crate::error::NetError;
 use crate::frame_buf::FrameBuf;
 use crate::opaque_map::OpaqueMap;
+use crate::panic_policy;
 use crate::protocol::RemotingCommand;
+
+use super::transport::Transport;
 
 /// How a connection's reader thread reads.
 #[derive(Debug, Clone, Copy)]
@@ -54,8 +55,9 @@ impl Completion {
                 let _ = tx.send(result);
             }
             Self::Async(callback) => {
-                if catch_unwind(AssertUnwindSafe(|| callback(result))).is_err() {
-                    error!("an invoke_async callback panicked");
+                if let Err(panic) = panic_policy::catch(|| callback(result)) {
+                    let message = panic_policy::describe(&*panic);
+                    error!("an invoke_async callback panicked: {message}");
                 }
             }
         }
@@ -83,7 +85,7 @@ pub(crate) type InboundSink = dyn Fn(&Arc<Channel>, RemotingCommand) + Send + Sy
 
 pub(crate) struct Channel {
     pub addr: String,
-    stream: TcpStream,
+    transport: Transport,
     open: AtomicBool,
     write: Mutex<WriteState>,
     write_queue_max_bytes: usize,
@@ -91,7 +93,7 @@ pub(crate) struct Channel {
 }
 
 impl Channel {
-    pub(crate) fn new(addr: String, stream: TcpStream, write_queue_max_bytes: usize) -> Self {
+    pub(crate) fn new(addr: String, transport: Transport, write_queue_max_bytes: usize) -> Self {
         let write = WriteState {
             queued: Vec::new(),
             spare: Vec::new(),
@@ -100,7 +102,7 @@ impl Channel {
         };
         Self {
             addr,
-            stream,
+            transport,
             open: AtomicBool::new(true),
             write: Mutex::new(write),
             write_queue_max_bytes,
@@ -118,7 +120,9 @@ impl Channel {
 
     /// Adds a waiting call; fails (returning its completion) if the channel is closed.
     pub(crate) fn register(&self, opaque: i32, pending: Pending) -> Result<(), Pending> {
-        self.pending.lock().insert(opaque, pending);
+        let previous = self.pending.lock().insert(opaque, pending);
+        // Opaques come from one process-wide counter: two live calls never share one.
+        assert!(previous.is_none(), "opaque {opaque} is already pending on {}", self.addr);
         if self.is_open() {
             return Ok(());
         }
@@ -170,7 +174,11 @@ impl Channel {
             let max_bytes = self.write_queue_max_bytes;
             return Err(NetError::WriteQueueFull { addr: self.addr.clone(), max_bytes });
         }
+        let before = state.queued.len();
         encode(&mut state.queued)?;
+        let frame = &state.queued[before..];
+        let declared = crate::protocol::frame_len(frame, usize::MAX);
+        assert!(matches!(declared, Ok(Some(len)) if len == frame.len()), "one whole frame");
         if state.writing || state.reader_polling {
             return Ok(());
         }
@@ -196,6 +204,7 @@ impl Channel {
         &'a self,
         mut state: MutexGuard<'a, WriteState>,
     ) -> Result<(), NetError> {
+        assert!(state.writing, "only the holder of the writer role writes");
         loop {
             if state.queued.is_empty() {
                 state.writing = false;
@@ -204,7 +213,7 @@ impl Channel {
             let spare = std::mem::take(&mut state.spare);
             let mut batch = std::mem::replace(&mut state.queued, spare);
             drop(state);
-            let result = (&self.stream).write_all(&batch);
+            let result = self.transport.write_all(&batch);
             state = self.write.lock();
             batch.clear();
             state.spare = batch;
@@ -224,10 +233,15 @@ impl Channel {
         if !self.open.swap(false, Ordering::AcqRel) {
             return;
         }
-        if let Err(e) = self.stream.shutdown(Shutdown::Both) {
+        if let Err(e) = self.transport.shutdown() {
             debug!("shutdown of {}: {e}", self.addr);
         }
-        let drained: Vec<Pending> = self.pending.lock().drain().map(|(_, p)| p).collect();
+        let drained: Vec<Pending> = {
+            let mut pending = self.pending.lock();
+            let drained = pending.drain().map(|(_, p)| p).collect();
+            assert!(pending.is_empty(), "a closed channel has no pending calls");
+            drained
+        };
         for pending in drained {
             pending.completion.complete(Err(error()));
         }
@@ -299,34 +313,18 @@ impl Channel {
         }
         #[cfg(not(unix))]
         let _ = busy_until;
-        let mut stream = &self.stream;
-        stream.read(buf)
+        self.transport.read(buf)
     }
 
     /// Non-blocking reads until data, an error or `until`; `None` when time ran out.
     #[cfg(unix)]
     fn poll_read(&self, buf: &mut [u8], until: Instant) -> Option<io::Result<usize>> {
-        use std::os::fd::AsRawFd;
         loop {
-            // SAFETY: `buf` is valid for writes of `buf.len()` bytes and the descriptor is
-            // owned by `self.stream`, alive for this call. MSG_DONTWAIT makes only this call
-            // non-blocking; writers keep their blocking socket.
-            let n = unsafe {
-                libc::recv(
-                    self.stream.as_raw_fd(),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                    libc::MSG_DONTWAIT,
-                )
-            };
-            if let Ok(n) = usize::try_from(n) {
-                return Some(Ok(n));
-            }
-            let e = io::Error::last_os_error();
-            match e.kind() {
-                io::ErrorKind::WouldBlock => {}
-                io::ErrorKind::Interrupted => continue,
-                _ => return Some(Err(e)),
+            match self.transport.try_read(buf) {
+                Ok(n) => return Some(Ok(n)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Some(Err(e)),
             }
             if let Err(e) = self.flush_queued(self.write.lock()) {
                 return Some(Err(io::Error::other(e.to_string())));

@@ -10,6 +10,7 @@
 //! for a response that only this very thread can read, until its timeout.
 
 mod channel;
+mod transport;
 
 use std::collections::HashMap;
 use std::net::{TcpStream, ToSocketAddrs};
@@ -23,16 +24,27 @@ use log::{debug, warn};
 use parking_lot::{Mutex, RwLock};
 
 use crate::error::NetError;
+use crate::panic_policy;
 use crate::protocol::{
     next_opaque, response_code, RemotingCommand, SerializeType, FLAG_ONEWAY, FLAG_RESPONSE,
     FRAME_MAX_BYTES_DEFAULT,
 };
 
 use channel::{Channel, Completion, Pending};
+use transport::Transport;
 
 /// Handles a request the server sent us; a returned command is sent back as the response.
 pub type RequestHandler =
     Arc<dyn Fn(&str, RemotingCommand) -> Option<RemotingCommand> + Send + Sync>;
+
+/// Runs on the calling thread just before each request this client sends is encoded, after
+/// its opaque is assigned: it may add ext fields (ACL signing: an access key and a signature
+/// over the fields and body). Installed once with [`RemotingClient::set_rpc_hook`]; without
+/// one, a request pays a single atomic load.
+pub trait RpcHook: Send + Sync + 'static {
+    /// Amends `request` (sent to `addr`) before it is encoded.
+    fn before_request(&self, addr: &str, request: &mut RemotingCommand);
+}
 
 /// The connection to one address, once connected; its lock serializes reconnecting.
 type Slot = Mutex<Option<Arc<Channel>>>;
@@ -90,6 +102,7 @@ struct Inner {
     shutdown: AtomicBool,
     timer: OnceLock<Thread>,
     timer_sleeping: AtomicBool,
+    rpc_hook: OnceLock<Arc<dyn RpcHook>>,
 }
 
 impl std::fmt::Debug for RemotingClient {
@@ -117,6 +130,7 @@ impl RemotingClient {
             shutdown: AtomicBool::new(false),
             timer: OnceLock::new(),
             timer_sleeping: AtomicBool::new(false),
+            rpc_hook: OnceLock::new(),
         });
         let weak = Arc::downgrade(&inner);
         let timer = thread::Builder::new()
@@ -140,7 +154,7 @@ impl RemotingClient {
         timeout: Duration,
     ) -> Result<RemotingCommand, NetError> {
         let chan = self.inner.channel(addr)?;
-        prepare_request(&mut cmd);
+        self.inner.prepare_request(addr, &mut cmd);
         let (tx, rx) = crossbeam_channel::bounded(1);
         let pending = Pending {
             deadline: Instant::now() + timeout,
@@ -184,7 +198,7 @@ impl RemotingClient {
         callback: Box<dyn FnOnce(Result<RemotingCommand, NetError>) + Send>,
     ) -> Result<(), NetError> {
         let chan = self.inner.channel(addr)?;
-        prepare_request(&mut cmd);
+        self.inner.prepare_request(addr, &mut cmd);
         let pending = Pending {
             deadline: Instant::now() + timeout,
             timeout_ms: millis(timeout),
@@ -206,7 +220,7 @@ impl RemotingClient {
     /// Sends `cmd` with the oneway flag; no response is expected.
     pub fn invoke_oneway(&self, addr: &str, mut cmd: RemotingCommand) -> Result<(), NetError> {
         let chan = self.inner.channel(addr)?;
-        prepare_request(&mut cmd);
+        self.inner.prepare_request(addr, &mut cmd);
         cmd.flag |= FLAG_ONEWAY;
         chan.write_frame(|buf| self.inner.encode_into(&cmd, buf))
     }
@@ -215,6 +229,12 @@ impl RemotingClient {
     /// on the `net-client-req` thread. Without one, such requests get REQUEST_CODE_NOT_SUPPORTED.
     pub fn set_request_handler(&self, handler: RequestHandler) {
         *self.inner.handler.write() = Some(handler);
+    }
+
+    /// Installs the hook run on every request just before it is encoded (see [`RpcHook`]).
+    /// A client has at most one; a second call returns its hook as the error.
+    pub fn set_rpc_hook(&self, hook: Arc<dyn RpcHook>) -> Result<(), Arc<dyn RpcHook>> {
+        self.inner.rpc_hook.set(hook)
     }
 
     /// Closes the connection to `addr`, failing its pending calls; the next call reconnects.
@@ -278,16 +298,20 @@ fn spin_for_response(
     None
 }
 
-fn prepare_request(cmd: &mut RemotingCommand) {
-    cmd.opaque = next_opaque();
-    cmd.flag &= !(FLAG_RESPONSE | FLAG_ONEWAY);
-}
-
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 impl Inner {
+    /// Gives the request a fresh opaque, clears its flags and runs the RPC hook on it.
+    fn prepare_request(&self, addr: &str, cmd: &mut RemotingCommand) {
+        cmd.opaque = next_opaque();
+        cmd.flag &= !(FLAG_RESPONSE | FLAG_ONEWAY);
+        if let Some(hook) = self.rpc_hook.get() {
+            hook.before_request(addr, cmd);
+        }
+    }
+
     fn encode_into(&self, cmd: &RemotingCommand, out: &mut Vec<u8>) -> Result<(), NetError> {
         let (ser, max) = (self.config.request_serialize, self.config.frame_max_bytes);
         cmd.try_encode(ser, out, max).map_err(NetError::from)
@@ -338,8 +362,12 @@ impl Inner {
         let write_timeout = Duration::from_millis(self.config.write_timeout_ms.max(1));
         stream.set_write_timeout(Some(write_timeout)).map_err(send_err)?;
         let port = stream.peer_addr().map(|a| a.port()).unwrap_or(0);
-        let chan =
-            Arc::new(Channel::new(addr.to_owned(), stream, self.config.write_queue_max_bytes));
+        let chan = Channel::new(
+            addr.to_owned(),
+            Transport::Plain(stream),
+            self.config.write_queue_max_bytes,
+        );
+        let chan = Arc::new(chan);
         let weak = Arc::downgrade(self);
         let inbound: Arc<channel::InboundSink> =
             Arc::new(move |chan: &Arc<Channel>, cmd| inbound_request(&weak, chan, cmd));
@@ -430,9 +458,9 @@ fn handler_loop(inner: &Weak<Inner>, rx: &Receiver<Inbound>) {
         let request = (cmd.code, cmd.opaque, cmd.flag);
         let response = match handler {
             Some(handler) => {
-                let call = std::panic::AssertUnwindSafe(|| handler(&chan.addr, cmd));
-                std::panic::catch_unwind(call).unwrap_or_else(|_| {
-                    log::error!("request handler panicked on request {}", request.0);
+                panic_policy::catch(|| handler(&chan.addr, cmd)).unwrap_or_else(|panic| {
+                    let message = panic_policy::describe(&*panic);
+                    log::error!("request handler panicked on request {}: {message}", request.0);
                     Some(RemotingCommand::response(
                         response_code::SYSTEM_ERROR,
                         Some("handler panicked".into()),

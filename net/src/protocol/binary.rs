@@ -43,7 +43,7 @@ pub(crate) fn decode_header(buf: &[u8]) -> Result<RemotingCommand, DecodeError> 
     })
 }
 
-fn decode_ext_fields(block: &[u8], base: usize) -> Result<ExtFields, DecodeError> {
+pub(crate) fn decode_ext_fields(block: &[u8], base: usize) -> Result<ExtFields, DecodeError> {
     let mut r = Reader { buf: block, pos: 0 };
     let mut fields = ExtFields::with_text_capacity(8, block.len());
     while r.pos < block.len() {
@@ -59,6 +59,8 @@ fn decode_ext_fields(block: &[u8], base: usize) -> Result<ExtFields, DecodeError
             fields.push_unchecked(&key, &value);
         }
     }
+    // `take` never moves past the block, so the loop ends exactly at its end.
+    assert_eq!(r.pos, block.len(), "ext block over-read");
     fields.dedup_keep_last();
     Ok(fields)
 }
@@ -77,6 +79,7 @@ pub(crate) fn encode_header(cmd: &RemotingCommand, out: &mut Vec<u8>) -> bool {
     let (Ok(remark_len), Some(ext_len)) = (i32::try_from(remark.len()), ext_block_len(cmd)) else {
         return false;
     };
+    let start = out.len();
     out.reserve(FIXED_BYTES + remark.len() + usize::try_from(ext_len).unwrap_or(0));
     out.extend_from_slice(&code.to_be_bytes());
     out.push(cmd.language.code());
@@ -93,6 +96,9 @@ pub(crate) fn encode_header(cmd: &RemotingCommand, out: &mut Vec<u8>) -> bool {
         out.extend_from_slice(&i32::try_from(value.len()).unwrap_or(0).to_be_bytes());
         out.extend_from_slice(value.as_bytes());
     }
+    // Pair of `decode_header`'s checks: the block lengths written are the ones declared.
+    let ext_len = usize::try_from(ext_len).unwrap_or(usize::MAX);
+    assert_eq!(out.len() - start, FIXED_BYTES + remark.len() + ext_len, "binary header length");
     true
 }
 
@@ -127,6 +133,7 @@ impl<'a> Reader<'a> {
         let end = end.ok_or(self.err_at(0, "length past the end of the header"))?;
         let bytes = &self.buf[self.pos..end];
         self.pos = end;
+        assert!(self.pos <= self.buf.len(), "reader past its buffer");
         Ok(bytes)
     }
 

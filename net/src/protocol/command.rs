@@ -28,13 +28,21 @@ pub fn next_opaque() -> i32 {
 /// One remoting request or response. An empty `body` means the frame carries no body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemotingCommand {
+    /// Request code, or response code in a response.
     pub code: i32,
+    /// The sender's client language.
     pub language: LanguageCode,
+    /// The sender's RocketMQ version number (Java's `MQVersion`).
     pub version: i32,
+    /// Matches a response to its request; chosen by the requester.
     pub opaque: i32,
+    /// Bit 0: response; bit 1: oneway ([`FLAG_RESPONSE`], [`FLAG_ONEWAY`]).
     pub flag: i32,
+    /// Free text; for responses, the error description.
     pub remark: Option<String>,
+    /// The custom header's fields (decoded into a typed header at the edge).
     pub ext_fields: ExtFields,
+    /// The frame's body, after the header.
     pub body: Vec<u8>,
 }
 
@@ -177,6 +185,7 @@ impl RemotingCommand {
         }
         out.extend_from_slice(&self.body);
         write_prefix(&mut out[start..], serialize, header_len, self.body.len());
+        assert_eq!(out.len() - start, frame_len, "the prefix describes the bytes written");
         Ok(())
     }
 

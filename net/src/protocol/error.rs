@@ -9,23 +9,62 @@ use std::fmt;
 #[non_exhaustive]
 pub enum DecodeError {
     /// The whole frame, 4-byte prefix included, is larger than the configured limit.
-    FrameTooLarge { len: usize, max: usize },
+    FrameTooLarge {
+        /// Declared length, prefix included.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
     /// The length prefix is negative.
-    NegativeLength { len: i32 },
+    NegativeLength {
+        /// The prefix as read.
+        len: i32,
+    },
     /// The length prefix is smaller than 4, so the header-length word cannot be present.
-    FrameTooShort { len: i32 },
+    FrameTooShort {
+        /// The prefix as read.
+        len: i32,
+    },
     /// Fewer bytes are present than the frame (or a field inside it) needs.
-    Truncated { needed: usize, available: usize },
+    Truncated {
+        /// Bytes needed.
+        needed: usize,
+        /// Bytes present.
+        available: usize,
+    },
     /// The slice passed to decode holds more bytes than the frame's length prefix says.
-    LengthMismatch { declared: usize, actual: usize },
+    LengthMismatch {
+        /// Length the prefix declares, prefix included.
+        declared: usize,
+        /// Bytes given.
+        actual: usize,
+    },
     /// The high byte of the header-length word is neither 0 (JSON) nor 1 (ROCKETMQ).
-    UnknownSerializeType(u8),
+    UnknownSerializeType(
+        /// The type byte as read.
+        u8,
+    ),
     /// The header length points past the end of the frame.
-    HeaderLengthPastFrame { header_len: usize, frame_len: usize },
+    HeaderLengthPastFrame {
+        /// Declared header length.
+        header_len: usize,
+        /// Length of the whole frame.
+        frame_len: usize,
+    },
     /// The JSON header is not valid (lenient) JSON or has a field of the wrong type.
-    BadJson { offset: usize, reason: &'static str },
+    BadJson {
+        /// Byte offset in the header.
+        offset: usize,
+        /// What was expected there.
+        reason: &'static str,
+    },
     /// The ROCKETMQ binary header is malformed.
-    BadBinaryHeader { offset: usize, reason: &'static str },
+    BadBinaryHeader {
+        /// Byte offset in the header.
+        offset: usize,
+        /// What is wrong there.
+        reason: &'static str,
+    },
 }
 
 impl fmt::Display for DecodeError {
@@ -65,9 +104,19 @@ impl std::error::Error for DecodeError {}
 #[non_exhaustive]
 pub enum EncodeError {
     /// The header is longer than the 24 bits of the header-length word allow.
-    HeaderTooLarge { len: usize, max: usize },
+    HeaderTooLarge {
+        /// Encoded header length.
+        len: usize,
+        /// The 24-bit limit.
+        max: usize,
+    },
     /// The whole frame, prefix included, is larger than the limit given.
-    FrameTooLarge { len: usize, max: usize },
+    FrameTooLarge {
+        /// Encoded frame length, prefix included.
+        len: usize,
+        /// The limit given.
+        max: usize,
+    },
 }
 
 impl fmt::Display for EncodeError {

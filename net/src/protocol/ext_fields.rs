@@ -31,9 +31,19 @@ impl CommandHeader for ExtFields {
 #[non_exhaustive]
 pub enum HeaderError {
     /// A required field is absent.
-    Missing { field: &'static str },
+    Missing {
+        /// The field's wire name.
+        field: &'static str,
+    },
     /// A field is present but its value does not parse as `expected`.
-    Invalid { field: &'static str, value: String, expected: &'static str },
+    Invalid {
+        /// The field's wire name.
+        field: &'static str,
+        /// The value as sent.
+        value: String,
+        /// What it should have been ("an int32", …).
+        expected: &'static str,
+    },
 }
 
 impl fmt::Display for HeaderError {
@@ -116,7 +126,9 @@ impl ExtFields {
         self.text.push_str(key);
         let split = self.text.len();
         self.text.push_str(value);
-        Entry { start, split, end: self.text.len() }
+        let entry = Entry { start, split, end: self.text.len() };
+        assert!(entry.start <= entry.split && entry.split <= entry.end, "entry bounds");
+        entry
     }
 
     /// Sets `key` to `value`, replacing an earlier value of the same key in place.
@@ -202,6 +214,8 @@ impl ExtFields {
             let entry = self.append(k, v);
             self.entries.push(entry);
         }
+        assert_eq!(self.text.len(), old.live_bytes(), "compaction keeps only live bytes");
+        assert_eq!(self.len(), old.len(), "compaction keeps every entry");
     }
 
     /// A required string field.
@@ -299,6 +313,7 @@ impl ExtFields {
             }
         }
         kept.reverse();
+        assert!(kept.len() < n, "a duplicate was found, so an entry goes");
         self.entries = kept;
         self.compact_if_sparse();
     }

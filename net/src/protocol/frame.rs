@@ -63,6 +63,7 @@ pub fn frame_len(buf: &[u8], max_frame_bytes: usize) -> Result<Option<usize>, De
         return Err(DecodeError::FrameTooShort { len });
     }
     let total = body_len + 4;
+    assert!(total >= FRAME_FIXED_BYTES, "every accepted frame holds its two fixed words");
     if total > max_frame_bytes {
         return Err(DecodeError::FrameTooLarge { len: total, max: max_frame_bytes });
     }
@@ -96,6 +97,7 @@ pub(crate) fn split_frame(frame: &[u8]) -> Result<FrameParts<'_>, DecodeError> {
         return Err(DecodeError::HeaderLengthPastFrame { header_len, frame_len: total });
     }
     let (header, body) = rest.split_at(header_len);
+    assert_eq!(FRAME_FIXED_BYTES + header.len() + body.len(), total, "parts cover the frame");
     Ok(FrameParts { serialize, header, body })
 }
 
@@ -107,7 +109,10 @@ pub(crate) fn write_prefix(
     body_len: usize,
 ) {
     // Callers checked header_len <= HEADER_MAX_BYTES and the total against i32::MAX.
+    assert!(header_len <= HEADER_MAX_BYTES, "header of {header_len} bytes");
+    assert!(out.len() >= FRAME_FIXED_BYTES + header_len + body_len, "prefix of a short frame");
     let total = 4 + header_len + body_len;
+    assert!(i32::try_from(total).is_ok(), "frame of {total} bytes");
     let total = u32::try_from(total).unwrap_or(u32::MAX);
     let header_len = u32::try_from(header_len).unwrap_or(0) & 0x00FF_FFFF;
     out[..4].copy_from_slice(&total.to_be_bytes());

@@ -96,6 +96,7 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
             out.extend_from_slice(escape);
         }
     }
+    assert!(run_start <= bytes.len(), "escaped past the string");
     out.extend_from_slice(&bytes[run_start..]);
     out.push(b'"');
 }
@@ -126,6 +127,7 @@ pub(crate) fn format_int(buf: &mut [u8; INT_TEXT_MAX], value: i64) -> &str {
         at -= 1;
         buf[at] = b'-';
     }
+    assert!(at < INT_TEXT_MAX, "an i64 takes at least one character");
     // Only ASCII digits and '-' were written.
     std::str::from_utf8(&buf[at..]).unwrap_or("0")
 }
@@ -158,6 +160,7 @@ impl<'a> Parser<'a> {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
             self.pos += 1;
         }
+        assert!(self.pos <= self.buf.len(), "parser past its input");
     }
 
     fn expect(&mut self, byte: u8, reason: &'static str) -> Result<(), DecodeError> {
@@ -349,6 +352,7 @@ impl<'a> Parser<'a> {
             return Err(self.err("unterminated string"));
         };
         self.pos = start + stop;
+        assert!(matches!(rest[stop], b'"' | b'\\'), "the scan stops at a quote or backslash");
         if rest[stop] == b'\\' {
             return self.escaped_string(start).map(Cow::Owned);
         }
@@ -431,6 +435,7 @@ impl<'a> Parser<'a> {
             return Ok(char::REPLACEMENT_CHARACTER);
         }
         let code = 0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00);
+        assert!((0x10000..0x110000).contains(&code), "a surrogate pair is a supplementary char");
         Ok(char::from_u32(code).unwrap_or(char::REPLACEMENT_CHARACTER))
     }
 
@@ -475,7 +480,9 @@ fn find_special<const CONTROL: bool>(s: &[u8]) -> Option<usize> {
             hits |= below(word, 0x20);
         }
         if hits != 0 {
-            return Some(offset + (hits.trailing_zeros() / 8) as usize);
+            let at = offset + usize::try_from(hits.trailing_zeros() / 8).unwrap_or(7);
+            assert!(special(s[at]), "the word scan found a plain byte");
+            return Some(at);
         }
         offset += 8;
     }

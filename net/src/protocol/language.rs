@@ -7,20 +7,34 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum LanguageCode {
+    /// `JAVA` (0), the default.
     #[default]
     Java,
+    /// `CPP` (1).
     Cpp,
+    /// `DOTNET` (2).
     Dotnet,
+    /// `PYTHON` (3).
     Python,
+    /// `DELPHI` (4).
     Delphi,
+    /// `ERLANG` (5).
     Erlang,
+    /// `RUBY` (6).
     Ruby,
+    /// `OTHER` (7).
     Other,
+    /// `HTTP` (8).
     Http,
+    /// `GO` (9).
     Go,
+    /// `PHP` (10).
     Php,
+    /// `OMS` (11).
     Oms,
+    /// `RUST` (12).
     Rust,
+    /// `NODE_JS` (13).
     NodeJs,
     /// A name (or, from a binary header, the decimal byte) this enum does not know.
     Unknown(String),

@@ -19,6 +19,8 @@ mod ext_fields;
 mod frame;
 mod json;
 mod language;
+#[cfg(test)]
+mod proptests;
 
 pub use codes::{request_code, response_code, RequestCode, ResponseCode};
 pub use command::{next_opaque, RemotingCommand, DEFAULT_VERSION, FLAG_ONEWAY, FLAG_RESPONSE};

@@ -5,20 +5,31 @@
 //! **Invariant:** only the I/O thread touches sockets. Other threads encode frames themselves and
 //! send them as [`IoMsg::Write`]; the I/O thread is woken through one `mio::Waker`, at most once
 //! per batch thanks to the `wake_pending` flag.
+//!
+//! **The inbox is bounded** (`ServerConfig::reply_queue_max` messages). A thread that finds it
+//! full wakes the I/O thread and then blocks until there is room: a full inbox slows the
+//! workers down, which fills their pool queues, which `net-io` answers with SYSTEM_BUSY. This
+//! cannot deadlock because the I/O thread never blocks on anything but `epoll_wait` (pools are
+//! fed with `try_send`), and what it posts to itself (an inline processor or an `on_close` hook
+//! calling [`Connection::close`] or a [`crate::Responder`]) goes to a thread-local queue
+//! instead of the bounded inbox. The one rule left to users: never post to a connection while
+//! holding a lock that code running on `net-io` (inline processors, `on_close` hooks) takes.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{RecvTimeoutError, Sender};
+use crossbeam_channel::{RecvTimeoutError, Sender, TrySendError};
 use log::debug;
 use parking_lot::Mutex;
 
 use crate::error::NetError;
 use crate::opaque_map::OpaqueMap;
 use crate::protocol::{next_opaque, RemotingCommand, SerializeType, FLAG_RESPONSE};
+
+use super::processor::RequestHook;
 
 /// Identifies one accepted connection for the lifetime of the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -37,14 +48,36 @@ pub(crate) enum IoMsg {
     Finish { deadline: Instant },
 }
 
-/// The sending side of the I/O thread's inbox plus its waker.
-#[derive(Debug)]
+/// The sending side of the I/O thread's inbox plus its waker, and what every connection of
+/// the server shares (response format, frame limit, request hooks, panic count).
 pub(crate) struct IoHandle {
+    /// Distinguishes servers, so that a `net-io` thread recognizes its own handle.
+    id: u64,
     tx: Sender<IoMsg>,
     waker: mio::Waker,
     wake_pending: AtomicBool,
     pub(crate) response_serialize: SerializeType,
     pub(crate) frame_max_bytes: usize,
+    /// Run around every request; empty means no hook cost at all.
+    pub(crate) hooks: Vec<Arc<dyn RequestHook>>,
+    /// Panics caught in processors and hooks, since the start.
+    pub(crate) panics: AtomicU64,
+}
+
+impl std::fmt::Debug for IoHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IoHandle")
+            .field("id", &self.id)
+            .field("hooks", &self.hooks.len())
+            .finish_non_exhaustive()
+    }
+}
+
+thread_local! {
+    /// The id of the server whose `net-io` thread this is (0: not a `net-io` thread).
+    static NET_IO_OF: Cell<u64> = const { Cell::new(0) };
+    /// Messages a `net-io` thread posted to itself; drained by its own loop, never blocking.
+    static SELF_INBOX: RefCell<Vec<IoMsg>> = const { RefCell::new(Vec::new()) };
 }
 
 impl IoHandle {
@@ -53,19 +86,39 @@ impl IoHandle {
         waker: mio::Waker,
         response_serialize: SerializeType,
         frame_max_bytes: usize,
+        hooks: Vec<Arc<dyn RequestHook>>,
     ) -> Self {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         Self {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             tx,
             waker,
             wake_pending: AtomicBool::new(false),
             response_serialize,
             frame_max_bytes,
+            hooks,
+            panics: AtomicU64::new(0),
         }
+    }
+
+    /// Marks the calling thread as this server's `net-io` thread (see [`Self::post`]).
+    pub(crate) fn enter_io_thread(&self) {
+        NET_IO_OF.with(|t| t.set(self.id));
+    }
+
+    /// Takes what this `net-io` thread posted to itself since the last call.
+    pub(crate) fn take_self_posted() -> Vec<IoMsg> {
+        SELF_INBOX.with(|q| std::mem::take(&mut *q.borrow_mut()))
+    }
+
+    /// Whether this `net-io` thread has posted to itself since the last take.
+    pub(crate) fn has_self_posted() -> bool {
+        SELF_INBOX.with(|q| !q.borrow().is_empty())
     }
 
     /// Hands `msg` to the I/O thread and wakes it; `false` once the I/O thread has exited.
     pub(crate) fn send(&self, msg: IoMsg) -> bool {
-        if self.tx.send(msg).is_err() {
+        if !self.post(msg) {
             return false;
         }
         self.wake();
@@ -76,13 +129,34 @@ impl IoHandle {
     /// of the batch. Only for responses: a server-initiated request must leave at once, since
     /// the worker may block waiting for its answer.
     pub(crate) fn send_reply(self: &Arc<Self>, msg: IoMsg) -> bool {
-        if self.tx.send(msg).is_err() {
+        if !self.post(msg) {
             return false;
         }
         if !WakeBatch::defer(self) {
             self.wake();
         }
         true
+    }
+
+    /// Queues `msg` for the I/O thread without waking it. The I/O thread itself never blocks
+    /// here (its messages go to its own queue); any other thread that finds the bounded inbox
+    /// full wakes the I/O thread, which drains it, and waits for room. `false` once the I/O
+    /// thread has exited.
+    fn post(&self, msg: IoMsg) -> bool {
+        if NET_IO_OF.with(Cell::get) == self.id {
+            SELF_INBOX.with(|q| q.borrow_mut().push(msg));
+            return true;
+        }
+        match self.tx.try_send(msg) {
+            Ok(()) => true,
+            Err(TrySendError::Full(msg)) => {
+                // Replies deferred by a `WakeBatch` may fill the inbox while the I/O thread
+                // sleeps: wake it before waiting, or nobody would.
+                self.wake();
+                self.tx.send(msg).is_ok()
+            }
+            Err(TrySendError::Disconnected(_)) => false,
+        }
     }
 
     fn wake(&self) {
@@ -119,7 +193,11 @@ pub(crate) struct WakeBatch(());
 
 impl WakeBatch {
     pub(crate) fn begin() -> Self {
-        DEFERRED_WAKES.with(|d| *d.borrow_mut() = Some(Vec::new()));
+        DEFERRED_WAKES.with(|d| {
+            let mut owed = d.borrow_mut();
+            assert!(owed.is_none(), "wake batches do not nest");
+            *owed = Some(Vec::new());
+        });
         Self(())
     }
 
@@ -211,7 +289,8 @@ impl Connection {
         cmd.flag &= !FLAG_RESPONSE;
         cmd.opaque = next_opaque();
         let (tx, rx) = crossbeam_channel::bounded(1);
-        self.inner.invokes.lock().insert(cmd.opaque, tx);
+        let previous = self.inner.invokes.lock().insert(cmd.opaque, tx);
+        assert!(previous.is_none(), "opaque {} is already awaited", cmd.opaque);
         // Checked after inserting: `mark_closed` clears the table after clearing `open`, so
         // either it drops our sender or we see the connection closed here.
         let sent = if self.is_open() { self.write_json(&cmd) } else { Err(self.closed()) };
@@ -256,6 +335,7 @@ impl Connection {
             out.truncate(start);
             error.encode(io.response_serialize, out);
         }
+        assert!(super::conn_state::is_one_frame(&out[start..]), "a response is one frame");
     }
 
     fn write_json(&self, cmd: &RemotingCommand) -> Result<(), NetError> {
@@ -283,9 +363,21 @@ impl Connection {
         waiter.is_some_and(|tx| tx.send(resp).is_ok())
     }
 
+    /// The request hooks of the server this connection belongs to.
+    pub(crate) fn hooks(&self) -> &[Arc<dyn RequestHook>] {
+        &self.inner.io.hooks
+    }
+
+    /// Counts a panic caught in a processor or hook of this connection's server.
+    pub(crate) fn count_panic(&self) {
+        self.inner.io.panics.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Marks the connection closed and fails every waiting invoke.
     pub(crate) fn mark_closed(&self) {
         self.inner.open.store(false, Ordering::Release);
-        self.inner.invokes.lock().clear();
+        let mut invokes = self.inner.invokes.lock();
+        invokes.clear();
+        assert!(invokes.is_empty(), "a closed connection has no waiting invokes");
     }
 }

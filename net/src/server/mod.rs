@@ -13,9 +13,11 @@
 //! no hop, no wake-up. The processor hands back (to the pool) anything that could block.
 
 mod conn;
+mod conn_state;
 mod pool;
 mod processor;
 mod reactor;
+mod transport;
 
 use std::collections::HashMap;
 use std::io;
@@ -32,7 +34,9 @@ use mio::{Poll, Waker};
 use crate::protocol::{SerializeType, FRAME_MAX_BYTES_DEFAULT};
 
 pub use conn::{Connection, ConnectionId};
-pub use processor::{Inline, Processor, RequestContext, Responder};
+pub use processor::{
+    Admission, Inline, Processor, RequestContext, RequestHook, RequestOutcome, Responder,
+};
 
 use conn::{IoHandle, IoMsg};
 use reactor::{CloseHook, Reactor, Route, Router};
@@ -58,6 +62,11 @@ pub struct ServerConfig {
     /// request arriving meanwhile is read without waking a sleeping CPU (on VMs that wake-up
     /// costs tens of microseconds). 0 turns busy polling off.
     pub busy_poll_us: u64,
+    /// Messages (encoded replies, server-initiated requests, closes) other threads may have
+    /// queued for `net-io` before they wait for room: the bound of the reply channel. A full
+    /// channel slows the workers down, which fills their pool queues, which `net-io` answers
+    /// with SYSTEM_BUSY.
+    pub reply_queue_max: usize,
 }
 
 impl ServerConfig {
@@ -78,6 +87,7 @@ impl Default for ServerConfig {
             connections_max: 10_000,
             shutdown_timeout_ms: 5_000,
             busy_poll_us: 0,
+            reply_queue_max: 4096,
         }
     }
 }
@@ -100,6 +110,7 @@ pub struct ServerBuilder {
     routes: HashMap<i32, Route>,
     default_route: Option<Route>,
     on_close: Vec<CloseHook>,
+    hooks: Vec<Arc<dyn RequestHook>>,
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -108,6 +119,7 @@ impl std::fmt::Debug for ServerBuilder {
             .field("config", &self.config)
             .field("pools", &self.pools)
             .field("codes", &self.routes.keys().collect::<Vec<_>>())
+            .field("hooks", &self.hooks.len())
             .finish_non_exhaustive()
     }
 }
@@ -121,6 +133,7 @@ impl ServerBuilder {
             routes: HashMap::new(),
             default_route: None,
             on_close: Vec::new(),
+            hooks: Vec::new(),
         }
     }
 
@@ -177,6 +190,13 @@ impl ServerBuilder {
         self
     }
 
+    /// Adds `hook` around every request that has a processor, inline codes included (see
+    /// [`RequestHook`]). Hooks run in the order they were added.
+    pub fn hook(&mut self, hook: Arc<dyn RequestHook>) -> &mut Self {
+        self.hooks.push(hook);
+        self
+    }
+
     /// Binds, spawns the workers and the `net-io` thread.
     pub fn start(self) -> io::Result<Server> {
         self.validate()?;
@@ -185,12 +205,13 @@ impl ServerBuilder {
         let poll = Poll::new()?;
         poll.registry().register(&mut listener, reactor::LISTENER, mio::Interest::READABLE)?;
         let waker = Waker::new(poll.registry(), reactor::WAKER)?;
-        let (io_tx, io_rx) = crossbeam_channel::unbounded();
+        let (io_tx, io_rx) = crossbeam_channel::bounded(self.config.reply_queue_max);
         let io = Arc::new(IoHandle::new(
             io_tx,
             waker,
             self.config.response_serialize,
             self.config.frame_max_bytes,
+            self.hooks,
         ));
         let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(0);
         let mut queues = Vec::with_capacity(self.pools.len());
@@ -236,6 +257,9 @@ impl ServerBuilder {
 
     fn validate(&self) -> io::Result<()> {
         let invalid = |msg: String| Err(io::Error::new(io::ErrorKind::InvalidInput, msg));
+        if self.config.reply_queue_max == 0 {
+            return invalid("reply_queue_max must be at least 1".to_owned());
+        }
         if let Some(p) = self.pools.iter().find(|p| p.threads == 0 || p.capacity == 0) {
             return invalid(format!("pool '{}' needs at least one thread and queue slot", p.name));
         }
@@ -264,6 +288,11 @@ impl Server {
     /// (Oneway requests are never refused: their connection is paused until the pool has room.)
     pub fn rejected_requests(&self) -> u64 {
         self.rejected.load(Ordering::Relaxed)
+    }
+
+    /// Panics caught in processors and hooks (each answered SYSTEM_ERROR), since the start.
+    pub fn processor_panics(&self) -> u64 {
+        self.io.panics.load(Ordering::Relaxed)
     }
 
     /// The address actually bound (useful with port 0).

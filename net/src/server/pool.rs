@@ -2,10 +2,10 @@
 //! server's back-pressure signal (SYSTEM_BUSY), decided by the I/O thread with `try_send`;
 //! a oneway request that finds it full is held and its connection paused instead (reactor.rs).
 //!
-//! A worker survives a panicking processor: the panic is caught and answered with SYSTEM_ERROR.
+//! A worker survives a panicking processor: the panic is caught (in a `panic_policy` scope),
+//! counted, logged with the request code and answered with SYSTEM_ERROR.
 
 use std::any::Any;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -13,16 +13,19 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use log::error;
 
+use crate::panic_policy;
 use crate::protocol::{response_code, RemotingCommand};
 
 use super::conn::{Connection, WakeBatch};
-use super::processor::{Processor, RequestContext};
+use super::processor::{Admission, Processor, RequestContext};
 
 /// One request on its way to a worker.
 pub(crate) struct Job {
     pub processor: Arc<dyn Processor>,
     pub conn: Connection,
     pub request: RemotingCommand,
+    /// The `before` hooks already admitted it (on `net-io`, for an inline code handed back).
+    pub admitted: bool,
 }
 
 /// The I/O thread's side of a pool.
@@ -43,6 +46,8 @@ pub(crate) fn spawn_pool(
     capacity: usize,
     done: &Sender<()>,
 ) -> std::io::Result<(PoolQueue, Vec<JoinHandle<()>>)> {
+    // `ServerBuilder::validate` refuses empty pools before any is spawned.
+    assert!(threads > 0 && capacity > 0, "pool '{name}' without threads or queue");
     let (tx, rx) = crossbeam_channel::bounded::<Job>(capacity);
     let mut handles = Vec::with_capacity(threads);
     for n in 0..threads {
@@ -81,33 +86,36 @@ fn work(rx: &Receiver<Job>, _done: Sender<()>) {
 }
 
 fn run_job(job: Job) {
-    let ctx = RequestContext::new(job.conn, &job.request);
-    let code = job.request.code;
-    let processor = job.processor;
-    let result = catch_unwind(AssertUnwindSafe(|| processor.process(&ctx, job.request)));
+    let Job { processor, conn, request, admitted } = job;
+    let ctx = RequestContext::new(conn, &request);
+    let code = request.code;
+    let result = panic_policy::catch(|| {
+        if !admitted {
+            if let Admission::Reject(response) = ctx.admit(&request) {
+                return Some(response);
+            }
+        }
+        processor.process(&ctx, request)
+    });
     match result {
         Ok(Some(response)) => ctx.respond(response),
-        Ok(None) => {}
-        Err(panic) => ctx.respond(panic_response(code, &*panic)),
+        Ok(None) => ctx.finish_unanswered(),
+        Err(panic) => ctx.respond(panic_response(ctx.conn(), code, &*panic)),
     }
 }
 
-/// Logs a processor's panic and builds the SYSTEM_ERROR answer that names it.
-pub(crate) fn panic_response(code: i32, panic: &(dyn Any + Send)) -> RemotingCommand {
-    let message = panic_message(panic);
+/// Counts and logs a processor's (or hook's) panic and builds the SYSTEM_ERROR answer that
+/// names it.
+pub(crate) fn panic_response(
+    conn: &Connection,
+    code: i32,
+    panic: &(dyn Any + Send),
+) -> RemotingCommand {
+    conn.count_panic();
+    let message = panic_policy::describe(panic);
     error!("processor for request code {code} panicked: {message}");
     RemotingCommand::response(
         response_code::SYSTEM_ERROR,
         Some(format!("processor panicked: {message}")),
     )
-}
-
-fn panic_message(panic: &(dyn Any + Send)) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "unknown panic".to_owned()
-    }
 }

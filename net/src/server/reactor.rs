@@ -1,5 +1,7 @@
-//! The `net-io` thread: a mio event loop that accepts connections, reads and splits frames,
-//! routes requests to worker pools, and writes replies.
+//! The `net-io` thread: a mio event loop that accepts connections, drains its inbox, retries
+//! held oneway jobs and flushes what each wake-up queued. What happens to one connection (read,
+//! split, route, answer inline, write) is in `conn_state.rs`; its bytes go through the
+//! `Transport` of `transport.rs` (plain TCP today, TLS next).
 //!
 //! **Invariants:** the loop never blocks except in `Poll::poll`. A connection's bytes are read
 //! until `WouldBlock` (mio is edge-triggered) or until its read budget for this turn is used,
@@ -20,23 +22,23 @@
 
 use std::cell::Cell;
 use std::collections::HashMap;
-use std::io::{self, Read, Write};
-use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::io;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, TrySendError};
 use log::{debug, info, warn};
 use mio::net::{TcpListener, TcpStream};
-use mio::{Events, Interest, Poll, Token};
+use mio::{Events, Poll, Token};
 
-use crate::frame_buf::{FrameBuf, FRAME_BUF_BYTES};
-use crate::protocol::{response_code, DecodeError, RemotingCommand, SerializeType};
+use crate::panic_policy;
 
 use super::conn::{Connection, ConnectionId, IoHandle, IoMsg};
-use super::pool::{Job, PoolQueue};
-use super::processor::{Inline, Processor, RequestContext};
+use super::conn_state::{CloseReason, ConnState, HeldJob, ReadOutcome};
+use super::pool::PoolQueue;
+use super::processor::Processor;
+use super::transport::Transport;
 use super::ServerConfig;
 
 pub(crate) const LISTENER: Token = Token(0);
@@ -47,8 +49,6 @@ const FIRST_CONN_ID: u64 = 2;
 const LONE_JOBS_MAX: usize = 2;
 /// How long the I/O thread polls for a lone request's reply.
 const LONE_REPLY_SPIN: Duration = Duration::from_micros(30);
-/// Bytes one connection may have read per loop turn before the others get theirs.
-const READ_BUDGET_BYTES: usize = 1 << 20;
 /// How often idle connections are looked for.
 const IDLE_SCAN_INTERVAL: Duration = Duration::from_millis(500);
 /// Poll timeout while a oneway job waits for room in its pool.
@@ -106,63 +106,6 @@ pub(crate) struct Reactor {
     reject_window: Option<Instant>,
 }
 
-/// A oneway request waiting for room in pool `pool`.
-struct HeldJob {
-    pool: usize,
-    job: Job,
-}
-
-/// One connection as the I/O thread sees it.
-struct ConnState {
-    stream: TcpStream,
-    handle: Connection,
-    frames: FrameBuf,
-    write_buf: Vec<u8>,
-    write_pos: usize,
-    /// Listed in `Reactor::dirty` for the end-of-wakeup flush.
-    dirty: bool,
-    /// The last write hit `WouldBlock`; wait for a writable edge.
-    write_blocked: bool,
-    last_active: Instant,
-    /// A oneway job its full pool refused; while set, the socket is not read.
-    held: Option<HeldJob>,
-    /// Unsent bytes beyond which the peer is closed as a slow reader.
-    write_max_bytes: usize,
-}
-
-/// Why a connection is being closed (for the log line).
-enum CloseReason {
-    PeerClosed,
-    Io(io::Error),
-    BadFrame(DecodeError),
-    WriteQueueFull(usize),
-    Idle,
-    Requested,
-    Shutdown,
-}
-
-impl std::fmt::Display for CloseReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::PeerClosed => f.write_str("peer closed"),
-            Self::Io(e) => write!(f, "i/o error: {e}"),
-            Self::BadFrame(e) => write!(f, "bad frame: {e}"),
-            Self::WriteQueueFull(n) => write!(f, "write queue over its cap ({n} bytes pending)"),
-            Self::Idle => f.write_str("idle timeout"),
-            Self::Requested => f.write_str("closed by the application"),
-            Self::Shutdown => f.write_str("server shutdown"),
-        }
-    }
-}
-
-/// Result of reading from a connection.
-enum ReadOutcome {
-    Open,
-    /// The read budget ran out with data possibly left in the socket: read again next turn.
-    MoreToRead,
-    Close(CloseReason),
-}
-
 impl Reactor {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
@@ -201,8 +144,10 @@ impl Reactor {
         let mut events = Events::with_capacity(1024);
         let busy_poll = Duration::from_micros(self.config.busy_poll_us);
         let mut busy_until = self.now;
+        self.io.enter_io_thread();
         loop {
-            let timeout = if !self.unread.is_empty() {
+            let more_queued = !self.inbox.is_empty() || IoHandle::has_self_posted();
+            let timeout = if !self.unread.is_empty() || more_queued {
                 Duration::ZERO
             } else if Instant::now() < busy_until {
                 // Busy polling: let other threads of this CPU run, but do not sleep.
@@ -389,12 +334,13 @@ impl Reactor {
         }
     }
 
-    fn add_conn(&mut self, mut stream: TcpStream, peer: std::net::SocketAddr) {
+    fn add_conn(&mut self, stream: TcpStream, peer: std::net::SocketAddr) {
         if self.conns.len() >= self.config.connections_max {
             warn!("refusing {peer}: {} connections already open", self.conns.len());
             return;
         }
-        if let Err(e) = stream.set_nodelay(true) {
+        let mut transport = Transport::Plain(stream);
+        if let Err(e) = transport.set_nodelay() {
             debug!("set_nodelay on {peer}: {e}");
         }
         let id = self.next_id;
@@ -403,14 +349,14 @@ impl Reactor {
             warn!("refusing {peer}: connection ids exhausted");
             return;
         };
-        let interest = Interest::READABLE | Interest::WRITABLE;
-        if let Err(e) = self.poll.registry().register(&mut stream, token, interest) {
+        if let Err(e) = transport.register(self.poll.registry(), token) {
             warn!("cannot register {peer}: {e}");
             return;
         }
         debug!("accepted {peer} as connection {id}");
+        assert!(id >= FIRST_CONN_ID && !self.conns.contains_key(&token), "token {id} reused");
         let handle = Connection::new(ConnectionId(id), peer, Arc::clone(&self.io));
-        self.conns.insert(token, ConnState::new(stream, handle, self.now, &self.config));
+        self.conns.insert(token, ConnState::new(transport, handle, self.now, &self.config));
     }
 
     fn conn_event(&mut self, token: Token, event: &mio::event::Event) {
@@ -418,7 +364,7 @@ impl Reactor {
         let Some(conn) = self.conns.get_mut(&token) else { return };
         if conn.held.is_some() && event.is_error() {
             // Reset while paused: nothing more will be read; drop the held job with it.
-            let error = conn.stream.take_error().ok().flatten();
+            let error = conn.transport.take_error().ok().flatten();
             let error = error.unwrap_or_else(|| io::ErrorKind::ConnectionReset.into());
             self.close(token, CloseReason::Io(error));
             return;
@@ -444,16 +390,29 @@ impl Reactor {
 
     fn drain_inbox(&mut self) {
         self.io.clear_wake();
-        while let Ok(msg) = self.inbox.try_recv() {
-            match msg {
-                IoMsg::Write { conn, frame } => self.queue_frame(conn, &frame),
-                IoMsg::Close { conn } => self.close(token_of(conn), CloseReason::Requested),
-                IoMsg::StopAccepting => self.stop_accepting(),
-                IoMsg::Finish { deadline } => {
-                    self.stop_accepting();
-                    self.drop_held();
-                    self.finish_deadline = Some(deadline);
-                }
+        // Bounded: what others posted before this pass, plus what handling it posted here.
+        let mut budget = self.config.reply_queue_max.max(1);
+        while budget > 0 {
+            let Ok(msg) = self.inbox.try_recv() else { break };
+            self.handle_msg(msg);
+            budget -= 1;
+        }
+        // Messages this thread posted to itself (hooks, inline processors); handling one may
+        // post more, which the next loop turn takes (its poll timeout is zero then).
+        for msg in IoHandle::take_self_posted() {
+            self.handle_msg(msg);
+        }
+    }
+
+    fn handle_msg(&mut self, msg: IoMsg) {
+        match msg {
+            IoMsg::Write { conn, frame } => self.queue_frame(conn, &frame),
+            IoMsg::Close { conn } => self.close(token_of(conn), CloseReason::Requested),
+            IoMsg::StopAccepting => self.stop_accepting(),
+            IoMsg::Finish { deadline } => {
+                self.stop_accepting();
+                self.drop_held();
+                self.finish_deadline = Some(deadline);
             }
         }
     }
@@ -461,8 +420,7 @@ impl Reactor {
     fn queue_frame(&mut self, conn: ConnectionId, frame: &[u8]) {
         let token = token_of(conn);
         let Some(state) = self.conns.get_mut(&token) else { return };
-        state.write_buf.extend_from_slice(frame);
-        let pending = state.write_buf.len() - state.write_pos;
+        let pending = state.queue(frame);
         if pending > self.config.write_queue_max_bytes {
             self.close(token, CloseReason::WriteQueueFull(pending));
             return;
@@ -474,6 +432,7 @@ impl Reactor {
         let dirty = std::mem::take(&mut self.dirty);
         for &token in &dirty {
             let Some(conn) = self.conns.get_mut(&token) else { continue };
+            assert!(conn.dirty, "a listed connection carries the dirty mark");
             conn.dirty = false;
             if conn.write_blocked {
                 continue;
@@ -546,7 +505,7 @@ impl Reactor {
 
     fn close(&mut self, token: Token, reason: CloseReason) {
         let Some(mut conn) = self.conns.remove(&token) else { return };
-        if let Err(e) = self.poll.registry().deregister(&mut conn.stream) {
+        if let Err(e) = conn.transport.deregister(self.poll.registry()) {
             debug!("deregister: {e}");
         }
         let peer = conn.handle.peer_addr();
@@ -558,9 +517,10 @@ impl Reactor {
         }
         conn.handle.mark_closed();
         for hook in &self.on_close {
-            let call = std::panic::AssertUnwindSafe(|| hook(&conn.handle));
-            if std::panic::catch_unwind(call).is_err() {
-                log::error!("on_close hook panicked for {peer}");
+            if let Err(panic) = panic_policy::catch(|| hook(&conn.handle)) {
+                conn.handle.count_panic();
+                let message = panic_policy::describe(&*panic);
+                log::error!("on_close hook panicked for {peer}: {message}");
             }
         }
     }
@@ -603,195 +563,4 @@ fn list_dirty(dirty: &mut Vec<Token>, token: Token, conn: &mut ConnState) {
 
 fn token_of(conn: ConnectionId) -> Token {
     Token(usize::try_from(conn.0).unwrap_or(usize::MAX))
-}
-
-impl ConnState {
-    fn new(stream: TcpStream, handle: Connection, now: Instant, config: &ServerConfig) -> Self {
-        Self {
-            stream,
-            handle,
-            frames: FrameBuf::new(config.frame_max_bytes),
-            write_buf: Vec::new(),
-            write_pos: 0,
-            dirty: false,
-            write_blocked: false,
-            last_active: now,
-            held: None,
-            write_max_bytes: config.write_queue_max_bytes,
-        }
-    }
-
-    fn has_unsent(&self) -> bool {
-        self.write_pos < self.write_buf.len()
-    }
-
-    /// Reads until `WouldBlock`, handling every complete frame as it arrives.
-    fn read_all(&mut self, now: Instant, router: Option<&Router>) -> ReadOutcome {
-        let mut budget = READ_BUDGET_BYTES;
-        loop {
-            let spare = match self.frames.spare() {
-                Ok(spare) => spare,
-                Err(e) => return ReadOutcome::Close(CloseReason::BadFrame(e)),
-            };
-            let spare_len = spare.len();
-            match self.stream.read(spare) {
-                Ok(0) => return ReadOutcome::Close(CloseReason::PeerClosed),
-                Ok(n) => {
-                    self.frames.filled(n);
-                    self.last_active = now;
-                    if let Err(e) = self.handle_frames(router) {
-                        return ReadOutcome::Close(CloseReason::BadFrame(e));
-                    }
-                    if self.held.is_some() {
-                        // Back-pressure: leave the rest in the socket until the job is queued.
-                        return ReadOutcome::Open;
-                    }
-                    // Inline replies pile up here if the peer sends without reading.
-                    let unsent = self.write_buf.len() - self.write_pos;
-                    if unsent > self.write_max_bytes {
-                        return ReadOutcome::Close(CloseReason::WriteQueueFull(unsent));
-                    }
-                    // A short read drained the socket. On Linux epoll (edge-triggered) any
-                    // later data or FIN raises a new event, so skip the read that would only
-                    // return WouldBlock.
-                    if cfg!(target_os = "linux") && n < spare_len {
-                        return ReadOutcome::Open;
-                    }
-                    budget = budget.saturating_sub(n);
-                    if budget == 0 {
-                        return ReadOutcome::MoreToRead;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadOutcome::Open,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return ReadOutcome::Close(CloseReason::Io(e)),
-            }
-        }
-    }
-
-    /// Decodes and dispatches every complete frame in the read buffer, stopping early when a
-    /// oneway job is held (the later frames stay buffered).
-    fn handle_frames(&mut self, router: Option<&Router>) -> Result<(), DecodeError> {
-        while self.held.is_none() {
-            let Some(frame) = self.frames.next_frame()? else { break };
-            let (cmd, _) = RemotingCommand::decode(frame)?;
-            self.dispatch(cmd, router);
-        }
-        Ok(())
-    }
-
-    fn dispatch(&mut self, cmd: RemotingCommand, router: Option<&Router>) {
-        if cmd.is_response() {
-            if !self.handle.complete_invoke(cmd) {
-                debug!("dropping an unmatched response from {}", self.handle.peer_addr());
-            }
-            return;
-        }
-        let Some(router) = router else { return };
-        let route = router.routes.get(&cmd.code).or(router.default_route.as_ref());
-        let Some(route) = route else {
-            let remark = format!(" request type {} not supported", cmd.code);
-            self.reply_now(&cmd, response_code::REQUEST_CODE_NOT_SUPPORTED, remark);
-            return;
-        };
-        let cmd = if route.inline {
-            match self.run_inline(&route.processor, cmd) {
-                Some(cmd) => cmd,
-                None => return,
-            }
-        } else {
-            cmd
-        };
-        let pool = &router.pools[route.pool];
-        let job = Job {
-            processor: Arc::clone(&route.processor),
-            conn: self.handle.clone(),
-            request: cmd,
-        };
-        match pool.tx.try_send(job) {
-            Ok(()) => router.dispatched.set(router.dispatched.get() + 1),
-            Err(TrySendError::Full(job)) if job.request.is_oneway() => {
-                self.held = Some(HeldJob { pool: route.pool, job });
-            }
-            Err(TrySendError::Full(job)) => {
-                pool.rejected_recent.set(pool.rejected_recent.get() + 1);
-                router.rejected_total.fetch_add(1, Ordering::Relaxed);
-                router.rejections_pending.set(true);
-                let remark = format!(
-                    "[TIMEOUT_CLEAN_QUEUE] broker busy, pool '{}' is full (capacity {})",
-                    pool.name, pool.capacity
-                );
-                self.reply_now(&job.request, response_code::SYSTEM_BUSY, remark);
-            }
-            Err(TrySendError::Disconnected(job)) => {
-                let remark = format!("pool '{}' is shut down", pool.name);
-                self.reply_now(&job.request, response_code::SYSTEM_BUSY, remark);
-            }
-        }
-    }
-
-    /// Offers `cmd` to its processor on this thread; returns it if the processor hands it to
-    /// the pool. A response is encoded straight into this connection's write buffer.
-    fn run_inline(
-        &mut self,
-        processor: &Arc<dyn Processor>,
-        cmd: RemotingCommand,
-    ) -> Option<RemotingCommand> {
-        let ctx = RequestContext::new(self.handle.clone(), &cmd);
-        let code = cmd.code;
-        let outcome =
-            std::panic::catch_unwind(AssertUnwindSafe(|| processor.process_inline(&ctx, cmd)));
-        let mut response = match outcome {
-            Ok(Inline::ToPool(cmd)) => return Some(cmd),
-            Ok(Inline::Done(None)) => return None,
-            Ok(Inline::Done(Some(response))) => response,
-            Err(panic) => super::pool::panic_response(code, &*panic),
-        };
-        if !ctx.is_oneway() {
-            response.opaque = ctx.opaque();
-            response.mark_response();
-            self.handle.encode_response(&response, &mut self.write_buf);
-        }
-        None
-    }
-
-    /// Answers `request` from the I/O thread itself (never a oneway request).
-    fn reply_now(&mut self, request: &RemotingCommand, code: i32, remark: String) {
-        if request.is_oneway() {
-            return;
-        }
-        let mut resp = RemotingCommand::response(code, Some(remark));
-        resp.opaque = request.opaque;
-        resp.encode(SerializeType::Json, &mut self.write_buf);
-    }
-
-    /// Writes queued bytes until done or `WouldBlock`.
-    fn flush(&mut self, now: Instant) -> io::Result<()> {
-        while self.write_pos < self.write_buf.len() {
-            match self.stream.write(&self.write_buf[self.write_pos..]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => {
-                    self.write_pos += n;
-                    self.last_active = now;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.write_blocked = true;
-                    break;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        if self.write_pos == self.write_buf.len() {
-            self.write_pos = 0;
-            self.write_buf.clear();
-            if self.write_buf.capacity() > FRAME_BUF_BYTES * 16 {
-                self.write_buf.shrink_to(FRAME_BUF_BYTES);
-            }
-        } else if self.write_pos > self.write_buf.len() / 2 {
-            self.write_buf.drain(..self.write_pos);
-            self.write_pos = 0;
-        }
-        Ok(())
-    }
 }

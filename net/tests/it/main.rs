@@ -4,9 +4,12 @@
 mod support;
 
 mod golden_frames;
+mod hooks;
 mod inline;
 mod malformed_input;
 mod oneway_backpressure;
+mod panic_policy;
+mod reply_channel;
 mod round_trips;
 mod server_behaviour;
 mod server_requests;
