@@ -22,8 +22,9 @@ pub fn start<R: FlagOverrides, C>(
         eprintln!("{prog}: cannot start logging: {e}");
         return Err(ExitCode::from(2));
     }
-    // A panic in one request answers SYSTEM_ERROR; any other panic aborts the process.
-    rocketmq_net::panic_policy::install();
+    // A panic in one request answers SYSTEM_ERROR; any other panic, and any panic raised in
+    // the store (a violated store invariant, even under a processor), aborts the process.
+    rocketmq_net::panic_policy::install_with_fatal_sources(STORE_SOURCES);
     let args: Vec<String> = std::env::args().skip(1).collect();
     let config = match load_raw::<R>(&args).and_then(|raw| raw.map(validate).transpose()) {
         Ok(Some(c)) => c,
@@ -44,6 +45,9 @@ pub fn start<R: FlagOverrides, C>(
         }
     }
 }
+
+/// Where the store's source files are: in this workspace, and as a registry dependency.
+const STORE_SOURCES: &[&str] = &["store/src/", "rocketmq-store-"];
 
 /// The logger's handle lives as long as the process.
 static LOGGER: OnceLock<LoggerHandle> = OnceLock::new();

@@ -17,12 +17,19 @@
 //! "every panic aborts", which [`install`] warns about.
 //!
 //! Code that runs inside a caught scope but must stop the process when one of its invariants
-//! breaks (a store append called by a processor) wraps that call in [`fatal`].
+//! breaks (a store append called by a processor) wraps that call in [`fatal`], or the binary
+//! names the whole crate as a fatal source with [`install_with_fatal_sources`]: a panic raised
+//! in a source file whose path contains one of the fragments aborts even inside a caught scope.
+//! The broker names the store crate, so a violated store invariant stops the broker wherever
+//! the store was called from (a send on `net-io`, a pull on a worker).
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::panic::{self, AssertUnwindSafe, PanicHookInfo};
-use std::sync::Once;
+use std::sync::{Once, OnceLock};
+
+/// Path fragments of source files whose panics are always fatal.
+static FATAL_SOURCES: OnceLock<&'static [&'static str]> = OnceLock::new();
 
 thread_local! {
     /// Set while this thread runs application code inside [`catch`].
@@ -35,23 +42,36 @@ thread_local! {
 /// message through the previous hook and then aborts the process; a panic inside one only
 /// records where it happened (the server logs it with the request code). Idempotent.
 pub fn install() {
+    install_with_fatal_sources(&[]);
+}
+
+/// [`install`], and panics raised in source files whose path contains one of `sources`
+/// (`"store/src/"`) abort even inside a caught scope. Only the first call takes effect.
+pub fn install_with_fatal_sources(sources: &'static [&'static str]) {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
+        let _ = FATAL_SOURCES.set(sources);
         if cfg!(panic = "abort") {
             log::warn!("built with panic = \"abort\": a panicking processor stops the process");
         }
         let previous = panic::take_hook();
         panic::set_hook(Box::new(move |info: &PanicHookInfo<'_>| {
-            if in_caught_scope() {
+            if in_caught_scope() && !from_fatal_source(info) {
                 let location = info.location().map(|l| format!("{}:{}", l.file(), l.line()));
                 LAST_LOCATION.with(|last| *last.borrow_mut() = location);
                 return;
             }
             previous(info);
-            eprintln!("panic outside a request's scope: aborting the process");
+            eprintln!("panic outside a request's scope or in a fatal source: aborting the process");
             std::process::abort();
         }));
     });
+}
+
+/// Whether the panic was raised in one of the fatal sources.
+fn from_fatal_source(info: &PanicHookInfo<'_>) -> bool {
+    let sources = FATAL_SOURCES.get().copied().unwrap_or_default();
+    info.location().is_some_and(|l| sources.iter().any(|s| l.file().contains(s)))
 }
 
 /// Whether the current thread is inside a caught scope (see the module doc).

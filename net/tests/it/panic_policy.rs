@@ -63,8 +63,12 @@ fn with_the_hook_installed_a_panic_outside_a_processor_aborts_the_process() {
     match std::env::var(CHILD_ENV).as_deref() {
         Ok("thread") => child_panics_on_a_plain_thread(),
         Ok("fatal") => child_panics_in_a_fatal_section_of_a_processor(),
+        Ok("source") => child_panics_in_a_fatal_source_inside_a_processor(),
         _ => {}
     }
+    let stderr = assert_child_aborts(NAME, "source");
+    assert!(stderr.contains("fatal source reached"), "source: {stderr}");
+    assert!(stderr.contains("kaboom"), "source: {stderr}");
     for (scenario, message) in [("thread", "store invariant broken"), ("fatal", "corrupt record")] {
         let stderr = assert_child_aborts(NAME, scenario);
         assert!(stderr.contains("contained panics answered"), "{scenario}: {stderr}");
@@ -115,6 +119,17 @@ fn child_panics_in_a_fatal_section_of_a_processor() -> ! {
     builder.register(BOOM, pool, Arc::new(corrupt));
     let server = builder.start().expect("start server");
     let _ = client().invoke_sync(&addr(&server), RemotingCommand::request(BOOM), TIMEOUT);
+    std::process::exit(3);
+}
+
+/// In the child: this file is named a fatal source (as the broker names the store crate), so
+/// a processor panic raised here aborts although it runs in a caught scope.
+fn child_panics_in_a_fatal_source_inside_a_processor() -> ! {
+    panic_policy::install_with_fatal_sources(&["tests/it/panic_policy.rs"]);
+    let server = fragile_server();
+    eprintln!("fatal source reached");
+    let req = RemotingCommand::request(BOOM).with_ext("boom", "1");
+    let _ = client().invoke_sync(&addr(&server), req, TIMEOUT);
     std::process::exit(3);
 }
 
