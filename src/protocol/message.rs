@@ -100,9 +100,18 @@ pub fn decode_batch(body: &[u8]) -> Result<Vec<BatchEntry>, MessageDecodeError> 
     Ok(entries)
 }
 
-/// Java's `String.hashCode`: the tag code clients put in `codeSet` and the store keeps in
-/// consume queues (one definition, the store's, so both sides always agree).
-pub use rocketmq_store::record::java_string_hash;
+/// Java's `String.hashCode` over UTF-16 code units: the tag code clients put in `codeSet` and
+/// the key hash of `SelectMessageQueueByHash`. The store keeps its own copy
+/// (`rocketmq_store::record::java_string_hash`) so that a client-only build compiles no store
+/// code; both are pinned to the same known Java values by their tests.
+pub fn java_string_hash(s: &str) -> i32 {
+    let step = |h: i32, c: i32| h.wrapping_mul(31).wrapping_add(c);
+    if s.is_ascii() {
+        // ASCII bytes are their own UTF-16 code units; skip the UTF-16 encoder.
+        return s.bytes().fold(0, |h, b| step(h, i32::from(b)));
+    }
+    s.encode_utf16().fold(0, |h, c| step(h, i32::from(c)))
+}
 
 /// Parses a properties string; empty keys or values are dropped as Java does.
 pub fn parse_properties(s: &str) -> BTreeMap<String, String> {
@@ -369,6 +378,18 @@ mod tests {
         let lz4 = sys_flag::COMPRESSED | 0x100;
         assert_eq!(decompress(lz4, packed.clone()).unwrap(), (lz4, packed));
         assert!(decompress(sys_flag::COMPRESSED, vec![1, 2, 3]).is_err());
+    }
+
+    #[test]
+    fn java_string_hash_matches_java() {
+        // Values from Java's String.hashCode.
+        assert_eq!(java_string_hash(""), 0);
+        assert_eq!(java_string_hash("TagA"), 2_598_919);
+        assert_eq!(java_string_hash("order-1"), -1_207_111_310);
+        // Non-ASCII: "é" is one UTF-16 unit (0xE9), the emoji a surrogate pair.
+        assert_eq!(java_string_hash("\u{e9}"), 0xE9);
+        assert_eq!(java_string_hash("\u{1F600}"), 1_772_899);
+        assert_eq!(java_string_hash("a\u{e9}"), 97 * 31 + 0xE9);
     }
 
     #[test]
