@@ -21,3 +21,6 @@ pub fn from_json<T: serde::de::DeserializeOwned>(
 ) -> Result<T, Box<dyn std::error::Error + Send + Sync>> {
     super::json::from_slice_lenient(bytes)
 }
+
+#[cfg(test)]
+mod proptests;
