@@ -36,6 +36,8 @@
 //! calls), `producer`, `push_consumer` (rebalance, pull and consume services), `pull_consumer`,
 //! `admin`.
 
+#![warn(missing_docs)]
+
 mod admin;
 mod api;
 mod config;

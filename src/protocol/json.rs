@@ -6,6 +6,8 @@
 //! rewrites every non-string key into a JSON string holding its text, so serde can parse the
 //! result: `{"0":"addr"}` and `{"{\"brokerName\":\"b\",...}":5}`.
 
+#![warn(missing_docs)]
+
 use std::fmt::Write as _;
 
 /// Why [`normalize`] gave up.

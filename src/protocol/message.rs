@@ -1,6 +1,8 @@
 //! Message encodings on the wire: the batch body of SEND_BATCH_MESSAGE (PROTOCOL.md §7) and the
 //! record list of pull/query/view bodies (§6), decoded leniently because any broker may send it.
 
+#![warn(missing_docs)]
+
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -54,7 +56,9 @@ impl std::error::Error for MessageDecodeError {}
 /// One message of a batch body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchEntry {
+    /// The message's user flag.
     pub flag: i32,
+    /// The message body.
     pub body: Vec<u8>,
     /// The encoded properties string of this message.
     pub properties: String,
@@ -151,20 +155,35 @@ pub fn append_property(props: &mut String, key: &str, value: &str) {
 /// A message as a consumer sees it (MessageExt).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageExt {
+    /// The topic (the original topic for a message re-delivered through a retry topic).
     pub topic: String,
+    /// The queue it was pulled from.
     pub queue_id: i32,
+    /// The producer's user flag.
     pub flag: i32,
+    /// Its logical offset in the queue.
     pub queue_offset: i64,
+    /// Its physical offset in the broker's commitlog.
     pub commit_log_offset: i64,
+    /// System flags ([`sys_flag`]); COMPRESSED is cleared once a zlib body is inflated.
     pub sys_flag: i32,
+    /// When the producer created it (ms since the epoch).
     pub born_timestamp: i64,
+    /// The producer's address.
     pub born_host: SocketAddr,
+    /// When the broker stored it (ms since the epoch).
     pub store_timestamp: i64,
+    /// The broker that stored it.
     pub store_host: SocketAddr,
+    /// How often it was re-delivered after `ReconsumeLater`.
     pub reconsume_times: i32,
+    /// The commitlog offset of its half message (transactions), else 0.
     pub prepared_transaction_offset: i64,
+    /// CRC of the body as the broker stored it.
     pub body_crc: i32,
+    /// The body (inflated if it was zlib-compressed).
     pub body: Vec<u8>,
+    /// User and system properties (TAGS, KEYS, UNIQ_KEY, …).
     pub properties: BTreeMap<String, String>,
     /// The broker's offset message id (store host + commitlog offset).
     pub offset_msg_id: String,
