@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, SendTimeoutError, Sender};
 use log::{debug, warn};
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
 use super::{MessageListener, Shared};
 use crate::client::api;
@@ -38,8 +38,6 @@ const CONSUME_QUEUE_CAPACITY: usize = 1024;
 const CONSUME_LATER_DELAY: Duration = Duration::from_secs(5);
 /// While the pool is full, how often a blocked hand-over looks whether its queue was dropped.
 const HAND_OVER_RECHECK: Duration = Duration::from_millis(50);
-/// How often `drain` looks at the number of requests still running.
-const DRAIN_RECHECK: Duration = Duration::from_millis(10);
 /// How long the consume-later thread sleeps with nothing waiting.
 const LATER_IDLE_WAIT: Duration = Duration::from_secs(3600);
 
@@ -90,8 +88,15 @@ struct ConsumeCore {
     /// `None` once shut down: the pool threads end when the last sender is gone.
     consume_tx: Mutex<Option<Sender<ConsumeRequest>>>,
     later_tx: Mutex<Option<Sender<ConsumeRequest>>>,
-    /// Consume requests handed to the pool and not finished yet.
-    outstanding: AtomicUsize,
+    outstanding: Outstanding,
+}
+
+/// Consume requests handed to the pool and not finished yet.
+#[derive(Default)]
+struct Outstanding {
+    count: AtomicUsize,
+    idle_lock: Mutex<()>,
+    idle: Condvar,
 }
 
 /// Messages of one queue for one listener call.
@@ -117,7 +122,7 @@ impl ConcurrentConsumeService {
             opts,
             consume_tx: Mutex::new(Some(consume_tx)),
             later_tx: Mutex::new(Some(later_tx)),
-            outstanding: AtomicUsize::new(0),
+            outstanding: Outstanding::default(),
         });
         let service = Self { core, workers: Mutex::new(Vec::new()) };
         if let Err(e) = service.spawn_threads(&consume_rx, &later_rx) {
@@ -160,9 +165,9 @@ impl ConsumeService for ConcurrentConsumeService {
         while messages.peek().is_some() {
             let msgs: Vec<MessageExt> = messages.by_ref().take(core.opts.batch_size).collect();
             let req = ConsumeRequest { pq: Arc::clone(pq), msgs, due: Instant::now() };
-            core.outstanding.fetch_add(1, Ordering::AcqRel);
+            core.outstanding.add();
             if !hand_over(&consume_tx, req, stopper) {
-                core.outstanding.fetch_sub(1, Ordering::AcqRel);
+                core.outstanding.done();
                 return false;
             }
         }
@@ -170,15 +175,8 @@ impl ConsumeService for ConcurrentConsumeService {
     }
 
     fn drain(&self, timeout: Duration) {
-        let outstanding = &self.core.outstanding;
-        let deadline = Instant::now() + timeout;
-        while outstanding.load(Ordering::Acquire) > 0 {
-            if Instant::now() >= deadline {
-                let left = outstanding.load(Ordering::Acquire);
-                warn!("shutdown: {left} consume requests still running");
-                return;
-            }
-            std::thread::sleep(DRAIN_RECHECK);
+        if let Err(left) = self.core.outstanding.wait_idle(timeout) {
+            warn!("shutdown: {left} consume requests still running");
         }
     }
 
@@ -219,12 +217,45 @@ fn hand_over(tx: &Sender<ConsumeRequest>, mut req: ConsumeRequest, stopper: &Sto
     }
 }
 
+impl Outstanding {
+    fn add(&self) {
+        self.count.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn done(&self) {
+        let before = self.count.fetch_sub(1, Ordering::AcqRel);
+        assert!(before > 0, "a consume request finished that was never added");
+        if before == 1 {
+            // Notifying under the lock orders this wake-up after a waiter's check of the
+            // count, so a waiter never sleeps through the last request finishing.
+            let _guard = self.idle_lock.lock();
+            self.idle.notify_all();
+        }
+    }
+
+    /// Waits up to `timeout` until nothing is outstanding; `Err` with the number left.
+    fn wait_idle(&self, timeout: Duration) -> std::result::Result<(), usize> {
+        let deadline = Instant::now() + timeout;
+        let mut guard = self.idle_lock.lock();
+        loop {
+            let left = self.count.load(Ordering::Acquire);
+            if left == 0 {
+                return Ok(());
+            }
+            if self.idle.wait_until(&mut guard, deadline).timed_out() {
+                let left = self.count.load(Ordering::Acquire);
+                return if left == 0 { Ok(()) } else { Err(left) };
+            }
+        }
+    }
+}
+
 impl ConsumeCore {
     /// A `rmq-consume-<n>` thread.
     fn consume_loop(&self, rx: &Receiver<ConsumeRequest>) {
         for req in rx.iter() {
             self.consume(req);
-            self.outstanding.fetch_sub(1, Ordering::AcqRel);
+            self.outstanding.done();
         }
     }
 
@@ -315,12 +346,38 @@ impl ConsumeCore {
             waiting = not_due;
             let Some(tx) = self.consume_tx.lock().clone() else { return };
             for req in due {
-                self.outstanding.fetch_add(1, Ordering::AcqRel);
+                self.outstanding.add();
                 if tx.send(req).is_err() {
-                    self.outstanding.fetch_sub(1, Ordering::AcqRel);
+                    self.outstanding.done();
                     return;
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_idle_returns_once_the_last_request_is_done() {
+        let outstanding = Arc::new(Outstanding::default());
+        assert_eq!(outstanding.wait_idle(Duration::ZERO), Ok(()));
+        outstanding.add();
+        outstanding.add();
+        assert_eq!(outstanding.wait_idle(Duration::ZERO), Err(2));
+        let (go_tx, go_rx) = bounded::<()>(0);
+        let worker = {
+            let outstanding = Arc::clone(&outstanding);
+            std::thread::spawn(move || {
+                let _ = go_rx.recv();
+                outstanding.done();
+                outstanding.done();
+            })
+        };
+        drop(go_tx);
+        assert_eq!(outstanding.wait_idle(Duration::from_secs(30)), Ok(()));
+        worker.join().unwrap();
     }
 }
