@@ -452,6 +452,34 @@ fn offsets_resume_after_a_consumer_restart() {
     assert_eq!(keys(&got2), second);
 }
 
+/// An admin offset reset reaches the live consumer (RESET_CONSUMER_CLIENT_OFFSET): it releases
+/// the queues, adopts the new offsets and consumes everything again from there.
+#[test]
+fn a_live_push_consumer_follows_an_offset_reset() {
+    let cluster = Cluster::start(&[]);
+    cluster.topic("ResetTopic", 2);
+    let producer = cluster.producer();
+    let sent: BTreeSet<String> = (0..10).map(|i| format!("reset-{i}")).collect();
+    for m in &sent {
+        producer.send(&Message::new("ResetTopic", m.as_str())).unwrap();
+    }
+    let consumer = cluster.push("reset_group").build().unwrap();
+    let got = collect(&consumer, "ResetTopic");
+    wait_until("the first pass", || keys(&got) == sent);
+    let reset =
+        cluster.admin.reset_offset_by_time("reset_group", "ResetTopic", UNIX_EPOCH, true).unwrap();
+    assert!(!reset.is_empty() && reset.values().all(|o| *o == 0), "{reset:?}");
+    wait_until("every message a second time", || {
+        let seen = got.lock().unwrap();
+        seen.len() == sent.len() && seen.values().all(|n| *n >= 2)
+    });
+    wait_until("both queues assigned again", || {
+        consumer.assignment().iter().filter(|q| q.topic == "ResetTopic").count() == 2
+    });
+    consumer.shutdown();
+    assert_eq!(keys(&got), sent);
+}
+
 #[test]
 fn reconsume_later_redelivers_through_the_retry_topic() {
     let cluster = Cluster::start(&[]);
