@@ -42,11 +42,15 @@ const TOOLS_CONSUMER_GROUP: &str = "TOOLS_CONSUMER";
 /// A topic to create.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicSpec {
+    /// The topic name.
     pub topic: String,
+    /// Queues consumers read from.
     pub read_queue_nums: i32,
+    /// Queues producers write to.
     pub write_queue_nums: i32,
     /// PermName bits (6 = read + write).
     pub perm: i32,
+    /// Whether the topic is marked ordered (`TopicConfig.order`).
     pub order: bool,
 }
 
@@ -85,6 +89,7 @@ impl TopicSpec {
 /// One queue's consumption progress.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueProgress {
+    /// The queue.
     pub queue: MessageQueue,
     /// One past the last message in the queue.
     pub broker_offset: i64,
@@ -99,8 +104,11 @@ pub struct QueueProgress {
 /// A consumer group's progress over its queues.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConsumerProgress {
+    /// The consumer group.
     pub group: String,
+    /// Messages consumed per second, as the brokers report it.
     pub consume_tps: f64,
+    /// Every queue the group has an offset on.
     pub queues: Vec<QueueProgress>,
 }
 

@@ -17,32 +17,87 @@ const RETRIABLE_CODES: [i32; 8] = [17, 14, 1, 2, 16, 204, 205, 1500];
 #[non_exhaustive]
 pub enum ClientError {
     /// Neither the nameserver nor the broker knows the topic.
-    TopicNotFound { topic: String },
+    TopicNotFound {
+        /// The topic asked for.
+        topic: String,
+    },
     /// The topic has a route but no queue can take (or serve) messages.
-    NoQueueAvailable { topic: String },
+    NoQueueAvailable {
+        /// The topic asked for.
+        topic: String,
+    },
     /// The broker (or another peer) could not be connected to.
-    NoBrokerReachable { addr: String, reason: String },
+    NoBrokerReachable {
+        /// The peer's `host:port`.
+        addr: String,
+        /// Why connecting failed.
+        reason: String,
+    },
     /// None of the nameservers answered.
-    NameserverUnreachable { addrs: Vec<String> },
+    NameserverUnreachable {
+        /// Every nameserver tried.
+        addrs: Vec<String>,
+    },
     /// The broker refused the call because it is overloaded (SYSTEM_BUSY, flow control).
-    BrokerBusy { addr: String, remark: String },
+    BrokerBusy {
+        /// The broker's `host:port`.
+        addr: String,
+        /// The broker's remark.
+        remark: String,
+    },
     /// The message (or batch) is larger than the limit; nothing was sent.
-    MessageTooLarge { size: usize, limit: usize },
+    MessageTooLarge {
+        /// The encoded size in bytes.
+        size: usize,
+        /// The producer's limit in bytes.
+        limit: usize,
+    },
     /// The peer answered with an error code.
-    Broker { addr: String, code: i32, remark: String },
+    Broker {
+        /// The peer's `host:port`.
+        addr: String,
+        /// The response code.
+        code: i32,
+        /// The peer's remark.
+        remark: String,
+    },
     /// No response within the timeout.
-    Timeout { addr: String, timeout: Duration },
+    Timeout {
+        /// The peer's `host:port`.
+        addr: String,
+        /// How long the call waited.
+        timeout: Duration,
+    },
     /// Another transport failure (connection closed, write failed, undecodable frame).
-    Net { addr: String, source: NetError },
+    Net {
+        /// The peer's `host:port`.
+        addr: String,
+        /// The transport's error.
+        source: NetError,
+    },
     /// The peer answered with a header or body we cannot read.
-    BadResponse { addr: String, what: String },
+    BadResponse {
+        /// The peer's `host:port`.
+        addr: String,
+        /// What could not be read.
+        what: String,
+    },
     /// The caller passed something unusable (empty topic, mixed-topic batch, …).
-    InvalidArgument { what: String },
+    InvalidArgument {
+        /// What was wrong.
+        what: String,
+    },
     /// The broker does not list this client in its consumer group yet (a heartbeat was lost,
     /// or the broker restarted); a heartbeat has been sent, try again shortly.
-    NotInGroup { group: String },
+    NotInGroup {
+        /// The consumer group.
+        group: String,
+    },
     /// `max_async_in_flight` async sends are already waiting for answers.
-    TooManyInFlight { limit: usize },
+    TooManyInFlight {
+        /// The producer's `max_async_in_flight`.
+        limit: usize,
+    },
     /// The client is not started or has been shut down.
     NotRunning,
 }

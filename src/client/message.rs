@@ -204,6 +204,7 @@ impl SendStatus {
 /// The result of a successful send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendResult {
+    /// How the broker stored the message.
     pub status: SendStatus,
     /// The client message id (UNIQ_KEY); comma-joined for a batch.
     pub msg_id: String,

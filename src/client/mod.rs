@@ -33,7 +33,10 @@
 //! (Message, SendResult, UNIQ_KEY ids), `instance` (remoting client, route cache, heartbeat
 //! timer), `route` (queue selection, fault tolerance), `rebalance` (allocation), `process_queue`
 //! (lowest-unconsumed offset tracking), `offset_store` (broker or file), `api` (typed broker
-//! calls), `producer`, `push_consumer`, `pull_consumer`, `admin`.
+//! calls), `producer`, `push_consumer` (rebalance, pull and consume services), `pull_consumer`,
+//! `admin`.
+
+#![warn(missing_docs)]
 
 mod admin;
 mod api;

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
 
 use crate::protocol::body::queue::MessageQueue;
 
@@ -82,11 +82,32 @@ pub(crate) struct ProcessQueue {
     pub mq: MessageQueue,
     tracker: Mutex<OffsetTracker>,
     dropped: AtomicBool,
+    /// Held by a push consumer's pull thread while it handles a pull answer of this queue (it
+    /// may move the queue's offset); [`ProcessQueue::release`] waits for it.
+    pull_lock: Mutex<()>,
 }
 
 impl ProcessQueue {
     pub(crate) fn new(mq: MessageQueue) -> Self {
-        Self { mq, tracker: Mutex::new(OffsetTracker::default()), dropped: AtomicBool::new(false) }
+        Self {
+            mq,
+            tracker: Mutex::new(OffsetTracker::default()),
+            dropped: AtomicBool::new(false),
+            pull_lock: Mutex::new(()),
+        }
+    }
+
+    /// Taken while handling a pull answer; check [`ProcessQueue::is_dropped`] under it.
+    pub(crate) fn pull_guard(&self) -> MutexGuard<'_, ()> {
+        self.pull_lock.lock()
+    }
+
+    /// Marks the queue dropped and waits until no pull answer of it is being handled: after
+    /// this returns, the pull side never moves the queue's offset again.
+    pub(crate) fn release(&self) {
+        self.mark_dropped();
+        drop(self.pull_guard());
+        assert!(self.is_dropped());
     }
 
     pub(crate) fn is_dropped(&self) -> bool {
@@ -153,5 +174,37 @@ mod tests {
         pq.mark_dropped();
         assert!(pq.is_dropped());
         assert_eq!(pq.remove([0]), Some(1));
+    }
+
+    #[test]
+    fn release_waits_for_a_pull_answer_being_handled() {
+        let pq = std::sync::Arc::new(ProcessQueue::new(MessageQueue::new("T", "b", 0)));
+        let (held_tx, held_rx) = crossbeam_channel::bounded(0);
+        let (go_tx, go_rx) = crossbeam_channel::bounded::<()>(0);
+        let holder = {
+            let pq = std::sync::Arc::clone(&pq);
+            std::thread::spawn(move || {
+                let _guard = pq.pull_guard();
+                held_tx.send(()).unwrap();
+                let _ = go_rx.recv();
+            })
+        };
+        held_rx.recv().unwrap();
+        let (released_tx, released_rx) = crossbeam_channel::bounded(1);
+        let releaser = {
+            let pq = std::sync::Arc::clone(&pq);
+            std::thread::spawn(move || {
+                pq.release();
+                released_tx.send(()).unwrap();
+            })
+        };
+        // While the guard is held, release cannot have returned (this can only pass wrongly,
+        // never fail wrongly).
+        assert!(released_rx.recv_timeout(std::time::Duration::from_millis(20)).is_err());
+        drop(go_tx);
+        holder.join().unwrap();
+        released_rx.recv().unwrap();
+        releaser.join().unwrap();
+        assert!(pq.is_dropped());
     }
 }

@@ -149,7 +149,7 @@ pub fn queue_index_for_key(key: &str, queue_count: usize) -> usize {
     if count == 0 {
         return 0;
     }
-    let value = rocketmq_store::record::java_string_hash(key) % count;
+    let value = crate::protocol::message::java_string_hash(key) % count;
     usize::try_from(value.unsigned_abs()).unwrap_or(0)
 }
 
@@ -243,7 +243,7 @@ mod tests {
     #[test]
     fn sharding_key_matches_java_hash_selector() {
         // "order-1".hashCode() = -1207111310 in Java; -1207111310 % 8 = -6 -> 6.
-        assert_eq!(rocketmq_store::record::java_string_hash("order-1"), -1_207_111_310);
+        assert_eq!(crate::protocol::message::java_string_hash("order-1"), -1_207_111_310);
         assert_eq!(queue_index_for_key("order-1", 8), 6);
         assert_eq!(queue_index_for_key("x", 0), 0);
         for k in ["a", "bb", "order-99"] {

@@ -6,6 +6,8 @@
 //! rewrites every non-string key into a JSON string holding its text, so serde can parse the
 //! result: `{"0":"addr"}` and `{"{\"brokerName\":\"b\",...}":5}`.
 
+#![warn(missing_docs)]
+
 use std::fmt::Write as _;
 
 /// Why [`normalize`] gave up.
@@ -257,6 +259,134 @@ mod tests {
     fn malformed_is_an_error_not_a_panic() {
         for bad in ["{", "{\"a\"", "{\"a\":}", "[1,", "\"abc", "{1:2", "", "{}}"] {
             assert!(normalize(bad.as_bytes()).is_err(), "{bad}");
+        }
+    }
+}
+
+/// Property tests: [`normalize`] never panics, leaves standard JSON unchanged, and turns
+/// fastjson's bare-number and object keys into string keys serde reads back.
+#[cfg(test)]
+mod proptests {
+    use std::collections::BTreeMap;
+
+    use proptest::collection::{btree_map, vec};
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    use super::*;
+
+    /// Arbitrary JSON values (integers, exact fractions, any strings, nested a few levels).
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            // Quarters parse back exactly (serde_json's default float parser may be off by one
+            // ulp on arbitrary decimals, which says nothing about normalize).
+            any::<i32>().prop_map(|q| Value::from(f64::from(q) / 4.0)),
+            any::<String>().prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                vec(inner.clone(), 0..6).prop_map(Value::Array),
+                btree_map(any::<String>(), inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// `keys` written as fastjson writes a `Map<Long, _>`: bare numbers as keys.
+    fn fastjson_text(keys: &BTreeMap<i64, Value>) -> String {
+        let mut s = String::from("{");
+        for (i, (k, v)) in keys.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            s.push_str(&format!("{k}:{}", serde_json::to_string(v).unwrap()));
+        }
+        s.push('}');
+        s
+    }
+
+    proptest! {
+        #[test]
+        fn standard_json_is_unchanged(value in json_value(), pretty in any::<bool>()) {
+            let text = if pretty {
+                serde_json::to_string_pretty(&value).unwrap()
+            } else {
+                serde_json::to_string(&value).unwrap()
+            };
+            let normalized = normalize(text.as_bytes()).unwrap();
+            if pretty {
+                // Whitespace outside strings is dropped; the value is the same.
+                prop_assert_eq!(serde_json::from_str::<Value>(&normalized).unwrap(), value);
+            } else {
+                prop_assert_eq!(normalized, text);
+            }
+        }
+
+        #[test]
+        fn bare_number_keys_become_string_keys(map in btree_map(any::<i64>(), json_value(), 0..8)) {
+            let text = fastjson_text(&map);
+            let back: BTreeMap<i64, Value> = from_slice_lenient(text.as_bytes()).unwrap();
+            prop_assert_eq!(back, map);
+        }
+
+        #[test]
+        fn object_keys_become_their_json_text(
+            keys in vec(btree_map("[a-zA-Z]{1,8}", json_value(), 1..4), 1..4),
+            value in any::<i64>(),
+        ) {
+            let mut text = String::from("{");
+            for (i, key) in keys.iter().enumerate() {
+                if i > 0 {
+                    text.push(',');
+                }
+                text.push_str(&serde_json::to_string(key).unwrap());
+                text.push_str(&format!(":{value}"));
+            }
+            text.push('}');
+            let normalized: BTreeMap<String, i64> =
+                serde_json::from_str(&normalize(text.as_bytes()).unwrap()).unwrap();
+            let mut back: Vec<BTreeMap<String, Value>> =
+                normalized.keys().map(|k| serde_json::from_str(k).unwrap()).collect();
+            let mut expected = keys.clone();
+            back.sort_by_key(|m| serde_json::to_string(m).unwrap());
+            expected.sort_by_key(|m| serde_json::to_string(m).unwrap());
+            expected.dedup();
+            prop_assert_eq!(back, expected);
+            prop_assert!(normalized.values().all(|v| *v == value));
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in vec(any::<u8>(), 0..256)) {
+            let _ = normalize(&bytes);
+        }
+
+        #[test]
+        fn mutated_json_never_panics(
+            value in json_value(),
+            flips in vec((any::<usize>(), prop::sample::select(b"{}[]:,\"\\ 0a-".to_vec())), 1..6),
+            cut in any::<usize>(),
+        ) {
+            let mut bytes = serde_json::to_vec(&value).unwrap();
+            for (at, b) in &flips {
+                let len = bytes.len();
+                bytes[at % len] = *b;
+            }
+            bytes.truncate(cut % (bytes.len() + 1));
+            if let Ok(normalized) = normalize(&bytes) {
+                // Accepted input held one whole value, so something was copied out.
+                prop_assert!(!normalized.is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        for open in ["[", "{1:", "{\"a\":"] {
+            let text = open.repeat(100_000);
+            assert!(normalize(text.as_bytes()).is_err(), "{open}");
         }
     }
 }

@@ -1,6 +1,8 @@
 //! Message encodings on the wire: the batch body of SEND_BATCH_MESSAGE (PROTOCOL.md §7) and the
 //! record list of pull/query/view bodies (§6), decoded leniently because any broker may send it.
 
+#![warn(missing_docs)]
+
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -54,7 +56,9 @@ impl std::error::Error for MessageDecodeError {}
 /// One message of a batch body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchEntry {
+    /// The message's user flag.
     pub flag: i32,
+    /// The message body.
     pub body: Vec<u8>,
     /// The encoded properties string of this message.
     pub properties: String,
@@ -100,9 +104,18 @@ pub fn decode_batch(body: &[u8]) -> Result<Vec<BatchEntry>, MessageDecodeError> 
     Ok(entries)
 }
 
-/// Java's `String.hashCode`: the tag code clients put in `codeSet` and the store keeps in
-/// consume queues (one definition, the store's, so both sides always agree).
-pub use rocketmq_store::record::java_string_hash;
+/// Java's `String.hashCode` over UTF-16 code units: the tag code clients put in `codeSet` and
+/// the key hash of `SelectMessageQueueByHash`. The store keeps its own copy
+/// (`rocketmq_store::record::java_string_hash`) so that a client-only build compiles no store
+/// code; both are pinned to the same known Java values by their tests.
+pub fn java_string_hash(s: &str) -> i32 {
+    let step = |h: i32, c: i32| h.wrapping_mul(31).wrapping_add(c);
+    if s.is_ascii() {
+        // ASCII bytes are their own UTF-16 code units; skip the UTF-16 encoder.
+        return s.bytes().fold(0, |h, b| step(h, i32::from(b)));
+    }
+    s.encode_utf16().fold(0, |h, c| step(h, i32::from(c)))
+}
 
 /// Parses a properties string; empty keys or values are dropped as Java does.
 pub fn parse_properties(s: &str) -> BTreeMap<String, String> {
@@ -142,20 +155,35 @@ pub fn append_property(props: &mut String, key: &str, value: &str) {
 /// A message as a consumer sees it (MessageExt).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageExt {
+    /// The topic (the original topic for a message re-delivered through a retry topic).
     pub topic: String,
+    /// The queue it was pulled from.
     pub queue_id: i32,
+    /// The producer's user flag.
     pub flag: i32,
+    /// Its logical offset in the queue.
     pub queue_offset: i64,
+    /// Its physical offset in the broker's commitlog.
     pub commit_log_offset: i64,
+    /// System flags ([`sys_flag`]); COMPRESSED is cleared once a zlib body is inflated.
     pub sys_flag: i32,
+    /// When the producer created it (ms since the epoch).
     pub born_timestamp: i64,
+    /// The producer's address.
     pub born_host: SocketAddr,
+    /// When the broker stored it (ms since the epoch).
     pub store_timestamp: i64,
+    /// The broker that stored it.
     pub store_host: SocketAddr,
+    /// How often it was re-delivered after `ReconsumeLater`.
     pub reconsume_times: i32,
+    /// The commitlog offset of its half message (transactions), else 0.
     pub prepared_transaction_offset: i64,
+    /// CRC of the body as the broker stored it.
     pub body_crc: i32,
+    /// The body (inflated if it was zlib-compressed).
     pub body: Vec<u8>,
+    /// User and system properties (TAGS, KEYS, UNIQ_KEY, …).
     pub properties: BTreeMap<String, String>,
     /// The broker's offset message id (store host + commitlog offset).
     pub offset_msg_id: String,
@@ -372,6 +400,18 @@ mod tests {
     }
 
     #[test]
+    fn java_string_hash_matches_java() {
+        // Values from Java's String.hashCode.
+        assert_eq!(java_string_hash(""), 0);
+        assert_eq!(java_string_hash("TagA"), 2_598_919);
+        assert_eq!(java_string_hash("order-1"), -1_207_111_310);
+        // Non-ASCII: "é" is one UTF-16 unit (0xE9), the emoji a surrogate pair.
+        assert_eq!(java_string_hash("\u{e9}"), 0xE9);
+        assert_eq!(java_string_hash("\u{1F600}"), 1_772_899);
+        assert_eq!(java_string_hash("a\u{e9}"), 97 * 31 + 0xE9);
+    }
+
+    #[test]
     fn offset_msg_id_roundtrip() {
         let addr: SocketAddr = "10.1.2.3:10911".parse().unwrap();
         let id = offset_msg_id(&addr, 0x0012_3456_789A);
@@ -379,5 +419,284 @@ mod tests {
         assert_eq!(id, "0A01020300002A9F000000123456789A");
         assert_eq!(decode_offset_msg_id(&id), Some((addr, 0x0012_3456_789A)));
         assert_eq!(decode_offset_msg_id("zz"), None);
+    }
+}
+
+/// Property tests of every decoder here: arbitrary and mutated input never panics, and what the
+/// encoders (or a test encoder of the §6.1 record layout) write decodes back to the same fields.
+#[cfg(test)]
+mod proptests {
+    use proptest::collection::{btree_map, vec};
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// One record as a broker would send it, before encoding.
+    #[derive(Debug, Clone)]
+    struct Record {
+        v2: bool,
+        compressed: bool,
+        tx_bits: i32,
+        queue_id: i32,
+        flag: i32,
+        queue_offset: i64,
+        commit_log_offset: i64,
+        born_timestamp: i64,
+        born_host: SocketAddr,
+        store_timestamp: i64,
+        store_host: SocketAddr,
+        reconsume_times: i32,
+        prepared_transaction_offset: i64,
+        body_crc: i32,
+        body: Vec<u8>,
+        topic: String,
+        properties: BTreeMap<String, String>,
+    }
+
+    impl Record {
+        fn sys_flag(&self) -> i32 {
+            let mut flag = self.tx_bits;
+            if self.compressed {
+                flag |= sys_flag::COMPRESSED;
+            }
+            if self.born_host.is_ipv6() {
+                flag |= sys_flag::BORNHOST_V6;
+            }
+            if self.store_host.is_ipv6() {
+                flag |= sys_flag::STOREHOST_V6;
+            }
+            flag
+        }
+
+        /// The §6.1 layout, written independently of the decoder.
+        fn encode(&self, out: &mut Vec<u8>) {
+            let stored_body = if self.compressed {
+                miniz_oxide::deflate::compress_to_vec_zlib(&self.body, 6)
+            } else {
+                self.body.clone()
+            };
+            let props =
+                format_properties(self.properties.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            let mut r = Vec::new();
+            r.extend_from_slice(&0i32.to_be_bytes());
+            r.extend_from_slice(&if self.v2 { MAGIC_V2 } else { MAGIC_V1 }.to_be_bytes());
+            r.extend_from_slice(&self.body_crc.to_be_bytes());
+            r.extend_from_slice(&self.queue_id.to_be_bytes());
+            r.extend_from_slice(&self.flag.to_be_bytes());
+            r.extend_from_slice(&self.queue_offset.to_be_bytes());
+            r.extend_from_slice(&self.commit_log_offset.to_be_bytes());
+            r.extend_from_slice(&self.sys_flag().to_be_bytes());
+            r.extend_from_slice(&self.born_timestamp.to_be_bytes());
+            write_host(&mut r, &self.born_host);
+            r.extend_from_slice(&self.store_timestamp.to_be_bytes());
+            write_host(&mut r, &self.store_host);
+            r.extend_from_slice(&self.reconsume_times.to_be_bytes());
+            r.extend_from_slice(&self.prepared_transaction_offset.to_be_bytes());
+            r.extend_from_slice(&i32::try_from(stored_body.len()).unwrap().to_be_bytes());
+            r.extend_from_slice(&stored_body);
+            if self.v2 {
+                r.extend_from_slice(&i16::try_from(self.topic.len()).unwrap().to_be_bytes());
+            } else {
+                r.push(u8::try_from(self.topic.len()).unwrap());
+            }
+            r.extend_from_slice(self.topic.as_bytes());
+            r.extend_from_slice(&i16::try_from(props.len()).unwrap().to_be_bytes());
+            r.extend_from_slice(props.as_bytes());
+            let total = i32::try_from(r.len()).unwrap();
+            r[0..4].copy_from_slice(&total.to_be_bytes());
+            out.extend_from_slice(&r);
+        }
+
+        fn check(&self, m: &MessageExt) {
+            assert_eq!(m.topic, self.topic);
+            assert_eq!(
+                (m.queue_id, m.flag, m.queue_offset),
+                (self.queue_id, self.flag, self.queue_offset)
+            );
+            assert_eq!(m.commit_log_offset, self.commit_log_offset);
+            assert_eq!(
+                m.sys_flag,
+                self.sys_flag() & !sys_flag::COMPRESSED,
+                "inflated: flag cleared"
+            );
+            assert_eq!((m.born_timestamp, m.born_host), (self.born_timestamp, self.born_host));
+            assert_eq!((m.store_timestamp, m.store_host), (self.store_timestamp, self.store_host));
+            assert_eq!(m.reconsume_times, self.reconsume_times);
+            assert_eq!(m.prepared_transaction_offset, self.prepared_transaction_offset);
+            assert_eq!(m.body_crc, self.body_crc);
+            assert_eq!(m.body, self.body);
+            assert_eq!(m.properties, self.properties);
+            assert_eq!(m.offset_msg_id, offset_msg_id(&self.store_host, self.commit_log_offset));
+        }
+    }
+
+    fn write_host(out: &mut Vec<u8>, host: &SocketAddr) {
+        match host.ip() {
+            IpAddr::V4(ip) => out.extend_from_slice(&ip.octets()),
+            IpAddr::V6(ip) => out.extend_from_slice(&ip.octets()),
+        }
+        out.extend_from_slice(&i32::from(host.port()).to_be_bytes());
+    }
+
+    fn socket_addr() -> impl Strategy<Value = SocketAddr> {
+        prop_oneof![
+            (any::<[u8; 4]>(), any::<u16>())
+                .prop_map(|(o, p)| SocketAddr::new(IpAddr::V4(Ipv4Addr::from(o)), p)),
+            (any::<[u8; 16]>(), any::<u16>())
+                .prop_map(|(o, p)| SocketAddr::new(IpAddr::V6(Ipv6Addr::from(o)), p)),
+        ]
+    }
+
+    /// Property keys and values: non-empty, without the two separators.
+    fn property_text() -> impl Strategy<Value = String> {
+        "[^\u{1}\u{2}]{1,12}"
+    }
+
+    fn properties() -> impl Strategy<Value = BTreeMap<String, String>> {
+        btree_map(property_text(), property_text(), 0..6)
+    }
+
+    fn record() -> impl Strategy<Value = Record> {
+        let ids = (any::<bool>(), any::<bool>(), 0..4i32, any::<i32>(), any::<i32>());
+        let offsets = (any::<i64>(), any::<i64>(), any::<i64>(), socket_addr());
+        let store = (any::<i64>(), socket_addr(), any::<i32>(), any::<i64>(), any::<i32>());
+        let content = (vec(any::<u8>(), 0..200), "[a-zA-Z0-9%_-]{1,40}", properties());
+        (ids, offsets, store, content).prop_map(
+            |(
+                (v2, compressed, tx, queue_id, flag),
+                (queue_offset, commit_log_offset, born_timestamp, born_host),
+                (store_timestamp, store_host, reconsume_times, prepared, body_crc),
+                (body, topic, properties),
+            )| Record {
+                v2,
+                compressed,
+                tx_bits: tx << 2,
+                queue_id,
+                flag,
+                queue_offset,
+                commit_log_offset,
+                born_timestamp,
+                born_host,
+                store_timestamp,
+                store_host,
+                reconsume_times,
+                prepared_transaction_offset: prepared,
+                body_crc,
+                body,
+                topic,
+                properties,
+            },
+        )
+    }
+
+    /// Byte flips at arbitrary positions plus an optional cut.
+    fn mutate(mut bytes: Vec<u8>, flips: &[(usize, u8)], cut: Option<usize>) -> Vec<u8> {
+        if !bytes.is_empty() {
+            for (at, value) in flips {
+                let len = bytes.len();
+                bytes[at % len] = *value;
+            }
+        }
+        if let Some(cut) = cut {
+            bytes.truncate(cut % (bytes.len() + 1));
+        }
+        bytes
+    }
+
+    fn mutations() -> impl Strategy<Value = (Vec<(usize, u8)>, Option<usize>)> {
+        (vec((any::<usize>(), any::<u8>()), 0..6), proptest::option::of(any::<usize>()))
+    }
+
+    proptest! {
+        #[test]
+        fn records_decode_to_what_was_encoded(records in vec(record(), 0..4)) {
+            let mut body = Vec::new();
+            for r in &records {
+                r.encode(&mut body);
+            }
+            let decoded = decode_messages(&body).unwrap();
+            prop_assert_eq!(decoded.len(), records.len());
+            for (r, m) in records.iter().zip(&decoded) {
+                r.check(m);
+            }
+        }
+
+        #[test]
+        fn mutated_pull_bodies_never_panic(
+            records in vec(record(), 1..3),
+            (flips, cut) in mutations(),
+        ) {
+            let mut body = Vec::new();
+            for r in &records {
+                r.encode(&mut body);
+            }
+            let _ = decode_messages(&mutate(body, &flips, cut));
+        }
+
+        #[test]
+        fn arbitrary_pull_bodies_never_panic(bytes in vec(any::<u8>(), 0..512)) {
+            let _ = decode_messages(&bytes);
+        }
+
+        #[test]
+        fn batches_round_trip(entries in vec((any::<i32>(), vec(any::<u8>(), 0..64), "\\PC{0,30}"), 0..5)) {
+            let mut body = Vec::new();
+            for (flag, msg, props) in &entries {
+                encode_batch_entry(&mut body, *flag, msg, props);
+            }
+            let decoded = decode_batch(&body).unwrap();
+            prop_assert_eq!(decoded.len(), entries.len());
+            for ((flag, msg, props), e) in entries.iter().zip(&decoded) {
+                prop_assert_eq!((e.flag, &e.body, &e.properties), (*flag, msg, props));
+            }
+        }
+
+        #[test]
+        fn mutated_and_arbitrary_batches_never_panic(
+            entries in vec((any::<i32>(), vec(any::<u8>(), 0..64), "\\PC{0,30}"), 1..4),
+            (flips, cut) in mutations(),
+            noise in vec(any::<u8>(), 0..256),
+        ) {
+            let mut body = Vec::new();
+            for (flag, msg, props) in &entries {
+                encode_batch_entry(&mut body, *flag, msg, props);
+            }
+            let _ = decode_batch(&mutate(body, &flips, cut));
+            let _ = decode_batch(&noise);
+        }
+
+        #[test]
+        fn properties_round_trip(props in properties()) {
+            let text = format_properties(props.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            prop_assert_eq!(parse_properties(&text), props);
+        }
+
+        #[test]
+        fn arbitrary_properties_never_panic(text in any::<String>()) {
+            let parsed = parse_properties(&text);
+            prop_assert!(parsed.iter().all(|(k, v)| !k.is_empty() && !v.is_empty()));
+        }
+
+        #[test]
+        fn offset_msg_ids_round_trip(host in socket_addr(), offset in any::<i64>()) {
+            let id = offset_msg_id(&host, offset);
+            prop_assert_eq!(id.len(), if host.is_ipv4() { 32 } else { 56 });
+            prop_assert_eq!(decode_offset_msg_id(&id), Some((host, offset)));
+        }
+
+        #[test]
+        fn arbitrary_offset_msg_ids_never_panic(id in any::<String>(), hex in "[0-9A-F]{0,60}") {
+            let _ = decode_offset_msg_id(&id);
+            let _ = decode_offset_msg_id(&hex);
+        }
+
+        #[test]
+        fn java_hash_fast_path_agrees_with_utf16(s in any::<String>(), ascii in "[ -~]{0,40}") {
+            let utf16 = |s: &str| {
+                s.encode_utf16().fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
+            };
+            prop_assert_eq!(java_string_hash(&s), utf16(&s));
+            prop_assert_eq!(java_string_hash(&ascii), utf16(&ascii));
+        }
     }
 }

@@ -11,8 +11,10 @@ use super::heartbeat::SubscriptionData;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct TopicList {
+    /// The topic names.
     pub topic_list: BTreeSet<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// The broker that answered, when it says.
     pub broker_addr: Option<String>,
 }
 
@@ -20,6 +22,7 @@ pub struct TopicList {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct KvTable {
+    /// Key to value.
     pub table: BTreeMap<String, String>,
 }
 
@@ -27,6 +30,7 @@ pub struct KvTable {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct GroupList {
+    /// The group names.
     pub group_list: BTreeSet<String>,
 }
 
@@ -34,6 +38,7 @@ pub struct GroupList {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ConsumerIdList {
+    /// The client ids of the group's live members.
     pub consumer_id_list: Vec<String>,
 }
 
@@ -41,9 +46,13 @@ pub struct ConsumerIdList {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ConnectionInfo {
+    /// The client's `host:port` as the broker sees it.
     pub client_addr: String,
+    /// The client id it sent.
     pub client_id: String,
+    /// Its language (`JAVA`, `CPP`, `GO`, `RUST`, …).
     pub language: String,
+    /// Its RocketMQ version code.
     pub version: i32,
 }
 
@@ -51,10 +60,15 @@ pub struct ConnectionInfo {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ConsumerConnection {
+    /// The group's connected clients.
     pub connection_set: Vec<ConnectionInfo>,
+    /// The Java `ConsumeFromWhere` name.
     pub consume_from_where: String,
+    /// `CONSUME_PASSIVELY` (push) or `CONSUME_ACTIVELY` (pull).
     pub consume_type: String,
+    /// `CLUSTERING` or `BROADCASTING`.
     pub message_model: String,
+    /// Topic to subscription.
     pub subscription_table: BTreeMap<String, SubscriptionData>,
 }
 
@@ -62,6 +76,7 @@ pub struct ConsumerConnection {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ProducerConnection {
+    /// The group's connected clients.
     pub connection_set: Vec<ConnectionInfo>,
 }
 
@@ -69,18 +84,31 @@ pub struct ProducerConnection {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct SubscriptionGroupConfig {
+    /// The consumer group.
     pub group_name: String,
+    /// Whether the group may consume.
     pub consume_enable: bool,
+    /// Whether a new group starts at the minimum offset.
     pub consume_from_min_enable: bool,
+    /// Whether broadcasting consumption is allowed.
     pub consume_broadcast_enable: bool,
+    /// Whether the group consumes orderly.
     pub consume_message_orderly: bool,
+    /// Queues of the group's retry topic.
     pub retry_queue_nums: i32,
+    /// Re-deliveries before the dead-letter queue.
     pub retry_max_times: i32,
+    /// The broker id the group prefers to consume from.
     pub broker_id: i64,
+    /// The broker id to switch to when consumption lags.
     pub which_broker_when_consume_slowly: i64,
+    /// Whether members are told when the group changes.
     pub notify_consumer_ids_changed_enable: bool,
+    /// System flag bits.
     pub group_sys_flag: i32,
+    /// The consume timeout, in minutes.
     pub consume_timeout_minute: i32,
+    /// Group attributes (5.x).
     pub attributes: BTreeMap<String, String>,
 }
 
@@ -115,6 +143,8 @@ impl SubscriptionGroupConfig {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct SubscriptionGroupWrapper {
+    /// Group name to config.
     pub subscription_group_table: BTreeMap<String, SubscriptionGroupConfig>,
+    /// The version of the table.
     pub data_version: super::register::DataVersion,
 }

@@ -7,12 +7,17 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "camelCase", default)]
 pub struct HeartbeatData {
     #[serde(rename = "clientID")]
+    /// The sending client's id (`ip@instance`).
     pub client_id: String,
+    /// Its consumer groups.
     pub consumer_data_set: Vec<ConsumerData>,
+    /// Its producer groups.
     pub producer_data_set: Vec<ProducerData>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// A hash of the rest (5.x clients), letting a broker skip unchanged heartbeats.
     pub heartbeat_fingerprint: Option<i32>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// Set by 5.x clients when the subscriptions were left out as unchanged.
     pub without_sub: Option<bool>,
 }
 
@@ -20,11 +25,17 @@ pub struct HeartbeatData {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ConsumerData {
+    /// The Java `ConsumeFromWhere` name.
     pub consume_from_where: String,
+    /// `CONSUME_PASSIVELY` (push) or `CONSUME_ACTIVELY` (pull).
     pub consume_type: String,
+    /// The consumer group.
     pub group_name: String,
+    /// `CLUSTERING` or `BROADCASTING`.
     pub message_model: String,
+    /// One entry per subscribed topic.
     pub subscription_data_set: Vec<SubscriptionData>,
+    /// Java unit mode (always false here).
     pub unit_mode: bool,
 }
 
@@ -32,6 +43,7 @@ pub struct ConsumerData {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ProducerData {
+    /// The producer group.
     pub group_name: String,
 }
 
@@ -39,14 +51,20 @@ pub struct ProducerData {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct SubscriptionData {
+    /// Java class filters (unsupported; false).
     pub class_filter_mode: bool,
     /// Java `String.hashCode` of each tag.
     pub code_set: Vec<i32>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// `TAG` or `SQL92`; absent means TAG.
     pub expression_type: Option<String>,
+    /// The expression as written (`*`, `TagA || TagB`).
     pub sub_string: String,
+    /// A version stamp (ms) that grows with each change.
     pub sub_version: i64,
+    /// The tags of a TAG expression.
     pub tags_set: Vec<String>,
+    /// The subscribed topic.
     pub topic: String,
 }
 

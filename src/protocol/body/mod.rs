@@ -4,6 +4,8 @@
 //! `#[serde(default)]` so bodies from older or newer peers parse. MessageQueue-keyed maps are
 //! written in fastjson's object-key form by hand (see [`queue`]).
 
+#![warn(missing_docs)]
+
 pub mod admin;
 pub mod heartbeat;
 pub mod queue;
@@ -21,3 +23,6 @@ pub fn from_json<T: serde::de::DeserializeOwned>(
 ) -> Result<T, Box<dyn std::error::Error + Send + Sync>> {
     super::json::from_slice_lenient(bytes)
 }
+
+#[cfg(test)]
+mod proptests;

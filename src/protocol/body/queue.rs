@@ -15,8 +15,11 @@ use crate::protocol::json::write_json_string;
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct MessageQueue {
+    /// The broker group holding the queue.
     pub broker_name: String,
+    /// The queue's index within the topic on that broker.
     pub queue_id: i32,
+    /// The topic.
     pub topic: String,
 }
 
@@ -91,16 +94,22 @@ fn read_mq_map<V: DeserializeOwned>(
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct OffsetWrapper {
+    /// One past the last message in the queue.
     pub broker_offset: i64,
+    /// The group's committed offset.
     pub consumer_offset: i64,
+    /// Store time of the last consumed message (ms).
     pub last_timestamp: i64,
+    /// Where the group's next pull starts.
     pub pull_offset: i64,
 }
 
 /// GET_CONSUME_STATS body.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ConsumeStats {
+    /// Messages the group consumes per second.
     pub consume_tps: f64,
+    /// Per-queue offsets.
     pub offset_table: BTreeMap<MessageQueue, OffsetWrapper>,
 }
 
@@ -123,14 +132,18 @@ impl ConsumeStats {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct TopicOffset {
+    /// Store time of the newest message (ms), 0 if unknown.
     pub last_update_timestamp: i64,
+    /// One past the last message.
     pub max_offset: i64,
+    /// The first message still stored.
     pub min_offset: i64,
 }
 
 /// GET_TOPIC_STATS_INFO body.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TopicStatsTable {
+    /// Min/max offsets per queue.
     pub offset_table: BTreeMap<MessageQueue, TopicOffset>,
 }
 
@@ -149,6 +162,7 @@ impl TopicStatsTable {
 /// ResetOffsetBody: the new offset of each queue.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ResetOffsetBody {
+    /// The offset each queue moves to.
     pub offset_table: BTreeMap<MessageQueue, i64>,
 }
 
@@ -168,9 +182,13 @@ impl ResetOffsetBody {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct LockBatchRequestBody {
+    /// The client asking.
     pub client_id: String,
+    /// Its consumer group.
     pub consumer_group: String,
+    /// The queues to lock or unlock.
     pub mq_set: Vec<MessageQueue>,
+    /// Whether to lock on the receiving broker only.
     pub only_this_broker: bool,
 }
 
@@ -179,6 +197,7 @@ pub struct LockBatchRequestBody {
 #[serde(rename_all = "camelCase", default)]
 pub struct LockBatchResponseBody {
     #[serde(rename = "lockOKMQSet")]
+    /// The queues now locked by the client.
     pub lock_ok_mq_set: Vec<MessageQueue>,
 }
 

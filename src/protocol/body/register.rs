@@ -9,8 +9,11 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct DataVersion {
+    /// Bumped on every change of the table.
     pub counter: i64,
+    /// The broker's state version (5.x).
     pub state_version: i64,
+    /// When the version was made (ms).
     pub timestamp: i64,
 }
 
@@ -18,13 +21,21 @@ pub struct DataVersion {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct TopicConfig {
+    /// Topic attributes (5.x), such as `+message.type`.
     pub attributes: BTreeMap<String, String>,
+    /// Whether the topic is ordered.
     pub order: bool,
+    /// PermName bits (2 write, 4 read, 6 both).
     pub perm: i32,
+    /// Queues consumers read.
     pub read_queue_nums: i32,
+    /// `SINGLE_TAG` or `MULTI_TAG`.
     pub topic_filter_type: String,
+    /// The topic.
     pub topic_name: String,
+    /// System flag bits.
     pub topic_sys_flag: i32,
+    /// Queues producers write.
     pub write_queue_nums: i32,
 }
 
@@ -59,7 +70,9 @@ impl TopicConfig {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct TopicConfigSerializeWrapper {
+    /// The version of the table.
     pub data_version: DataVersion,
+    /// Topic name to config.
     pub topic_config_table: BTreeMap<String, TopicConfig>,
 }
 
@@ -67,7 +80,9 @@ pub struct TopicConfigSerializeWrapper {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct RegisterBrokerBody {
+    /// Filter servers of the broker (unused; empty).
     pub filter_server_list: Vec<String>,
+    /// The broker's topics.
     pub topic_config_serialize_wrapper: TopicConfigSerializeWrapper,
 }
 

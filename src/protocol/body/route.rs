@@ -8,10 +8,14 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct TopicRouteData {
+    /// The broker groups serving the topic.
     pub broker_datas: Vec<BrokerData>,
+    /// Broker address to filter servers (unused; empty).
     pub filter_server_table: BTreeMap<String, Vec<String>>,
+    /// The topic's queues per broker.
     pub queue_datas: Vec<QueueData>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// `broker:queues;…` of an ordered topic, from the nameserver's KV config.
     pub order_topic_conf: Option<String>,
 }
 
@@ -22,10 +26,14 @@ pub struct BrokerData {
     /// Broker id → "ip:port". Id 0 is the master. serde writes the keys quoted ("0"), which is
     /// the standard form every client parses.
     pub broker_addrs: BTreeMap<i64, String>,
+    /// The broker group's name.
     pub broker_name: String,
+    /// The cluster it belongs to.
     pub cluster: String,
+    /// Whether a slave may act as master (5.x).
     pub enable_acting_master: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// The zone, when configured.
     pub zone_name: Option<String>,
 }
 
@@ -40,12 +48,16 @@ impl BrokerData {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", from = "QueueDataWire")]
 pub struct QueueData {
+    /// The broker group.
     pub broker_name: String,
+    /// PermName bits (2 write, 4 read, 6 both).
     pub perm: i32,
+    /// Queues consumers read.
     pub read_queue_nums: i32,
     /// Spelled `topicSynFlag` before 4.9.0; the Go client still reads that name, so we write both
     /// and accept either.
     pub topic_sys_flag: i32,
+    /// Queues producers write.
     pub write_queue_nums: i32,
 }
 
@@ -117,7 +129,9 @@ impl TopicRouteData {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ClusterInfo {
+    /// Broker name to its group.
     pub broker_addr_table: BTreeMap<String, BrokerData>,
+    /// Cluster name to its broker names.
     pub cluster_addr_table: BTreeMap<String, BTreeSet<String>>,
 }
 

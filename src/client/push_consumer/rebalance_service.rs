@@ -1,0 +1,261 @@
+//! The rebalance service of a push consumer: the `rmq-rebalance` thread and the table of
+//! assigned queues.
+//!
+//! The thread rebalances at start, on NOTIFY_CONSUMER_IDS_CHANGED (through
+//! [`RebalanceService::trigger`]) and every `interval`, retrying sooner with a doubling backoff
+//! while a round is incomplete; it also commits the assigned queues' offsets every
+//! `persist_every`.
+//!
+//! **Ownership:** a queue taken away is marked dropped and quiesced
+//! ([`ProcessQueue::release`]) before its offset is committed and forgotten; the pull and
+//! consume services touch no dropped queue afterwards, so the new owner may see duplicates but
+//! never a gap.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, select, Receiver, Sender};
+use log::{debug, info, warn};
+use parking_lot::Mutex;
+
+use super::pull_service::PullService;
+use super::Shared;
+use crate::client::api;
+use crate::client::consumer::{ConsumeFrom, MessageModel};
+use crate::client::error::{ClientError, Result};
+use crate::client::process_queue::ProcessQueue;
+use crate::client::rebalance::AllocateStrategy;
+use crate::client::route::subscribe_queues;
+use crate::client::sync::{stop_pair, StopHandle, Stopper};
+use crate::protocol::body::queue::{MessageQueue, ResetOffsetBody};
+
+/// The first retry delay of an incomplete rebalance.
+const BACKOFF_START: Duration = Duration::from_secs(1);
+
+/// Settings of the rebalance service.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct RebalanceOptions {
+    /// How queues are divided among the group.
+    pub allocate: AllocateStrategy,
+    /// Where to start on queues the group has no offset for.
+    pub consume_from: ConsumeFrom,
+    /// Period of the routine rebalance.
+    pub interval: Duration,
+    /// Period of the offset commit.
+    pub persist_every: Duration,
+}
+
+/// The `rmq-rebalance` thread and the queues it assigned.
+pub(super) struct RebalanceService {
+    balancer: Arc<Rebalancer>,
+    trigger: Sender<()>,
+    thread: Mutex<Option<(StopHandle, JoinHandle<()>)>>,
+}
+
+/// The rebalance logic and the assignment table.
+struct Rebalancer {
+    shared: Arc<Shared>,
+    pull: Arc<PullService>,
+    opts: RebalanceOptions,
+    queues: Mutex<HashMap<MessageQueue, Arc<ProcessQueue>>>,
+}
+
+impl RebalanceService {
+    /// Starts the thread; its first round runs at once.
+    pub(super) fn start(
+        shared: Arc<Shared>,
+        pull: Arc<PullService>,
+        opts: RebalanceOptions,
+    ) -> Result<Self> {
+        let balancer = Arc::new(Rebalancer { shared, pull, opts, queues: Mutex::default() });
+        let (trigger, trigger_rx) = bounded(1);
+        let (stop, stopper) = stop_pair();
+        let thread_balancer = Arc::clone(&balancer);
+        let handle = std::thread::Builder::new()
+            .name("rmq-rebalance".into())
+            .spawn(move || thread_balancer.run(&trigger_rx, &stopper))
+            .map_err(|e| ClientError::invalid(format!("cannot spawn: {e}")))?;
+        Ok(Self { balancer, trigger, thread: Mutex::new(Some((stop, handle))) })
+    }
+
+    /// Asks for a rebalance now (coalesced with one already asked for).
+    pub(super) fn trigger(&self) {
+        let _ = self.trigger.try_send(());
+    }
+
+    /// The assigned queues, sorted.
+    pub(super) fn assignment(&self) -> Vec<MessageQueue> {
+        let mut queues: Vec<MessageQueue> = self.balancer.queues.lock().keys().cloned().collect();
+        queues.sort();
+        queues
+    }
+
+    /// The assigned queues with their consumption state.
+    pub(super) fn process_queues(&self) -> Vec<Arc<ProcessQueue>> {
+        self.balancer.queues.lock().values().cloned().collect()
+    }
+
+    /// RESET_CONSUMER_CLIENT_OFFSET: releases the topic's queues named in `body`, stores their
+    /// new offsets and rebalances, which takes the queues again from there.
+    pub(super) fn reset_offsets(&self, topic: &str, body: &ResetOffsetBody) {
+        let balancer = &self.balancer;
+        let mqs: Vec<MessageQueue> =
+            body.offset_table.keys().filter(|mq| mq.topic == topic).cloned().collect();
+        for pq in balancer.take_queues(&mqs) {
+            pq.release();
+        }
+        for (mq, offset) in body.offset_table.iter().filter(|(mq, _)| mq.topic == topic) {
+            balancer.shared.offsets.update(mq, *offset, false);
+            info!("{}: offset of {mq} reset to {offset}", balancer.shared.group);
+        }
+        balancer.shared.persist_offsets(&mqs);
+        self.trigger();
+    }
+
+    /// Stops the thread and waits for it; the assignment is kept (queues are not dropped) so
+    /// that messages already pulled still commit. Idempotent.
+    pub(super) fn stop(&self) {
+        let thread = self.thread.lock().take();
+        if let Some((mut stop, handle)) = thread {
+            stop.stop();
+            if handle.join().is_err() {
+                warn!("the rebalance thread of {} panicked", self.balancer.shared.group);
+            }
+        }
+    }
+}
+
+impl Rebalancer {
+    /// The `rmq-rebalance` thread.
+    fn run(&self, trigger: &Receiver<()>, stopper: &Stopper) {
+        let mut next_rebalance = Instant::now();
+        let mut next_persist = Instant::now() + self.opts.persist_every;
+        let mut backoff = BACKOFF_START;
+        loop {
+            let wait = next_rebalance.min(next_persist).saturating_duration_since(Instant::now());
+            select! {
+                recv(trigger) -> _ => next_rebalance = Instant::now(),
+                recv(stopper.receiver()) -> _ => return,
+                default(wait) => {}
+            }
+            if Instant::now() >= next_rebalance {
+                let complete = self.rebalance();
+                let delay = if complete { self.opts.interval } else { backoff };
+                backoff =
+                    if complete { BACKOFF_START } else { (backoff * 2).min(self.opts.interval) };
+                next_rebalance = Instant::now() + delay;
+            }
+            if Instant::now() >= next_persist {
+                let assigned: Vec<MessageQueue> = self.queues.lock().keys().cloned().collect();
+                self.shared.persist_offsets(&assigned);
+                next_persist = Instant::now() + self.opts.persist_every;
+            }
+        }
+    }
+
+    /// One rebalance round over every subscribed topic; false if some topic could not be
+    /// balanced (no route yet, broker unreachable, too many queues), so the caller retries
+    /// sooner.
+    fn rebalance(&self) -> bool {
+        let topics: Vec<String> = self.shared.subscriptions.read().keys().cloned().collect();
+        let mut complete = true;
+        for topic in &topics {
+            match self.allocated_queues(topic) {
+                Ok(mine) => complete &= self.update_queues(topic, &mine),
+                Err(e) => {
+                    debug!("rebalance of {topic} for {} skipped: {e}", self.shared.group);
+                    complete = false;
+                }
+            }
+        }
+        let gone: Vec<MessageQueue> =
+            self.queues.lock().keys().filter(|mq| !topics.contains(&mq.topic)).cloned().collect();
+        self.release_queues(&gone);
+        complete
+    }
+
+    fn allocated_queues(&self, topic: &str) -> Result<Vec<MessageQueue>> {
+        let instance = &self.shared.instance;
+        let route = instance.route(topic)?;
+        let all = subscribe_queues(topic, &route);
+        match self.shared.model {
+            MessageModel::Broadcasting => Ok(all),
+            MessageModel::Clustering => {
+                let cids = api::group_members(instance, &self.shared.group, topic)?;
+                Ok(self.opts.allocate.allocate(&instance.client_id, &all, &cids))
+            }
+        }
+    }
+
+    /// Applies a topic's new assignment; false if some new queue could not start.
+    fn update_queues(&self, topic: &str, mine: &[MessageQueue]) -> bool {
+        let (removed, added): (Vec<MessageQueue>, Vec<MessageQueue>) = {
+            let queues = self.queues.lock();
+            let removed = queues
+                .keys()
+                .filter(|mq| mq.topic == topic && !mine.contains(mq))
+                .cloned()
+                .collect();
+            let added = mine.iter().filter(|mq| !queues.contains_key(mq)).cloned().collect();
+            (removed, added)
+        };
+        self.release_queues(&removed);
+        let mut complete = true;
+        for mq in added {
+            match self.start_offset(&mq) {
+                Ok(offset) => complete &= self.assign_queue(mq, offset),
+                Err(e) => {
+                    info!("cannot start {mq}: {e}");
+                    complete = false;
+                }
+            }
+        }
+        complete
+    }
+
+    /// Removes `mqs` from the assignment and returns their process queues.
+    fn take_queues(&self, mqs: &[MessageQueue]) -> Vec<Arc<ProcessQueue>> {
+        let mut queues = self.queues.lock();
+        mqs.iter().filter_map(|mq| queues.remove(mq)).collect()
+    }
+
+    /// Stops consuming `mqs`: dropped and quiesced first, then their offsets are committed
+    /// and forgotten.
+    fn release_queues(&self, mqs: &[MessageQueue]) {
+        for pq in self.take_queues(mqs) {
+            pq.release();
+            if self.shared.is_clustering() {
+                self.shared.persist_offsets(std::slice::from_ref(&pq.mq));
+                self.shared.offsets.remove(&pq.mq);
+            }
+            info!("{} released {}", self.shared.group, pq.mq);
+        }
+    }
+
+    /// The stored offset of `mq`, or the `consume_from` position when there is none.
+    fn start_offset(&self, mq: &MessageQueue) -> Result<i64> {
+        let offsets = &self.shared.offsets;
+        if self.shared.is_clustering() {
+            // Another member may have moved the offset since this client last owned the
+            // queue: the broker's value wins over a stale one in memory.
+            offsets.remove(mq);
+        }
+        match offsets.read_store(mq)? {
+            Some(offset) => Ok(offset),
+            None => self.opts.consume_from.start_offset(&self.shared.instance, mq),
+        }
+    }
+
+    /// Starts pulling `mq` from `offset`; false if the pull service refused it.
+    fn assign_queue(&self, mq: MessageQueue, offset: i64) -> bool {
+        let pq = Arc::new(ProcessQueue::new(mq.clone()));
+        if !self.pull.add(Arc::clone(&pq), offset) {
+            return false;
+        }
+        info!("{} took {mq} from offset {offset}", self.shared.group);
+        self.queues.lock().insert(mq, pq);
+        true
+    }
+}
