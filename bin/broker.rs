@@ -14,9 +14,10 @@ use rocketmq::config::ConfigError;
 #[path = "common.rs"]
 mod common;
 
-const USAGE: &str = "usage: broker [-c FILE] [-port PORT] [-name NAME] [-cluster CLUSTER]
+const USAGE: &str = "usage: broker [-c FILE] [-p | -m] [-port PORT] [-name NAME] [-cluster CLUSTER]
               [-nameserver HOST:PORT[;HOST:PORT]] [-store DIR] [-ip IP] [-flush sync|async]
               [-autoCreateTopic true|false]
+  -p               print every setting (Java key=value) and exit; -m: the important ones
   -c FILE          config file: RON if it ends in .ron (conf/broker.ron), else a Java
                    broker.conf (conf/broker.conf, docs/CONFIG.md); flags override it
   -port PORT       listen port (default 10911)
@@ -26,6 +27,28 @@ const USAGE: &str = "usage: broker [-c FILE] [-port PORT] [-name NAME] [-cluster
   -store DIR       store directory (default ~/store)
   -ip IP           IPv4 address clients should use (advertised in routes and message ids)
   -flush MODE      sync (group commit before acknowledging) or async (default)";
+
+/// What `-m` prints: the settings Java marks `@ImportantField`, that we have.
+const IMPORTANT: &[&str] = &[
+    "brokerClusterName",
+    "brokerName",
+    "brokerId",
+    "namesrvAddr",
+    "listenPort",
+    "brokerIP1",
+    "storePathRootDir",
+    "flushDiskType",
+    "brokerRole",
+    "autoCreateTopicEnable",
+    "autoCreateSubscriptionGroup",
+    "deleteWhen",
+    "fileReservedTime",
+    "maxMessageSize",
+];
+
+fn broker_java_properties(raw: &RawBrokerConfig) -> Vec<(String, String)> {
+    rocketmq::broker::java_properties(raw)
+}
 
 /// Like the file's `namesrv_addr`, but falling back to NAMESRV_ADDR.
 fn validate(mut raw: RawBrokerConfig) -> Result<BrokerConfig, ConfigError> {
@@ -41,7 +64,8 @@ fn validate(mut raw: RawBrokerConfig) -> Result<BrokerConfig, ConfigError> {
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let (config, stop) = match common::start("broker", USAGE, validate) {
+    let print = common::PrintConfig { pairs: broker_java_properties, important: IMPORTANT };
+    let (config, stop) = match common::start("broker", USAGE, print, validate) {
         Ok(started) => started,
         Err(code) => return code,
     };

@@ -10,12 +10,21 @@ use crossbeam_channel::Receiver;
 use rocketmq::config::{load_raw, ConfigError, FlagOverrides};
 use rocketmq::logging::{LogOptions, LoggerHandle};
 
+/// How a binary prints its config for Java's `-p` (every item) and `-m` (the important ones):
+/// the raw config as Java `key=value` pairs, and the keys `-m` shows.
+pub struct PrintConfig<R> {
+    pub pairs: fn(&R) -> Vec<(String, String)>,
+    pub important: &'static [&'static str],
+}
+
 /// Initializes logging (`rocketmq::logging`: files under ~/logs/rocketmqlogs, RUST_LOG, default
-/// info) and turns the command line into a validated config. Help exits 0, a config or logging
-/// error exits 2 with the usage.
+/// info) and turns the command line into a validated config. Help exits 0, and so do `-p` and
+/// `-m` after printing the config (as Java's `mqbroker -p` does); a config or logging error
+/// exits 2 with the usage.
 pub fn start<R: FlagOverrides, C>(
     prog: &str,
     usage: &str,
+    print: PrintConfig<R>,
     validate: impl FnOnce(R) -> Result<C, ConfigError>,
 ) -> Result<(C, Receiver<()>), ExitCode> {
     if let Err(e) = init_logging(prog) {
@@ -25,7 +34,12 @@ pub fn start<R: FlagOverrides, C>(
     // A panic in one request answers SYSTEM_ERROR; any other panic, and any panic raised in
     // the store (a violated store invariant, even under a processor), aborts the process.
     rocketmq_net::panic_policy::install_with_fatal_sources(STORE_SOURCES);
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let print_all = take_switch(&mut args, &["-p", "--printConfigItem"]);
+    let print_important = take_switch(&mut args, &["-m", "--printImportantConfig"]);
+    if print_all || print_important {
+        return Err(print_config(prog, usage, &args, &print, print_all));
+    }
     let config = match load_raw::<R>(&args).and_then(|raw| raw.map(validate).transpose()) {
         Ok(Some(c)) => c,
         Ok(None) => {
@@ -42,6 +56,41 @@ pub fn start<R: FlagOverrides, C>(
         Err(e) => {
             eprintln!("{prog}: cannot install signal handler: {e}");
             Err(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// Removes every occurrence of the switches `names` from `args`; whether one was there.
+fn take_switch(args: &mut Vec<String>, names: &[&str]) -> bool {
+    let before = args.len();
+    args.retain(|a| !names.contains(&a.as_str()));
+    args.len() != before
+}
+
+/// Loads the config from `args` and prints it as `key=value` lines (all, or the important ones).
+fn print_config<R: FlagOverrides>(
+    prog: &str,
+    usage: &str,
+    args: &[String],
+    print: &PrintConfig<R>,
+    all: bool,
+) -> ExitCode {
+    match load_raw::<R>(args) {
+        Ok(Some(raw)) => {
+            for (key, value) in (print.pairs)(&raw) {
+                if all || print.important.contains(&key.as_str()) {
+                    println!("{key}={value}");
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(None) => {
+            println!("{usage}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{prog}: {e}\n{usage}");
+            ExitCode::from(2)
         }
     }
 }

@@ -9,7 +9,9 @@ use rocketmq::nameserver::{NameServer, RawNamesrvConfig};
 #[path = "common.rs"]
 mod common;
 
-const USAGE: &str = "usage: nameserver [-c FILE] [-port PORT] [-bind IP] [-expire MS] [-kv FILE]
+const USAGE: &str =
+    "usage: nameserver [-c FILE] [-p | -m] [-port PORT] [-bind IP] [-expire MS] [-kv FILE]
+  -p          print every setting (Java key=value) and exit; -m: the important ones
   -c FILE     config file: RON if it ends in .ron (conf/nameserver.ron), else Java
               properties (conf/namesrv.properties, docs/CONFIG.md); flags override it
   -port PORT  listen port (default 9876)
@@ -22,8 +24,14 @@ const USAGE: &str = "usage: nameserver [-c FILE] [-port PORT] [-bind IP] [-expir
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+fn namesrv_java_properties(raw: &RawNamesrvConfig) -> Vec<(String, String)> {
+    rocketmq::nameserver::java_properties(raw)
+}
+
 fn main() -> ExitCode {
-    let (config, stop) = match common::start("nameserver", USAGE, RawNamesrvConfig::validate) {
+    let print = common::PrintConfig { pairs: namesrv_java_properties, important: &["listenPort"] };
+    let (config, stop) = match common::start("nameserver", USAGE, print, RawNamesrvConfig::validate)
+    {
         Ok(started) => started,
         Err(code) => return code,
     };

@@ -198,7 +198,7 @@ impl crate::config::FlagOverrides for RawBrokerConfig {
     /// `-id`, `-ip`, `-flush` (sync|async), `-autoCreateTopic` (true|false).
     fn apply_flag(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
         match name {
-            "port" | "p" => self.listen_port = flag_value(name, value)?,
+            "port" | "listenPort" => self.listen_port = flag_value(name, value)?,
             "name" => self.broker_name = value.to_string(),
             "cluster" => self.broker_cluster_name = value.to_string(),
             "nameserver" | "n" | "namesrv" => self.namesrv_addr = Some(value.to_string()),

@@ -9,7 +9,7 @@
 use serde_json::Value;
 
 use super::config::RawBrokerConfig;
-use crate::config::properties::{parse_int, JavaKey, JavaKind};
+use crate::config::properties::{self, parse_int, JavaKey, JavaKind};
 use crate::config::JavaKeys;
 
 use JavaKind::{Bool, Convert, Int, Str};
@@ -160,6 +160,22 @@ pub const BROKER_KEYS: &[JavaKey] = &[
     JavaKey::checked("enableDLegerCommitLog", dledger),
 ];
 
+/// The raw config as Java's `key=value` pairs, in Java's units (GET_BROKER_CONFIG, `broker -p`).
+pub fn java_properties(raw: &RawBrokerConfig) -> Vec<(String, String)> {
+    properties::java_properties(raw, BROKER_KEYS, to_java_units)
+}
+
+/// One of our values in the unit its Java key uses, where that differs.
+fn to_java_units(ours: &str, value: &Value) -> Option<String> {
+    let n = value.as_u64()?;
+    match ours {
+        "consume_queue_entries_per_file" => Some((n * 20).to_string()),
+        "idle_timeout_ms" => Some((n / 1000).to_string()),
+        "delete_when" => Some(format!("{n:02}")),
+        _ => None,
+    }
+}
+
 /// Java gives the consume-queue file size in bytes (entries × 20).
 fn cq_file_size(value: &str) -> Result<Value, String> {
     let bytes = parse_int(value)?.as_u64().ok_or("expected a positive number of bytes")?;
@@ -271,6 +287,31 @@ mod tests {
         assert!(err.contains("`deleteWhen`"), "{err}");
         let err = load("brokerNmae=x").unwrap_err();
         assert!(err.contains("unknown key `brokerNmae`"), "{err}");
+    }
+
+    #[test]
+    fn java_properties_use_java_keys_and_units_and_load_back() {
+        let raw = load("mappedFileSizeConsumeQueue=6000000\nserverChannelMaxIdleTimeSeconds=90\n")
+            .unwrap();
+        let props = java_properties(&raw);
+        let get = |k: &str| props.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("brokerClusterName"), Some("DefaultCluster"));
+        assert_eq!(get("fileReservedTime"), Some("72"));
+        assert_eq!(get("mappedFileSizeConsumeQueue"), Some("6000000"));
+        assert_eq!(get("serverChannelMaxIdleTimeSeconds"), Some("90"));
+        assert_eq!(get("deleteWhen"), Some("04"));
+        assert_eq!(get("netBusyPollUs"), Some("50"));
+        assert_eq!(get("fileReservedTimeHours"), None);
+        // What we print in Java's keys loads back to the same config.
+        let text: String = props
+            .iter()
+            .filter(|(k, v)| {
+                BROKER_KEYS.iter().any(|j| j.java == k && j.ours.is_some()) && !v.is_empty()
+            })
+            .map(|(k, v)| format!("{k}={v}\n"))
+            .collect();
+        let again = load(&text).unwrap();
+        assert_eq!(serde_json::to_value(&again).unwrap(), serde_json::to_value(&raw).unwrap());
     }
 
     #[test]

@@ -12,7 +12,7 @@ pub mod config;
 mod error;
 pub mod groups;
 mod hold;
-mod java_conf;
+pub(crate) mod java_conf;
 pub mod offsets;
 mod persist;
 mod processor;
@@ -33,6 +33,7 @@ use rocketmq_net::{Connection, RemotingClient, RequestCode, Server, ServerBuilde
 use rocketmq_store::MessageStore;
 
 pub use config::{BrokerConfig, RawBrokerConfig};
+pub use java_conf::java_properties;
 
 use clients::ClientTable;
 use groups::GroupTable;

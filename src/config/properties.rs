@@ -238,6 +238,51 @@ pub fn parse_int(value: &str) -> Result<Value, String> {
     value.parse::<i64>().map(Value::from).map_err(|_| "expected an integer".to_string())
 }
 
+/// A raw config as Java's `key=value` pairs: each field under its Java key from `table` (in
+/// Java's units where `to_java_units` converts it), and fields Java has no key for under their
+/// camelCase name. Sorted by key, as Java's admin tools print them.
+pub fn java_properties<T: serde::Serialize>(
+    raw: &T,
+    table: &[JavaKey],
+    to_java_units: fn(&str, &Value) -> Option<String>,
+) -> Vec<(String, String)> {
+    let Ok(Value::Object(fields)) = serde_json::to_value(raw) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(String, String)> = fields
+        .iter()
+        .map(|(ours, value)| {
+            let java = table.iter().find(|k| k.ours == Some(ours.as_str()));
+            let key = java.map_or_else(|| camel_case(ours), |k| k.java.to_string());
+            let text = to_java_units(ours, value).unwrap_or_else(|| match value {
+                Value::String(s) => s.clone(),
+                Value::Null => String::new(),
+                other => other.to_string(),
+            });
+            (key, text)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// `net_busy_poll_us` → `netBusyPollUs`, for our own settings that Java does not have.
+pub fn camel_case(snake: &str) -> String {
+    let mut out = String::with_capacity(snake.len());
+    let mut upper = false;
+    for c in snake.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.push(c.to_ascii_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Deserializes our raw config from the mapped fields; a type or range error names our field.
 pub fn into_raw<R: serde::de::DeserializeOwned>(
     path: &str,
@@ -300,6 +345,12 @@ mod tests {
         JavaKey::mapped("longPollingEnable", "long_polling_enable", JavaKind::Bool),
         JavaKey::ignored("haListenPort", "no replication yet"),
     ];
+
+    #[test]
+    fn own_settings_in_camel_case() {
+        assert_eq!(camel_case("net_busy_poll_us"), "netBusyPollUs");
+        assert_eq!(camel_case("broker_cluster_name"), "brokerClusterName");
+    }
 
     #[test]
     fn mapping_names_keys_in_errors_and_warnings() {

@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::config::RawNamesrvConfig;
-use crate::config::properties::{parse_int, JavaKey, JavaKind};
+use crate::config::properties::{self, parse_int, JavaKey, JavaKind};
 use crate::config::JavaKeys;
 
 use JavaKind::{Convert, Int, Str};
@@ -32,6 +32,13 @@ pub const NAMESRV_KEYS: &[JavaKey] = &[
     JavaKey::ignored("clientRequestThreadPoolNums", "one worker pool serves every request"),
     JavaKey::ignored("enableControllerInNamesrv", "the controller is not built yet"),
 ];
+
+/// The raw config as Java's `key=value` pairs, in Java's units (`nameserver -p`).
+pub fn java_properties(raw: &RawNamesrvConfig) -> Vec<(String, String)> {
+    properties::java_properties(raw, NAMESRV_KEYS, |ours, value| {
+        (ours == "idle_timeout_ms").then(|| (value.as_u64().unwrap_or(0) / 1000).to_string())
+    })
+}
 
 fn seconds_to_ms(value: &str) -> Result<Value, String> {
     let secs = parse_int(value)?.as_u64().ok_or("expected a positive number of seconds")?;

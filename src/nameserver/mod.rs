@@ -20,6 +20,7 @@ use parking_lot::RwLock;
 use rocketmq_net::{Connection, Server, ServerBuilder, ServerConfig};
 
 pub use config::{NamesrvConfig, RawNamesrvConfig};
+pub use java_conf::java_properties;
 use kv::KvConfig;
 use processor::NamesrvProcessor;
 use route::RouteTable;

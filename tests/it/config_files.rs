@@ -82,3 +82,29 @@ fn a_misspelled_key_refuses_to_start_and_names_it() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("`aclEnable`"), "{stderr}");
 }
+
+#[test]
+fn dash_p_and_dash_m_print_the_config_in_java_keys_and_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("broker.conf");
+    std::fs::write(&conf, "brokerName=broker-p\nmappedFileSizeConsumeQueue=6000000\n").unwrap();
+    let run = |switch: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_broker"))
+            .env("RMQ_LOG_DIR", "-")
+            .args([switch, "-c", conf.to_str().unwrap(), "-n", "192.0.2.1:9876"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{switch}: {out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let all = run("-p");
+    for line in
+        ["brokerName=broker-p", "namesrvAddr=192.0.2.1:9876", "mappedFileSizeConsumeQueue=6000000"]
+    {
+        assert!(all.lines().any(|l| l == line), "-p lacks {line}: {all}");
+    }
+    assert!(all.lines().any(|l| l.starts_with("netBusyPollUs=")), "{all}");
+    let important = run("-m");
+    assert!(important.lines().any(|l| l == "brokerName=broker-p"), "{important}");
+    assert!(!important.contains("netBusyPollUs"), "-m printed a minor setting: {important}");
+}

@@ -323,37 +323,12 @@ fn runtime_info(ctx: &BrokerCtx) -> RemotingCommand {
 }
 
 fn broker_config(ctx: &BrokerCtx) -> RemotingCommand {
-    let value = serde_json::to_value(&ctx.config.raw).unwrap_or_default();
-    let mut text = String::new();
-    if let serde_json::Value::Object(map) = value {
-        for (k, v) in map {
-            let v = match v {
-                serde_json::Value::String(s) => s,
-                serde_json::Value::Null => String::new(),
-                other => other.to_string(),
-            };
-            text.push_str(&format!("{}={v}\n", camel_case(&k)));
-        }
-    }
+    let text: String = crate::broker::java_conf::java_properties(&ctx.config.raw)
+        .into_iter()
+        .map(|(k, v)| format!("{k}={v}\n"))
+        .collect();
     success_with(&GetBrokerConfigResponseHeader { version: "V5_3_3".into() })
         .with_body(text.into_bytes())
-}
-
-/// `broker_cluster_name` → `brokerClusterName`: the Java property spelling admin tools expect.
-fn camel_case(snake: &str) -> String {
-    let mut out = String::with_capacity(snake.len());
-    let mut upper = false;
-    for c in snake.chars() {
-        if c == '_' {
-            upper = true;
-        } else if upper {
-            out.push(c.to_ascii_uppercase());
-            upper = false;
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 fn reset_offset(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled<AdminError> {
@@ -388,16 +363,4 @@ fn reset_offset(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled<AdminError> {
         }
     }
     Ok(success().with_body(body.to_json()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::camel_case;
-
-    #[test]
-    fn config_keys_in_java_spelling() {
-        assert_eq!(camel_case("broker_cluster_name"), "brokerClusterName");
-        assert_eq!(camel_case("listen_port"), "listenPort");
-        assert_eq!(camel_case("trace_on"), "traceOn");
-    }
 }
