@@ -22,13 +22,71 @@ use parking_lot::{Mutex, RwLock};
 use crate::error::OpenError;
 use crate::file_queue::{load_owned, SegmentQueue};
 use crate::mmap::{Appender, MappedFile};
-use crate::record::{read_i32, read_i64};
+use crate::record::{
+    read_i32, read_i64, read_u32, MAGIC_V1, MAGIC_V2, POS_BODY, POS_MAGIC, POS_PHYS_OFFSET,
+    POS_QUEUE_ID, POS_TOTAL_SIZE, RECORD_OVERHEAD_V1,
+};
 
 /// Bytes per consume-queue entry.
 pub(crate) const CQ_ENTRY_SIZE: usize = 20;
 const _: () = assert!(CQ_ENTRY_SIZE == 8 + 4 + 8);
 /// Size field of a blank (gap) entry.
 pub(crate) const BLANK_ENTRY_SIZE: u32 = i32::MAX as u32;
+
+/// Smallest record an entry can point at: a V1 record with a one-byte topic, no body and no
+/// properties.
+pub(crate) const MIN_RECORD_SIZE: u32 = RECORD_OVERHEAD_V1 as u32 + 1;
+/// Bytes of the record header that [`CqEntry::check_header`] looks at.
+pub(crate) const CHECKED_HEADER_BYTES: usize = POS_BODY;
+const _: () = assert!(MIN_RECORD_SIZE as usize > CHECKED_HEADER_BYTES);
+
+/// Why a consume-queue entry does not describe the record it points at. Entries carry no CRC,
+/// so every reader checks them against the commitlog before trusting their size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum EntryMismatch {
+    /// The size is smaller than any record or larger than a segment.
+    Size {
+        /// The entry's size field.
+        size: u32,
+    },
+    /// The record would lie outside the readable commitlog.
+    OutOfBounds,
+    /// The bytes at the entry's offset do not start with a record magic.
+    Magic {
+        /// The magic found.
+        magic: u32,
+    },
+    /// The record's TOTALSIZE differs from the entry's size.
+    TotalSize {
+        /// TOTALSIZE of the record.
+        total: u32,
+    },
+    /// The record's own PHYSICALOFFSET differs from the entry's offset.
+    PhysOffset {
+        /// PHYSICALOFFSET of the record.
+        stored: i64,
+    },
+    /// The record belongs to another queue id.
+    QueueId {
+        /// QUEUEID of the record.
+        stored: u32,
+    },
+}
+
+impl std::fmt::Display for EntryMismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EntryMismatch::Size { size } => write!(f, "size {size} is not a record size"),
+            EntryMismatch::OutOfBounds => write!(f, "record lies outside the commitlog"),
+            EntryMismatch::Magic { magic } => write!(f, "no record there (magic {magic:#010x})"),
+            EntryMismatch::TotalSize { total } => write!(f, "the record there is {total} bytes"),
+            EntryMismatch::PhysOffset { stored } => {
+                write!(f, "the record there says it is at {stored}")
+            }
+            EntryMismatch::QueueId { stored } => write!(f, "the record is of queue {stored}"),
+        }
+    }
+}
 
 /// One consume-queue entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,6 +121,41 @@ impl CqEntry {
     pub(crate) fn is_blank(&self) -> bool {
         self.size == BLANK_ENTRY_SIZE
     }
+
+    /// Checks the size against the bounds of any record (`max_size`: the largest record a
+    /// segment can hold).
+    pub(crate) fn check_size(&self, max_size: u32) -> Result<(), EntryMismatch> {
+        if self.size < MIN_RECORD_SIZE || self.size > max_size {
+            return Err(EntryMismatch::Size { size: self.size });
+        }
+        Ok(())
+    }
+
+    /// Checks the entry against the bytes at its commitlog offset (at least
+    /// [`CHECKED_HEADER_BYTES`] of them): a record magic, TOTALSIZE equal to the entry's size,
+    /// PHYSICALOFFSET equal to the entry's offset and the queue id of the consume queue.
+    pub(crate) fn check_header(&self, header: &[u8], queue_id: u32) -> Result<(), EntryMismatch> {
+        if header.len() < CHECKED_HEADER_BYTES {
+            return Err(EntryMismatch::OutOfBounds);
+        }
+        let magic = read_u32(header, POS_MAGIC);
+        if magic != MAGIC_V1 && magic != MAGIC_V2 {
+            return Err(EntryMismatch::Magic { magic });
+        }
+        let total = read_u32(header, POS_TOTAL_SIZE);
+        if total != self.size {
+            return Err(EntryMismatch::TotalSize { total });
+        }
+        let stored = read_i64(header, POS_PHYS_OFFSET);
+        if u64::try_from(stored).ok() != Some(self.phys) {
+            return Err(EntryMismatch::PhysOffset { stored });
+        }
+        let stored_qid = read_u32(header, POS_QUEUE_ID);
+        if stored_qid != queue_id {
+            return Err(EntryMismatch::QueueId { stored: stored_qid });
+        }
+        Ok(())
+    }
 }
 
 /// The consume queue of one topic-queue.
@@ -85,6 +178,9 @@ pub(crate) struct LoadedQueue {
     dir: PathBuf,
     file_size: usize,
     files: Vec<MappedFile>,
+    /// [`LoadedQueue::recover_tail`] cut the queue before a valid entry: an entry in the
+    /// middle was damaged, so the cut-off entries must be rebuilt from the commitlog.
+    cut_before_valid: bool,
 }
 
 impl LoadedQueue {
@@ -96,7 +192,7 @@ impl LoadedQueue {
         file_size: usize,
     ) -> Result<Self, OpenError> {
         let files = load_owned(&dir, file_size)?;
-        Ok(LoadedQueue { topic, queue_id, dir, file_size, files })
+        Ok(LoadedQueue { topic, queue_id, dir, file_size, files, cut_before_valid: false })
     }
 
     /// Byte end of the entries (after [`LoadedQueue::recover_tail`]).
@@ -117,23 +213,76 @@ impl LoadedQueue {
                 .count();
             end = f.start() + (valid * CQ_ENTRY_SIZE) as u64;
             if valid * CQ_ENTRY_SIZE < f.size() {
+                let next = buf.get((valid + 1) * CQ_ENTRY_SIZE..(valid + 2) * CQ_ENTRY_SIZE);
+                if next.and_then(CqEntry::decode).is_some_and(|e| !e.is_blank()) {
+                    log::warn!(
+                        "consume queue {}/{}: invalid entry at byte {end} before valid ones; \
+                         rebuilding the rest from the commitlog",
+                        self.topic,
+                        self.queue_id
+                    );
+                    self.cut_before_valid = true;
+                }
                 break;
             }
         }
         self.truncate_at(end);
     }
 
-    /// Drops trailing entries that point at or past `cl_end` (or are blank fillers).
-    pub(crate) fn truncate_to_commitlog(&mut self, cl_end: u64) {
+    /// Drops trailing entries that point at or past `cl_end` (or are blank fillers). Returns
+    /// how many entries that were not blank it dropped.
+    pub(crate) fn truncate_to_commitlog(&mut self, cl_end: u64) -> u64 {
         let mut end = self.end();
+        let mut dropped = 0;
         while end >= CQ_ENTRY_SIZE as u64 {
             match self.entry_at(end - CQ_ENTRY_SIZE as u64) {
                 Some(e) if !e.is_blank() && e.phys + u64::from(e.size) <= cl_end => break,
-                Some(_) => end -= CQ_ENTRY_SIZE as u64,
+                Some(e) => {
+                    dropped += u64::from(!e.is_blank());
+                    end -= CQ_ENTRY_SIZE as u64;
+                }
                 None => break,
             }
         }
         self.truncate_at(end);
+        assert!(self.max_phys_end() <= cl_end, "consume queue entry past the commitlog end");
+        dropped
+    }
+
+    /// Checks every entry of the last file against the recovered commitlog `cl` (size,
+    /// magic, bounds, offset, queue id). At the first entry that does not match, the queue
+    /// is cut there and the commitlog offset from which re-dispatch rebuilds it is returned;
+    /// also when [`LoadedQueue::recover_tail`] had to cut before valid entries. Damage in
+    /// older files is left to the readers, which skip entries that do not match.
+    pub(crate) fn validate_tail(&mut self, cl: &[MappedFile], max_record: u32) -> Option<u64> {
+        let cl_min = cl.first().map_or(0, MappedFile::start);
+        let from = self.files.last()?.start();
+        let end = self.end();
+        let mut bad = self.cut_before_valid.then_some(end);
+        let mut byte = from;
+        while byte < end && bad.is_none() {
+            match self.entry_at(byte) {
+                Some(e) if e.is_blank() || e.phys < cl_min => {}
+                Some(e) => {
+                    if let Err(m) = check_against(cl, &e, self.queue_id, max_record) {
+                        log::warn!(
+                            "consume queue {}/{}: entry {} does not match the commitlog ({m}); \
+                             rebuilding from there",
+                            self.topic,
+                            self.queue_id,
+                            byte / CQ_ENTRY_SIZE as u64
+                        );
+                        bad = Some(byte);
+                    }
+                }
+                None => bad = Some(byte),
+            }
+            byte += CQ_ENTRY_SIZE as u64;
+        }
+        let bad = bad?;
+        self.truncate_at(bad);
+        assert!(self.end() <= bad, "a cut queue ends at or before the damaged entry");
+        Some(self.max_phys_end().max(cl_min))
     }
 
     fn entry_at(&self, byte: u64) -> Option<CqEntry> {
@@ -354,6 +503,27 @@ impl ConsumeQueue {
         *self.writer.lock() = None;
         self.files.destroy();
     }
+}
+
+/// Checks an entry against the owned commitlog segments of recovery.
+fn check_against(
+    cl: &[MappedFile],
+    e: &CqEntry,
+    queue_id: u32,
+    max_record: u32,
+) -> Result<(), EntryMismatch> {
+    e.check_size(max_record)?;
+    let bytes = read_owned(cl, e.phys, e.size as usize).ok_or(EntryMismatch::OutOfBounds)?;
+    e.check_header(bytes, queue_id)
+}
+
+/// The published bytes `[offset, offset + len)` of contiguous owned segments, if they lie
+/// in one segment.
+pub(crate) fn read_owned(files: &[MappedFile], offset: u64, len: usize) -> Option<&[u8]> {
+    let first = files.first()?;
+    let idx = usize::try_from(offset.checked_sub(first.start())? / first.size() as u64).ok()?;
+    let f = files.get(idx)?;
+    f.read(usize::try_from(offset - f.start()).ok()?, len)
 }
 
 fn remove_quietly(path: &Path) {

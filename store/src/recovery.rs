@@ -24,14 +24,14 @@ use std::path::Path;
 use crate::checkpoint::Checkpoint;
 use crate::commit_log::{CommitLog, QueueOffsetTable};
 use crate::config::StoreConfig;
-use crate::consume_queue::{self, ConsumeQueueTable};
+use crate::consume_queue::{self, ConsumeQueueTable, LoadedQueue};
 use crate::dispatch::{DispatchError, DispatchTargets, Dispatcher};
 use crate::error::OpenError;
 use crate::file_queue::load_owned;
 use crate::index::IndexService;
 use crate::mmap::MappedFile;
 use crate::offset::PhysOffset;
-use crate::record::{check_record, RecordCheck};
+use crate::record::{check_record, RecordCheck, END_FILE_MIN_BLANK_LENGTH};
 use crate::types::RecoveryReport;
 
 /// Everything recovery hands to the store.
@@ -98,9 +98,7 @@ pub(crate) fn recover(config: &StoreConfig, clean: bool) -> Result<Recovered, Op
             f.flush_all().map_err(|e| OpenError::io(f.path(), e))?;
         }
     }
-    for q in &mut cqs {
-        q.truncate_to_commitlog(end);
-    }
+    let rebuild_from = check_consume_queues(&mut cqs, &cl_files, end, file_size);
     let cl_min = cl_files.first().map_or(0, MappedFile::start);
     let no_queues = cqs.is_empty();
     let live: Vec<_> = cqs.into_iter().map(|q| q.into_queue(cl_min)).collect();
@@ -111,6 +109,10 @@ pub(crate) fn recover(config: &StoreConfig, clean: bool) -> Result<Recovered, Op
     if no_queues && end > cl_min {
         log::warn!("no consume queues found; rebuilding them from the commitlog");
         dispatch_from = cl_min;
+    }
+    if let Some(from) = rebuild_from.filter(|f| *f < dispatch_from) {
+        log::warn!("re-dispatching from {from} to rebuild damaged consume queues");
+        dispatch_from = from;
     }
     if let (Some(index), Some(_)) = (&index, scan_start) {
         index.lower_end_phy(dispatch_from);
@@ -141,6 +143,33 @@ pub(crate) fn recover(config: &StoreConfig, clean: bool) -> Result<Recovered, Op
         dispatched_ts: dispatcher.last_store_ts.max(last_ts),
         report,
     })
+}
+
+/// Cuts every consume queue at the commitlog end `end` and checks its tail against the
+/// commitlog. Returns the lowest commitlog offset from which a damaged queue must be rebuilt.
+fn check_consume_queues(
+    cqs: &mut [LoadedQueue],
+    cl_files: &[MappedFile],
+    end: u64,
+    file_size: usize,
+) -> Option<u64> {
+    let max_record = u32::try_from(file_size - END_FILE_MIN_BLANK_LENGTH).unwrap_or(u32::MAX);
+    let mut rebuild_from: Option<u64> = None;
+    for q in cqs {
+        let mut from = None;
+        if q.truncate_to_commitlog(end) > 0 {
+            // Usually a crash (consume queues flushed ahead of the commitlog), else damage.
+            // Either way the records behind the last kept entry are dispatched again.
+            from = Some(q.max_phys_end());
+        }
+        if let Some(f) = q.validate_tail(cl_files, max_record) {
+            from = Some(from.map_or(f, |g| g.min(f)));
+        }
+        if let Some(f) = from {
+            rebuild_from = Some(rebuild_from.map_or(f, |r| r.min(f)));
+        }
+    }
+    rebuild_from
 }
 
 fn end_fits(files: &[MappedFile], end: u64) -> bool {

@@ -26,7 +26,9 @@ use parking_lot::{Mutex, RwLock};
 use crate::checkpoint::{create_abort_file, remove_abort_file, Checkpoint};
 use crate::commit_log::{AllocatorLink, CommitLog};
 use crate::config::{FlushDiskType, StoreConfig};
-use crate::consume_queue::{ConsumeQueue, ConsumeQueueTable};
+use crate::consume_queue::{
+    ConsumeQueue, ConsumeQueueTable, CqEntry, EntryMismatch, CHECKED_HEADER_BYTES, MIN_RECORD_SIZE,
+};
 use crate::dispatch::{DispatchError, DispatchTargets, Dispatcher};
 use crate::error::{OpenError, PutError};
 use crate::flush::{GroupCommit, Signal, WaitOutcome};
@@ -37,9 +39,9 @@ use crate::offset::{PhysOffset, QueueId, QueueOffset};
 use crate::page_cache::{self, KeeperConfig};
 use crate::record::{
     check_encodable, check_record, encode_record, offset_msg_id, property_value, read_i64,
-    read_u32, EncodeError, MessageToStore, RecordCheck, RecordView, BLANK_MAGIC,
-    MAX_PROPERTIES_BYTES, MAX_TOPIC_BYTES, POS_MAGIC, POS_STORE_TIMESTAMP, PROPERTY_KEYS,
-    PROPERTY_UNIQ_KEY, PROPERTY_WAIT_STORE_MSG_OK,
+    EncodeError, MessageToStore, RecordCheck, RecordView, END_FILE_MIN_BLANK_LENGTH,
+    MAX_PROPERTIES_BYTES, MAX_TOPIC_BYTES, POS_STORE_TIMESTAMP, PROPERTY_KEYS, PROPERTY_UNIQ_KEY,
+    PROPERTY_WAIT_STORE_MSG_OK,
 };
 use crate::recovery::{recover, COMMITLOG_DIR};
 use crate::types::{
@@ -1015,14 +1017,8 @@ impl Inner {
                 break;
             }
             let before = res.messages.len();
-            let copied = self.commit_log.with_bytes(e.phys, size, |b| {
-                let ok = b.len() >= 8 && read_u32(b, POS_MAGIC) != BLANK_MAGIC;
-                if ok {
-                    res.messages.extend_from_slice(b);
-                }
-                ok
-            });
-            if copied == Some(true) {
+            if self.copy_entry(q, at, &e, &mut res.messages) {
+                assert!(res.messages.len() - before >= MIN_RECORD_SIZE as usize);
                 let ts = read_i64(&res.messages[before..], POS_STORE_TIMESTAMP);
                 res.message_infos.push(MessageInfo {
                     queue_offset: QueueOffset(at),
@@ -1046,13 +1042,54 @@ impl Inner {
         res
     }
 
+    /// Copies the record entry `e` (queue offset `at`) points at into `out`, if the entry
+    /// matches it. Consume-queue entries carry no CRC, so a damaged one is logged and skipped
+    /// here rather than trusted: its size decides how many bytes are copied and where the
+    /// store time is read.
+    fn copy_entry(&self, q: &ConsumeQueue, at: u64, e: &CqEntry, out: &mut Vec<u8>) -> bool {
+        let checked = e.check_size(self.max_record_size()).and_then(|()| {
+            self.commit_log
+                .with_bytes(e.phys, e.size as usize, |b| {
+                    e.check_header(b, q.queue_id())?;
+                    out.extend_from_slice(b);
+                    Ok(())
+                })
+                .unwrap_or(Err(EntryMismatch::OutOfBounds))
+        });
+        match checked {
+            Ok(()) => true,
+            // The segment may have been deleted since the caller compared with its start.
+            Err(EntryMismatch::OutOfBounds) if e.phys < self.commit_log.min_offset() => false,
+            Err(m) => {
+                log::warn!(
+                    "skipping damaged consume-queue entry {}/{} offset {at} \
+                     (commitlog {} size {}): {m}",
+                    q.topic(),
+                    q.queue_id(),
+                    e.phys,
+                    e.size
+                );
+                false
+            }
+        }
+    }
+
+    /// The largest record a commitlog segment can hold.
+    fn max_record_size(&self) -> u32 {
+        let size = self.commit_log.files().file_size() - END_FILE_MIN_BLANK_LENGTH;
+        u32::try_from(size).unwrap_or(u32::MAX)
+    }
+
     fn entry_store_time(&self, q: &ConsumeQueue, offset: u64) -> Option<i64> {
         let e = q.entry(offset)?;
-        if e.is_blank() || (e.size as usize) < POS_STORE_TIMESTAMP + 8 {
+        if e.is_blank() || e.check_size(self.max_record_size()).is_err() {
             return None;
         }
         self.commit_log
-            .with_bytes(e.phys, POS_STORE_TIMESTAMP + 8, |b| read_i64(b, POS_STORE_TIMESTAMP))
+            .with_bytes(e.phys, CHECKED_HEADER_BYTES, |b| {
+                e.check_header(b, q.queue_id()).ok().map(|()| read_i64(b, POS_STORE_TIMESTAMP))
+            })
+            .flatten()
     }
 
     fn record_at(&self, phys: u64) -> Option<Vec<u8>> {
