@@ -365,6 +365,12 @@ impl ConsumeQueue {
         }
     }
 
+    /// The queue's files.
+    #[cfg(any(test, feature = "testing"))]
+    pub(crate) fn files(&self) -> &SegmentQueue {
+        &self.files
+    }
+
     /// Topic of the queue.
     pub(crate) fn topic(&self) -> &str {
         &self.topic

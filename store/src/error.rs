@@ -4,6 +4,7 @@
 use std::fmt;
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::config::ConfigError;
 
@@ -45,7 +46,7 @@ pub enum PutError {
     /// An earlier flush or write failed; the store refuses writes until restarted.
     StoreFailed {
         /// The first failure.
-        reason: String,
+        reason: StoreFailure,
     },
     /// The store is shutting down.
     NotWritable,
@@ -85,6 +86,61 @@ impl std::error::Error for PutError {
             PutError::Io(e) => Some(e),
             _ => None,
         }
+    }
+}
+
+/// The first failure on the durable path, after which the store refuses writes until it
+/// is restarted (reads go on). Set once; later failures are only logged.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum StoreFailure {
+    /// `msync` of the commitlog failed: acknowledged-later data may not be durable.
+    CommitlogFlush {
+        /// The error of the failed flush.
+        source: Arc<io::Error>,
+    },
+    /// Writing a consume-queue or index entry failed (dispatch).
+    ConsumeQueueWrite {
+        /// The error of the failed write.
+        source: Arc<io::Error>,
+    },
+    /// Flushing consume queues or index files, or writing the checkpoint, failed.
+    LogicsFlush {
+        /// The error of the failed flush.
+        source: Arc<io::Error>,
+    },
+}
+
+impl StoreFailure {
+    /// The I/O error behind the failure.
+    pub fn io_error(&self) -> &io::Error {
+        match self {
+            StoreFailure::CommitlogFlush { source }
+            | StoreFailure::ConsumeQueueWrite { source }
+            | StoreFailure::LogicsFlush { source } => source,
+        }
+    }
+}
+
+impl fmt::Display for StoreFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreFailure::CommitlogFlush { source } => {
+                write!(f, "commitlog flush (msync) failed: {source}")
+            }
+            StoreFailure::ConsumeQueueWrite { source } => {
+                write!(f, "consume queue or index write failed: {source}")
+            }
+            StoreFailure::LogicsFlush { source } => {
+                write!(f, "consume queue, index or checkpoint flush failed: {source}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for StoreFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self.io_error())
     }
 }
 

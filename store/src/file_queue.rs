@@ -104,6 +104,12 @@ impl SegmentQueue {
         files.get(idx).cloned()
     }
 
+    /// Every file, oldest first.
+    #[cfg(any(test, feature = "testing"))]
+    pub(crate) fn snapshot(&self) -> Vec<Arc<MappedFile>> {
+        self.files.read().clone()
+    }
+
     /// The first file.
     pub(crate) fn first(&self) -> Option<Arc<MappedFile>> {
         self.files.read().first().cloned()

@@ -22,6 +22,7 @@ pub mod config;
 mod consume_queue;
 mod dispatch;
 pub mod error;
+mod fault;
 mod file_queue;
 mod flush;
 mod fsutil;
@@ -29,21 +30,29 @@ mod index;
 mod mmap;
 pub mod offset;
 mod page_cache;
+mod read;
 pub mod record;
 mod recovery;
+mod replication;
+mod state;
 mod store;
+#[cfg(any(test, feature = "testing"))]
+mod testing;
 pub mod types;
 
 pub use config::{default_delay_levels_ms, ConfigError, FlushDiskType, StoreConfig};
 pub use dispatch::SCHEDULE_TOPIC;
-pub use error::{OpenError, PutError};
+pub use error::{OpenError, PutError, StoreFailure};
+#[cfg(any(test, feature = "testing"))]
+pub use fault::{FaultPoint, Faults};
 pub use fsutil::write_file_atomically;
 pub use offset::{PhysOffset, QueueId, QueueOffset};
 pub use record::{
     decode_properties, decode_record, encode_properties, java_string_hash, offset_msg_id,
     parse_offset_msg_id, DecodedRecord, MessageToStore, RecordError, RecordView,
 };
-pub use store::{ArrivalListener, MessageStore, PendingPut};
+pub use state::ArrivalListener;
+pub use store::{MessageStore, PendingPut};
 pub use types::{
     CleanupReport, GetResult, GetStatus, MessageInfo, PutResult, RecoveryReport, StoreStats,
 };

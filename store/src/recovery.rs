@@ -27,6 +27,7 @@ use crate::config::StoreConfig;
 use crate::consume_queue::{self, ConsumeQueueTable, LoadedQueue};
 use crate::dispatch::{DispatchError, DispatchTargets, Dispatcher};
 use crate::error::OpenError;
+use crate::fault::Faults;
 use crate::file_queue::load_owned;
 use crate::index::IndexService;
 use crate::mmap::MappedFile;
@@ -53,8 +54,13 @@ pub(crate) const CONSUME_QUEUE_DIR: &str = "consumequeue";
 /// Index files.
 pub(crate) const INDEX_DIR: &str = "index";
 
-/// Runs recovery. `clean` says whether the last run shut down cleanly (no abort file).
-pub(crate) fn recover(config: &StoreConfig, clean: bool) -> Result<Recovered, OpenError> {
+/// Runs recovery. `clean` says whether the last run shut down cleanly (no abort file);
+/// `truncate_to` cuts the recovered commitlog at that record boundary.
+pub(crate) fn recover(
+    config: &StoreConfig,
+    clean: bool,
+    truncate_to: Option<u64>,
+) -> Result<Recovered, OpenError> {
     let root = &config.store_path;
     let cp_path = root.join("checkpoint");
     let checkpoint = Checkpoint::open(&cp_path).map_err(|e| OpenError::io(&cp_path, e))?;
@@ -92,8 +98,28 @@ pub(crate) fn recover(config: &StoreConfig, clean: bool) -> Result<Recovered, Op
             (end, Some((idx, start)))
         }
     };
-    truncate_commitlog(&mut cl_files, end, scan_start.is_some());
-    if let Some((idx, _)) = scan_start {
+    let recovered_end = end;
+    let end = match truncate_to {
+        Some(to) => {
+            check_truncation_point(&cl_files, to, end)
+                .map_err(|reason| OpenError::Corrupt { path: cl_dir.clone(), reason })?;
+            log::warn!("commitlog cut at {to} on request (it ended at {end})");
+            to
+        }
+        None => end,
+    };
+    let truncated = end < recovered_end;
+    truncate_commitlog(&mut cl_files, end, scan_start.is_some() || truncated);
+    assert!(cl_files.last().is_none_or(|f| end <= f.end()), "recovery end past the last segment");
+    assert!(
+        cl_files.last().is_none_or(|f| f.start() + f.published() as u64 == end),
+        "the last segment ends at the recovered end"
+    );
+    let flush_from = match scan_start {
+        Some((idx, _)) => Some(idx),
+        None => truncated.then(|| cl_files.len().saturating_sub(1)),
+    };
+    if let Some(idx) = flush_from {
         for f in cl_files.iter().skip(idx) {
             f.flush_all().map_err(|e| OpenError::io(f.path(), e))?;
         }
@@ -114,8 +140,9 @@ pub(crate) fn recover(config: &StoreConfig, clean: bool) -> Result<Recovered, Op
         log::warn!("re-dispatching from {from} to rebuild damaged consume queues");
         dispatch_from = from;
     }
-    if let (Some(index), Some(_)) = (&index, scan_start) {
-        index.lower_end_phy(dispatch_from);
+    if let (Some(index), true) = (&index, scan_start.is_some() || truncated) {
+        // New records land from `end` on and must be indexed again.
+        index.lower_end_phy(dispatch_from.min(end));
     }
     let mut dispatcher = Dispatcher::new(dispatch_from);
     let targets = DispatchTargets {
@@ -123,6 +150,8 @@ pub(crate) fn recover(config: &StoreConfig, clean: bool) -> Result<Recovered, Op
         queues: &queues,
         index: index.as_ref(),
         delay_levels_ms: &config.delay_levels_ms,
+        // Recovery runs before any test can arm a fault.
+        faults: &Faults::default(),
     };
     let redispatched = dispatcher.run(&targets, end, usize::MAX).map_err(|e| match e {
         DispatchError::Io(source) => OpenError::io(root.join(CONSUME_QUEUE_DIR), source),
@@ -170,6 +199,27 @@ fn check_consume_queues(
         }
     }
     rebuild_from
+}
+
+/// Checks that `to` is a record boundary at or below the recovered end `end`: the end
+/// itself, a segment start, or the start of a valid record or end-of-file trailer.
+fn check_truncation_point(files: &[MappedFile], to: u64, end: u64) -> Result<(), String> {
+    if to > end {
+        return Err(format!("cannot cut the commitlog at {to}: it ends at {end}"));
+    }
+    let min = files.first().map_or(0, MappedFile::start);
+    if to == end || files.iter().any(|f| f.start() == to) {
+        return Ok(());
+    }
+    if to < min {
+        return Err(format!("cannot cut the commitlog at {to}: it starts at {min}"));
+    }
+    let f = files.iter().find(|f| f.start() <= to && to < f.end());
+    let pos = f.and_then(|f| usize::try_from(to - f.start()).ok().map(|p| (f, p)));
+    match pos.map(|(f, p)| check_record(f.read_from(p), PhysOffset(to), false)) {
+        Some(RecordCheck::Record(_) | RecordCheck::EndOfFile) => Ok(()),
+        _ => Err(format!("cannot cut the commitlog at {to}: not a record boundary")),
+    }
 }
 
 fn end_fits(files: &[MappedFile], end: u64) -> bool {
