@@ -45,6 +45,41 @@ pub(crate) struct Appended {
     pub end: u64,
 }
 
+/// A validated chunk of replicated commitlog bytes (see `replication::check_chunk`).
+#[derive(Debug)]
+pub(crate) struct ReplicatedChunk<'a> {
+    /// The bytes to append: whole records, maybe ending with a trailer.
+    pub bytes: &'a [u8],
+    /// The records that take a consume-queue slot.
+    pub records: Vec<ReplicatedRecord<'a>>,
+    /// The bytes end with the segment's end-of-file trailer.
+    pub ends_segment: bool,
+    /// Highest store time of the records.
+    pub last_store_ts: i64,
+}
+
+/// What the writer's queue-offset table needs from one replicated record.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ReplicatedRecord<'a> {
+    pub topic: &'a str,
+    pub queue_id: u32,
+    pub queue_offset: u64,
+}
+
+/// Why the commitlog refused replicated bytes.
+#[derive(Debug)]
+pub(crate) enum ReplicatedAppendError {
+    /// The store is shutting down.
+    Closed,
+    /// The bytes do not start at the end of the log.
+    Discontinuous {
+        /// The end of the log.
+        expected: u64,
+    },
+    /// The next segment could not be created.
+    Roll(PutError),
+}
+
 /// Channels to the segment allocator thread.
 #[derive(Debug)]
 pub(crate) struct AllocatorLink {
@@ -225,6 +260,48 @@ impl CommitLog {
         self.written.store(end, Ordering::Release);
         let first_enters = sizes.first().is_some_and(|_| enters_consume_queue(sys_flag_of(buf)));
         Ok(Appended { phys, queue_offset: if first_enters { base } else { 0 }, store_ts, end })
+    }
+
+    /// Appends bytes replicated from a master at `at`, which must be the current end: whole
+    /// records the caller validated (CRC, offsets, room for a trailer), optionally ended by
+    /// the segment's end-of-file trailer. Rolls into the next segment first when the current
+    /// one is full. Queue offsets and the store time follow the records.
+    pub(crate) fn append_replicated(
+        &self,
+        at: u64,
+        chunk: &ReplicatedChunk<'_>,
+    ) -> Result<u64, ReplicatedAppendError> {
+        let mut w = self.writer.lock();
+        if w.closed {
+            return Err(ReplicatedAppendError::Closed);
+        }
+        let written = self.written.load(Ordering::Acquire);
+        if at != written {
+            return Err(ReplicatedAppendError::Discontinuous { expected: written });
+        }
+        if w.appender.as_ref().is_none_or(|a| a.remaining() == 0) {
+            self.roll(&mut w).map_err(ReplicatedAppendError::Roll)?;
+        }
+        let app = w.appender.as_mut().ok_or(ReplicatedAppendError::Closed)?;
+        assert_eq!(app.file().start() + app.position() as u64, at, "replica append position");
+        assert!(chunk.bytes.len() <= app.remaining(), "a replicated chunk stays in its segment");
+        app.append(chunk.bytes);
+        let mut end = at + chunk.bytes.len() as u64;
+        if chunk.ends_segment {
+            app.publish_to_end();
+            end = app.file().end();
+        }
+        for r in &chunk.records {
+            let next = next_queue_offset(&mut w.queue_offsets, r.topic, r.queue_id);
+            if let Some(q) = w.queue_offsets.get_mut(r.topic).and_then(|m| m.get_mut(&r.queue_id)) {
+                *q = next.max(r.queue_offset + 1);
+            }
+        }
+        w.last_store_ts = w.last_store_ts.max(chunk.last_store_ts);
+        self.last_store_ts.store(w.last_store_ts, Ordering::Release);
+        assert!(end > written, "a replicated append moves the end forward");
+        self.written.store(end, Ordering::Release);
+        Ok(end)
     }
 
     /// Ends the current segment with a trailer and switches to the next one.

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::config::ConfigError;
+use crate::record::RecordError;
 
 /// Why a put failed.
 #[derive(Debug)]
@@ -141,6 +142,117 @@ impl fmt::Display for StoreFailure {
 impl std::error::Error for StoreFailure {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         Some(self.io_error())
+    }
+}
+
+/// Why raw commitlog bytes could not be read ([`crate::MessageStore::read_commitlog`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReplicaReadError {
+    /// The offset is below the oldest segment (deleted by cleanup).
+    BelowStart {
+        /// The requested offset.
+        offset: u64,
+        /// The commitlog start.
+        start: u64,
+    },
+    /// The offset is past the end of the log.
+    PastEnd {
+        /// The requested offset.
+        offset: u64,
+        /// The commitlog end.
+        end: u64,
+    },
+    /// The bytes at the offset are not a record (not a boundary, or damaged).
+    NotARecord {
+        /// The requested offset.
+        offset: u64,
+        /// What is wrong with the bytes.
+        error: RecordError,
+    },
+}
+
+impl fmt::Display for ReplicaReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReplicaReadError::BelowStart { offset, start } => {
+                write!(f, "commitlog offset {offset} is below the start {start}")
+            }
+            ReplicaReadError::PastEnd { offset, end } => {
+                write!(f, "commitlog offset {offset} is past the end {end}")
+            }
+            ReplicaReadError::NotARecord { offset, error } => {
+                write!(f, "no record at commitlog offset {offset}: {error}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ReplicaReadError {}
+
+/// Why replicated bytes were refused ([`crate::MessageStore::append_replicated`]). Nothing
+/// is appended when any check fails.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ReplicaAppendError {
+    /// The bytes do not start at the end of the log.
+    Discontinuous {
+        /// Where the bytes claim to start.
+        offset: u64,
+        /// The end of the log, where they must start.
+        expected: u64,
+    },
+    /// A record is invalid (structure, CRC, or its own offset differs from where it lands)
+    /// or cut off at the end of the bytes.
+    BadRecord {
+        /// Commitlog offset of the record.
+        offset: u64,
+        /// What is wrong.
+        error: RecordError,
+    },
+    /// The bytes run past the end of their segment, a record leaves no room for the
+    /// trailer, or the trailer is wrong or followed by more bytes.
+    SegmentBoundary {
+        /// Commitlog offset of the offending bytes.
+        offset: u64,
+    },
+    /// The store refuses writes (an earlier failure).
+    StoreFailed {
+        /// The first failure.
+        reason: StoreFailure,
+    },
+    /// The store is shutting down.
+    NotWritable,
+    /// The next segment could not be created.
+    Io(io::Error),
+}
+
+impl fmt::Display for ReplicaAppendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReplicaAppendError::Discontinuous { offset, expected } => {
+                write!(f, "replicated bytes start at {offset}, the log ends at {expected}")
+            }
+            ReplicaAppendError::BadRecord { offset, error } => {
+                write!(f, "bad replicated record at {offset}: {error}")
+            }
+            ReplicaAppendError::SegmentBoundary { offset } => {
+                write!(f, "replicated bytes at {offset} do not respect the segment boundary")
+            }
+            ReplicaAppendError::StoreFailed { reason } => write!(f, "store failed: {reason}"),
+            ReplicaAppendError::NotWritable => write!(f, "store is shutting down"),
+            ReplicaAppendError::Io(e) => write!(f, "I/O error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ReplicaAppendError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ReplicaAppendError::Io(e) => Some(e),
+            ReplicaAppendError::StoreFailed { reason } => Some(reason),
+            _ => None,
+        }
     }
 }
 

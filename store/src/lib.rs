@@ -42,7 +42,7 @@ pub mod types;
 
 pub use config::{default_delay_levels_ms, ConfigError, FlushDiskType, StoreConfig};
 pub use dispatch::SCHEDULE_TOPIC;
-pub use error::{OpenError, PutError, StoreFailure};
+pub use error::{OpenError, PutError, ReplicaAppendError, ReplicaReadError, StoreFailure};
 #[cfg(any(test, feature = "testing"))]
 pub use fault::{FaultPoint, Faults};
 pub use fsutil::write_file_atomically;

@@ -14,8 +14,15 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
+use crate::commit_log::{ReplicatedAppendError, ReplicatedChunk, ReplicatedRecord};
+use crate::config::FlushDiskType;
+use crate::error::{PutError, ReplicaAppendError, ReplicaReadError};
 use crate::offset::PhysOffset;
-use crate::store::MessageStore;
+use crate::record::{
+    check_record, enters_consume_queue, read_u32, RecordCheck, RecordError,
+    END_FILE_MIN_BLANK_LENGTH,
+};
+use crate::store::{check_writable, MessageStore};
 
 /// Value of an unset watermark.
 const UNSET: u64 = u64::MAX;
@@ -82,6 +89,68 @@ impl ConfirmWatermark {
 }
 
 impl MessageStore {
+    /// Raw commitlog bytes from `from` (a record boundary): whole records, about `max_bytes`
+    /// of them (at least one), never past the segment end or the written end. At a segment's
+    /// end-of-file trailer it returns just the 8-byte trailer; the next read starts at the
+    /// next segment. Empty at the end of the log. Not capped by the confirm watermark: this
+    /// is what a master sends to the replicas that confirm it.
+    pub fn read_commitlog(
+        &self,
+        from: PhysOffset,
+        max_bytes: usize,
+    ) -> Result<Vec<u8>, ReplicaReadError> {
+        let cl = &self.shared().commit_log;
+        let (offset, end) = (from.0, cl.max_offset());
+        if offset > end {
+            return Err(ReplicaReadError::PastEnd { offset, end });
+        }
+        let start = cl.min_offset();
+        if offset < start {
+            return Err(ReplicaReadError::BelowStart { offset, start });
+        }
+        if offset == end {
+            return Ok(Vec::new());
+        }
+        let below = || ReplicaReadError::BelowStart { offset, start: cl.min_offset() };
+        let (file, pos) = cl.locate(offset).ok_or_else(below)?;
+        let limit = usize::try_from((end - file.start()).min(file.size() as u64)).unwrap_or(0);
+        let buf = file.read(pos, limit.saturating_sub(pos)).ok_or_else(below)?;
+        let len = whole_records_len(buf, offset, max_bytes)
+            .map_err(|error| ReplicaReadError::NotARecord { offset, error })?;
+        Ok(buf[..len].to_vec())
+    }
+
+    /// Appends bytes replicated from a master (as [`MessageStore::read_commitlog`] returned
+    /// them) at `at`, which must be this log's end. Every record must be whole, pass its CRC
+    /// and carry its own offset; a trailer must end its segment exactly. Nothing is appended
+    /// if any check fails. Returns the new end. Under sync flush the bytes become durable
+    /// with the next group commit; dispatch makes them readable as for puts.
+    pub fn append_replicated(
+        &self,
+        at: PhysOffset,
+        bytes: &[u8],
+    ) -> Result<PhysOffset, ReplicaAppendError> {
+        let s = self.shared();
+        check_writable(s).map_err(|e| match e {
+            PutError::StoreFailed { reason } => ReplicaAppendError::StoreFailed { reason },
+            _ => ReplicaAppendError::NotWritable,
+        })?;
+        let file_size = s.commit_log.files().file_size() as u64;
+        let chunk = check_chunk(bytes, at.0, file_size)?;
+        let end = s.commit_log.append_replicated(at.0, &chunk).map_err(|e| match e {
+            ReplicatedAppendError::Closed => ReplicaAppendError::NotWritable,
+            ReplicatedAppendError::Discontinuous { expected } => {
+                ReplicaAppendError::Discontinuous { offset: at.0, expected }
+            }
+            ReplicatedAppendError::Roll(PutError::Io(e)) => ReplicaAppendError::Io(e),
+            ReplicatedAppendError::Roll(_) => ReplicaAppendError::NotWritable,
+        })?;
+        if s.config.flush_disk_type == FlushDiskType::Async {
+            s.dispatch.wake();
+        }
+        Ok(PhysOffset(end))
+    }
+
     /// Sets the replication confirm watermark: dispatch (and so every queue read) and lookups
     /// by offset stop at it. `None` removes it (a master without replication, the default).
     /// A set watermark only moves forward; returns false (and changes nothing) for a lower
@@ -103,6 +172,80 @@ impl MessageStore {
     pub fn wait_confirmed(&self, end: PhysOffset, timeout: Duration) -> bool {
         self.shared().confirm.wait(end.0, timeout)
     }
+}
+
+/// Length of the whole records at the start of `buf` (commitlog offset `at`): up to about
+/// `max_bytes`, at least one record; just the trailer if `buf` starts with one.
+fn whole_records_len(buf: &[u8], at: u64, max_bytes: usize) -> Result<usize, RecordError> {
+    let mut len = 0usize;
+    while len < buf.len() {
+        match check_record(&buf[len..], PhysOffset(at + len as u64), false) {
+            RecordCheck::Record(v) => {
+                let size = v.total_size as usize;
+                if len > 0 && len + size > max_bytes {
+                    break;
+                }
+                len += size;
+            }
+            RecordCheck::EndOfFile if len == 0 => return Ok(END_FILE_MIN_BLANK_LENGTH),
+            RecordCheck::EndOfFile => break,
+            RecordCheck::Invalid(e) if len == 0 => return Err(e),
+            RecordCheck::Invalid(_) => break,
+        }
+    }
+    Ok(len)
+}
+
+/// Validates replicated bytes meant for commitlog offset `at` with segments of `file_size`
+/// bytes: whole CRC-checked records at their own offsets, each leaving room for a trailer,
+/// optionally ended by a trailer whose size is exactly the rest of the segment. Pure.
+pub(crate) fn check_chunk(
+    bytes: &[u8],
+    at: u64,
+    file_size: u64,
+) -> Result<ReplicatedChunk<'_>, ReplicaAppendError> {
+    let segment_end = (at / file_size + 1) * file_size;
+    let boundary = |offset| ReplicaAppendError::SegmentBoundary { offset };
+    if at + bytes.len() as u64 > segment_end {
+        return Err(boundary(at));
+    }
+    let mut chunk =
+        ReplicatedChunk { bytes, records: Vec::new(), ends_segment: false, last_store_ts: 0 };
+    let mut pos = 0usize;
+    while pos < bytes.len() {
+        let offset = at + pos as u64;
+        match check_record(&bytes[pos..], PhysOffset(offset), true) {
+            RecordCheck::Record(v) => {
+                let end = offset + u64::from(v.total_size);
+                if end + END_FILE_MIN_BLANK_LENGTH as u64 > segment_end {
+                    return Err(boundary(offset));
+                }
+                if enters_consume_queue(v.sys_flag) {
+                    chunk.records.push(ReplicatedRecord {
+                        topic: v.topic,
+                        queue_id: v.queue_id.0,
+                        queue_offset: v.queue_offset,
+                    });
+                }
+                chunk.last_store_ts = chunk.last_store_ts.max(v.store_timestamp_ms);
+                pos += v.total_size as usize;
+            }
+            RecordCheck::EndOfFile => {
+                let declared = u64::from(read_u32(bytes, pos));
+                let trailer_end = pos + END_FILE_MIN_BLANK_LENGTH;
+                if declared != segment_end - offset || trailer_end != bytes.len() {
+                    return Err(boundary(offset));
+                }
+                chunk.ends_segment = true;
+                pos = trailer_end;
+            }
+            RecordCheck::Invalid(error) => {
+                return Err(ReplicaAppendError::BadRecord { offset, error });
+            }
+        }
+    }
+    assert_eq!(pos, bytes.len(), "a checked chunk is covered by its records");
+    Ok(chunk)
 }
 
 #[cfg(test)]

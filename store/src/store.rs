@@ -422,7 +422,8 @@ fn shared_state(config: StoreConfig, rec: Recovered) -> Shared {
     }
 }
 
-fn check_writable(s: &Shared) -> Result<(), PutError> {
+/// Refuses writes after a failure or while the disk is full.
+pub(crate) fn check_writable(s: &Shared) -> Result<(), PutError> {
     if let Some(f) = s.failure.get() {
         return Err(PutError::StoreFailed { reason: f.clone() });
     }
