@@ -26,7 +26,7 @@ use crate::offset::PhysOffset;
 use crate::page_cache::NewSegment;
 use crate::record::{
     blank_trailer, enters_consume_queue, patch_record, read_i32, END_FILE_MIN_BLANK_LENGTH,
-    POS_SYS_FLAG,
+    POS_BODY, POS_SYS_FLAG,
 };
 
 /// Next queue offset per topic and queue id.
@@ -130,6 +130,7 @@ impl CommitLog {
         }
         let queue = SegmentQueue::new(dir, file_size, shared);
         let written = queue.max_offset();
+        assert!(queue.min_offset() <= written, "the recovered log ends after its start");
         CommitLog {
             files: queue,
             writer: Mutex::new(Writer {
@@ -245,6 +246,13 @@ impl CommitLog {
         }
         let appender = w.appender.as_mut().ok_or(PutError::NotWritable)?;
         let phys = appender.file().start() + appender.position() as u64;
+        // Appends are contiguous: right at the end, or at the start of the segment rolled to.
+        assert!(
+            phys == self.written.load(Ordering::Acquire)
+                || (needs_roll && phys % self.files.file_size() as u64 == 0),
+            "append offset {phys} is not contiguous"
+        );
+        assert!(total + END_FILE_MIN_BLANK_LENGTH <= appender.remaining(), "room for a trailer");
         let base = next_queue_offset(&mut w.queue_offsets, topic, queue_id);
         let entered = patch_batch(buf, sizes, phys, base, store_ts);
         let appender = w.appender.as_mut().ok_or(PutError::NotWritable)?;
@@ -309,6 +317,12 @@ impl CommitLog {
         let next_start = match w.appender.as_mut() {
             Some(app) => {
                 let rem = app.remaining();
+                // Every append left room for the trailer, so a segment gets one, unless a
+                // replicated trailer already closed it (published to the end).
+                assert!(
+                    rem == 0 || rem >= END_FILE_MIN_BLANK_LENGTH,
+                    "no room for the end-of-file trailer"
+                );
                 if rem >= END_FILE_MIN_BLANK_LENGTH {
                     let rem32 = u32::try_from(rem).unwrap_or(u32::MAX);
                     app.append(&blank_trailer(rem32));
@@ -417,6 +431,7 @@ fn patch_batch(buf: &mut [u8], sizes: &[usize], phys: u64, base: u64, store_ts: 
     let mut pos = 0usize;
     let mut entered = 0u64;
     for &size in sizes {
+        assert!(size > POS_BODY, "a record is longer than its fixed header");
         let rec = &mut buf[pos..pos + size];
         let enters = enters_consume_queue(sys_flag_of(rec));
         let qo = if enters { base + entered } else { 0 };

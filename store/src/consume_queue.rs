@@ -305,6 +305,7 @@ impl LoadedQueue {
                 f.set_published(pos);
             }
         }
+        assert!(self.files.iter().skip(1).all(|f| f.start() <= end), "files past the cut remain");
     }
 
     /// Highest commitlog end referenced by the entries.
@@ -347,6 +348,7 @@ impl LoadedQueue {
             max_phys_end: AtomicU64::new(max_phys_end),
         };
         q.correct_min_offset(cl_min);
+        assert!(q.min_offset.load(Ordering::Acquire) <= q.max_offset(), "min offset past max");
         q
     }
 }
@@ -426,6 +428,7 @@ impl ConsumeQueue {
             self.append_entry(&mut w, next, CqEntry::BLANK)?;
             next += 1;
         }
+        assert_eq!(next, offset, "consume-queue entries are contiguous");
         self.append_entry(&mut w, offset, CqEntry { phys, size, tags_code: tags })?;
         self.max_phys_end.fetch_max(phys + u64::from(size), Ordering::AcqRel);
         Ok(true)
@@ -438,6 +441,7 @@ impl ConsumeQueue {
         let start = byte / file_size * file_size;
         let mut f = self.files.create_file(start)?;
         let fill = usize::try_from(byte - start).map_err(io::Error::other)?;
+        assert_eq!(fill % CQ_ENTRY_SIZE, 0, "the first entry sits on an entry boundary");
         for chunk in f.bytes_mut(0, fill).chunks_exact_mut(CQ_ENTRY_SIZE) {
             chunk.copy_from_slice(&CqEntry::BLANK.encode());
         }

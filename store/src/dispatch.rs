@@ -156,6 +156,10 @@ impl Dispatcher {
             // unchecked.
             match check_record(buf, PhysOffset(self.reput), false) {
                 RecordCheck::Record(view) => {
+                    assert!(
+                        pos + view.total_size as usize <= limit,
+                        "dispatched a record past the confirm offset"
+                    );
                     self.dispatch_one(t, &view)?;
                     self.reput += u64::from(view.total_size);
                     n += 1;
@@ -372,7 +376,9 @@ fn cached_queue<'c>(
     if !hit {
         *cache = None;
     }
-    cache.get_or_insert_with(|| t.queues.get_or_create(v.topic, v.queue_id.0))
+    let q = cache.get_or_insert_with(|| t.queues.get_or_create(v.topic, v.queue_id.0));
+    assert!(q.queue_id() == v.queue_id.0 && q.topic() == v.topic, "dispatch to the wrong queue");
+    q
 }
 
 #[cfg(test)]

@@ -152,6 +152,7 @@ impl SegmentQueue {
             let Some(file) = self.find(from) else { return Ok(from) };
             let published = file.flush()?;
             let reached = file.start() + published as u64;
+            assert!(reached <= file.end(), "flushed past the end of a file");
             self.flushed_where.fetch_max(reached, Ordering::AcqRel);
             if published < file.size() {
                 return Ok(self.flushed_where());
@@ -181,6 +182,7 @@ impl SegmentQueue {
             }
             deleted.push(victim.path().to_path_buf());
         }
+        assert!(deleted.len() <= max, "deleted more files than allowed");
         deleted
     }
 

@@ -55,7 +55,8 @@ fn run_async(s: &Shared) {
     let least = u64::from(s.config.flush_least_pages);
     let mut last_thorough = Instant::now();
     while !s.lifecycle.sleep(interval) {
-        let dirty = s.commit_log.max_offset() - s.commit_log.flushed_offset();
+        // Saturating: a flush may pass the end read first while an append is publishing.
+        let dirty = s.commit_log.max_offset().saturating_sub(s.commit_log.flushed_offset());
         let is_thorough = last_thorough.elapsed() >= thorough;
         if dirty == 0 || (dirty / 4096 < least && !is_thorough) {
             continue;

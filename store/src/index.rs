@@ -164,6 +164,8 @@ impl IndexFile {
         entry[12..16].copy_from_slice(&i32::try_from(diff_s).unwrap_or(i32::MAX).to_be_bytes());
         entry[16..20].copy_from_slice(&prev.to_be_bytes());
         let pos = self.entry_pos(count);
+        assert!(pos + ENTRY_SIZE <= self.file.size(), "index entry past the file end");
+        assert!(prev < count, "a bucket chain points backwards");
         self.file.bytes_mut(pos, ENTRY_SIZE).copy_from_slice(&entry);
         self.file.bytes_mut(slot_pos, SLOT_SIZE).copy_from_slice(&count.to_be_bytes());
         if count <= 1 {

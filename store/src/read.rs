@@ -179,6 +179,7 @@ fn read_entries(
         }
         at += 1;
     }
+    assert_eq!(res.message_infos.len(), res.message_count as usize, "one info per message");
     res.next_begin_offset = QueueOffset(at);
     res.status = if res.message_count > 0 {
         GetStatus::Found
@@ -199,6 +200,7 @@ fn copy_entry(s: &Shared, q: &ConsumeQueue, at: u64, e: &CqEntry, out: &mut Vec<
         s.commit_log
             .with_bytes(e.phys, e.size as usize, |b| {
                 e.check_header(b, q.queue_id())?;
+                assert_eq!(b.len(), e.size as usize, "copied exactly the entry's record");
                 out.extend_from_slice(b);
                 Ok(())
             })

@@ -422,6 +422,7 @@ pub fn encode_record(msg: &MessageToStore, out: &mut Vec<u8>) -> Result<usize, E
 
 /// Writes the fields assigned by the commitlog into an encoded record.
 pub fn patch_record(rec: &mut [u8], queue_offset: u64, phys: PhysOffset, store_ts_ms: i64) {
+    assert!(rec.len() >= POS_BODY, "patching a record shorter than its header");
     rec[POS_QUEUE_OFFSET..POS_QUEUE_OFFSET + 8].copy_from_slice(&queue_offset.to_be_bytes());
     rec[POS_PHYS_OFFSET..POS_PHYS_OFFSET + 8].copy_from_slice(&phys.0.to_be_bytes());
     rec[POS_STORE_TIMESTAMP..POS_STORE_TIMESTAMP + 8].copy_from_slice(&store_ts_ms.to_be_bytes());

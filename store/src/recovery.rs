@@ -265,7 +265,10 @@ pub(crate) fn scan_commitlog(files: &[MappedFile], idx: usize) -> (u64, u64) {
                 i += 1;
                 pos = 0;
             }
-            RecordCheck::EndOfFile => return (f.end(), scanned),
+            RecordCheck::EndOfFile => {
+                assert!(f.end() >= first.start(), "scan ends after its start");
+                return (f.end(), scanned);
+            }
             RecordCheck::Invalid(e) => {
                 if at > first.start() || pos > 0 {
                     log::warn!("commitlog ends at {at}: {e}");
@@ -279,6 +282,7 @@ pub(crate) fn scan_commitlog(files: &[MappedFile], idx: usize) -> (u64, u64) {
 /// Cuts the commitlog at `end`: later segments are deleted; inside the last one the
 /// published end is set (and with `zero`, stale bytes are cleared).
 pub(crate) fn truncate_commitlog(files: &mut Vec<MappedFile>, end: u64, zero: bool) {
+    assert!(files.first().is_none_or(|f| f.start() <= end), "cut before the first segment");
     while files.last().is_some_and(|f| f.start() > end) {
         if let Some(f) = files.pop() {
             log::info!("deleting commitlog segment {} past the end {end}", f.path().display());
@@ -305,6 +309,7 @@ fn remove_file_logged(path: &Path) {
 fn offset_table(queues: &ConsumeQueueTable) -> QueueOffsetTable {
     let mut table = QueueOffsetTable::new();
     for q in queues.all() {
+        assert!(q.min_offset() <= q.max_offset(), "a recovered queue ends after its start");
         table.entry(q.topic().to_owned()).or_default().insert(q.queue_id(), q.max_offset());
     }
     table

@@ -145,6 +145,7 @@ impl MessageStore {
             ReplicatedAppendError::Roll(PutError::Io(e)) => ReplicaAppendError::Io(e),
             ReplicatedAppendError::Roll(_) => ReplicaAppendError::NotWritable,
         })?;
+        assert!(end >= at.0 + bytes.len() as u64, "the log grew by the replicated bytes");
         if s.config.flush_disk_type == FlushDiskType::Async {
             s.dispatch.wake();
         }
@@ -193,6 +194,7 @@ fn whole_records_len(buf: &[u8], at: u64, max_bytes: usize) -> Result<usize, Rec
             RecordCheck::Invalid(_) => break,
         }
     }
+    assert!(len <= buf.len(), "whole records lie inside the buffer");
     Ok(len)
 }
 
