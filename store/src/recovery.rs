@@ -32,7 +32,7 @@ use crate::file_queue::load_owned;
 use crate::index::IndexService;
 use crate::mmap::MappedFile;
 use crate::offset::PhysOffset;
-use crate::record::{check_record, RecordCheck, END_FILE_MIN_BLANK_LENGTH};
+use crate::record::{check_record, RecordCheck, RecordError, END_FILE_MIN_BLANK_LENGTH};
 use crate::types::RecoveryReport;
 
 /// Everything recovery hands to the store.
@@ -249,32 +249,47 @@ pub(crate) fn find_start_file(files: &[MappedFile], min_ts: i64) -> usize {
 /// last valid record and the number of bytes checked.
 pub(crate) fn scan_commitlog(files: &[MappedFile], idx: usize) -> (u64, u64) {
     let Some(first) = files.get(idx) else { return (0, 0) };
-    let mut i = idx;
-    let mut pos = 0usize;
     let mut scanned = 0u64;
-    loop {
-        let f = &files[i];
-        let at = f.start() + pos as u64;
-        match check_record(f.read_from(pos), PhysOffset(at), true) {
-            RecordCheck::Record(v) => {
-                pos += v.total_size as usize;
-                scanned += u64::from(v.total_size);
-            }
-            RecordCheck::EndOfFile if i + 1 < files.len() => {
-                scanned += (f.size() - pos) as u64;
-                i += 1;
-                pos = 0;
-            }
-            RecordCheck::EndOfFile => {
+    for (i, f) in files.iter().enumerate().skip(idx) {
+        let scan = scan_segment(f.read_from(0), f.start());
+        assert!(scan.valid_len <= f.size(), "a scan stays inside its segment");
+        let at = f.start() + scan.valid_len as u64;
+        match scan.error {
+            None if i + 1 < files.len() => scanned += f.size() as u64,
+            None => {
                 assert!(f.end() >= first.start(), "scan ends after its start");
-                return (f.end(), scanned);
+                return (f.end(), scanned + f.size() as u64);
             }
-            RecordCheck::Invalid(e) => {
-                if at > first.start() || pos > 0 {
+            Some(e) => {
+                if at > first.start() {
                     log::warn!("commitlog ends at {at}: {e}");
                 }
-                return (at, scanned);
+                return (at, scanned + scan.valid_len as u64);
             }
+        }
+    }
+    (first.start(), scanned)
+}
+
+/// What walking one segment's readable bytes found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct SegmentScan {
+    /// Bytes of valid records from the segment start.
+    pub valid_len: usize,
+    /// Why the walk stopped before an end-of-file trailer (`None`: it reached one).
+    pub error: Option<RecordError>,
+}
+
+/// Walks the records at the start of `buf` (a segment starting at commitlog offset `start`)
+/// with full checks (structure, own offset, CRC) until an end-of-file trailer or the first
+/// invalid record. Pure; never panics on any bytes.
+pub(crate) fn scan_segment(buf: &[u8], start: u64) -> SegmentScan {
+    let mut pos = 0usize;
+    loop {
+        match check_record(&buf[pos..], PhysOffset(start + pos as u64), true) {
+            RecordCheck::Record(v) => pos += v.total_size as usize,
+            RecordCheck::EndOfFile => return SegmentScan { valid_len: pos, error: None },
+            RecordCheck::Invalid(e) => return SegmentScan { valid_len: pos, error: Some(e) },
         }
     }
 }
@@ -313,4 +328,58 @@ fn offset_table(queues: &ConsumeQueueTable) -> QueueOffsetTable {
         table.entry(q.topic().to_owned()).or_default().insert(q.queue_id(), q.max_offset());
     }
     table
+}
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::record::arb::{encode_log, message};
+    use crate::record::{blank_trailer, POS_BODY};
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        #[test]
+        fn scan_of_random_bytes_never_panics(buf in prop::collection::vec(any::<u8>(), 0..600), start: u32) {
+            let scan = scan_segment(&buf, u64::from(start));
+            prop_assert!(scan.valid_len <= buf.len());
+        }
+
+        /// Valid records followed by a trailer scan to the trailer; a flipped body byte in
+        /// record `k` ends the scan exactly at record `k` (the CRC catches it).
+        #[test]
+        fn scan_stops_at_the_first_damaged_record(
+            msgs in prop::collection::vec(message(), 1..6),
+            start_seg in 0u64..1000,
+            damage in any::<prop::sample::Index>(),
+            flip in 1u8..=255,
+        ) {
+            let start = start_seg * 4096;
+            let (mut buf, starts) = encode_log(&msgs, start);
+            let len = buf.len();
+            buf.extend_from_slice(&blank_trailer(64));
+            buf.resize(len + 64, 0);
+            prop_assert_eq!(scan_segment(&buf, start), SegmentScan { valid_len: len, error: None });
+            let with_body: Vec<usize> = (0..msgs.len()).filter(|i| !msgs[*i].body.is_empty()).collect();
+            if !with_body.is_empty() {
+                let k = with_body[damage.index(with_body.len())];
+                buf[starts[k] + POS_BODY] ^= flip;
+                let scan = scan_segment(&buf, start);
+                prop_assert_eq!(scan.valid_len, starts[k]);
+                let crc = matches!(scan.error, Some(RecordError::CrcMismatch { .. }));
+                prop_assert!(crc);
+            }
+        }
+
+        /// A record from an earlier life of the segment (another offset) ends the scan.
+        #[test]
+        fn stale_records_end_the_scan(m in message(), start in 1u64..1000) {
+            let (buf, _) = encode_log(std::slice::from_ref(&m), 0);
+            let scan = scan_segment(&buf, start * 4096);
+            prop_assert_eq!(scan.valid_len, 0);
+            prop_assert!(scan.error.is_some());
+        }
+    }
 }

@@ -272,3 +272,50 @@ mod tests {
         assert_eq!(w.get(), None);
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::record::arb::{encode_log, message};
+    use crate::record::blank_trailer;
+
+    const SEGMENT: u64 = 64 * 1024;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        #[test]
+        fn random_chunks_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..400), at in 0u64..(4 * SEGMENT)) {
+            if let Ok(c) = check_chunk(&bytes, at, SEGMENT) {
+                prop_assert_eq!(c.bytes.len(), bytes.len());
+            }
+            let _ = whole_records_len(&bytes, at, 100);
+        }
+
+        /// What a master's raw read returns (whole records, then the trailer) is accepted;
+        /// cutting it anywhere inside a record is not.
+        #[test]
+        fn master_chunks_are_accepted(
+            msgs in prop::collection::vec(message(), 1..5),
+            seg in 0u64..4,
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let start = seg * SEGMENT;
+            let (mut buf, starts) = encode_log(&msgs, start);
+            let records = buf.len();
+            prop_assert_eq!(whole_records_len(&buf, start, usize::MAX), Ok(records));
+            let rest = u32::try_from(SEGMENT - records as u64).unwrap();
+            buf.extend_from_slice(&blank_trailer(rest));
+            let c = check_chunk(&buf, start, SEGMENT).unwrap();
+            prop_assert!(c.ends_segment);
+            prop_assert_eq!(c.last_store_ts, 1000 + msgs.len() as i64 - 1);
+            let at = cut.index(records);
+            if !starts.contains(&at) {
+                prop_assert!(check_chunk(&buf[..at], start, SEGMENT).is_err());
+            }
+            prop_assert!(check_chunk(&buf[..records], start + 1, SEGMENT).is_err());
+        }
+    }
+}
