@@ -15,6 +15,8 @@
 //!
 //! **Invariant:** `unsafe` code lives only in the private `mmap` module.
 
+#![deny(missing_docs)]
+
 mod checkpoint;
 mod cleanup;
 mod commit_log;
