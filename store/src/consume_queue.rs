@@ -36,6 +36,10 @@ pub(crate) const BLANK_ENTRY_SIZE: u32 = i32::MAX as u32;
 /// Smallest record an entry can point at: a V1 record with a one-byte topic, no body and no
 /// properties.
 pub(crate) const MIN_RECORD_SIZE: u32 = RECORD_OVERHEAD_V1 as u32 + 1;
+/// Entries at the end of each queue that recovery checks against the commitlog's record
+/// headers (the rest of the last file gets the checks that need no commitlog read), so an
+/// open never reads more than this many records per queue.
+const DEEP_CHECKED_ENTRIES: u64 = 1024;
 /// Bytes of the record header that [`CqEntry::check_header`] looks at.
 pub(crate) const CHECKED_HEADER_BYTES: usize = POS_BODY;
 const _: () = assert!(MIN_RECORD_SIZE as usize > CHECKED_HEADER_BYTES);
@@ -71,6 +75,12 @@ pub(crate) enum EntryMismatch {
         /// QUEUEID of the record.
         stored: u32,
     },
+    /// The entry does not point past the previous entry (a queue's records are appended in
+    /// log order).
+    OutOfOrder {
+        /// Commitlog offset of the previous entry.
+        previous: u64,
+    },
 }
 
 impl std::fmt::Display for EntryMismatch {
@@ -84,6 +94,9 @@ impl std::fmt::Display for EntryMismatch {
                 write!(f, "the record there says it is at {stored}")
             }
             EntryMismatch::QueueId { stored } => write!(f, "the record is of queue {stored}"),
+            EntryMismatch::OutOfOrder { previous } => {
+                write!(f, "not after the previous entry at {previous}")
+            }
         }
     }
 }
@@ -249,33 +262,52 @@ impl LoadedQueue {
         dropped
     }
 
-    /// Checks every entry of the last file against the recovered commitlog `cl` (size,
-    /// magic, bounds, offset, queue id). At the first entry that does not match, the queue
-    /// is cut there and the commitlog offset from which re-dispatch rebuilds it is returned;
-    /// also when [`LoadedQueue::recover_tail`] had to cut before valid entries. Damage in
-    /// older files is left to the readers, which skip entries that do not match.
+    /// Checks the entries of the last file against the recovered commitlog `cl`: all of
+    /// them for size, bounds and increasing offsets, the last [`DEEP_CHECKED_ENTRIES`] also
+    /// against the record header they point at (magic, size, offset, queue id). At the first
+    /// entry that fails, the queue is cut there and the commitlog offset from which
+    /// re-dispatch rebuilds it is returned; also when [`LoadedQueue::recover_tail`] had to cut
+    /// before valid entries. Damage in older files is left to the readers, which skip entries
+    /// that do not match.
     pub(crate) fn validate_tail(&mut self, cl: &[MappedFile], max_record: u32) -> Option<u64> {
         let cl_min = cl.first().map_or(0, MappedFile::start);
+        let cl_end = cl.last().map_or(0, |f| f.start() + f.published() as u64);
         let from = self.files.last()?.start();
         let end = self.end();
+        let deep_from = end.saturating_sub(DEEP_CHECKED_ENTRIES * CQ_ENTRY_SIZE as u64);
         let mut bad = self.cut_before_valid.then_some(end);
+        let mut previous: Option<u64> = None;
         let mut byte = from;
         while byte < end && bad.is_none() {
-            match self.entry_at(byte) {
-                Some(e) if e.is_blank() || e.phys < cl_min => {}
+            let checked = match self.entry_at(byte) {
+                Some(e) if e.is_blank() => Ok(()),
                 Some(e) => {
-                    if let Err(m) = check_against(cl, &e, self.queue_id, max_record) {
-                        log::warn!(
-                            "consume queue {}/{}: entry {} does not match the commitlog ({m}); \
-                             rebuilding from there",
-                            self.topic,
-                            self.queue_id,
-                            byte / CQ_ENTRY_SIZE as u64
-                        );
-                        bad = Some(byte);
-                    }
+                    let order = match previous {
+                        Some(p) if e.phys <= p => Err(EntryMismatch::OutOfOrder { previous: p }),
+                        _ => Ok(()),
+                    };
+                    previous = Some(e.phys);
+                    order.and_then(|()| {
+                        if e.phys < cl_min {
+                            Ok(()) // the record was deleted by cleanup
+                        } else if byte >= deep_from {
+                            check_against(cl, &e, self.queue_id, max_record)
+                        } else {
+                            check_shape(&e, cl_end, max_record)
+                        }
+                    })
                 }
-                None => bad = Some(byte),
+                None => Err(EntryMismatch::OutOfBounds),
+            };
+            if let Err(m) = checked {
+                log::warn!(
+                    "consume queue {}/{}: entry {} does not match the commitlog ({m}); \
+                     rebuilding from there",
+                    self.topic,
+                    self.queue_id,
+                    byte / CQ_ENTRY_SIZE as u64
+                );
+                bad = Some(byte);
             }
             byte += CQ_ENTRY_SIZE as u64;
         }
@@ -515,6 +547,16 @@ impl ConsumeQueue {
     }
 }
 
+/// Checks an entry's size and bounds against the recovered commitlog end, without reading
+/// the commitlog.
+fn check_shape(e: &CqEntry, cl_end: u64, max_record: u32) -> Result<(), EntryMismatch> {
+    e.check_size(max_record)?;
+    if e.phys.saturating_add(u64::from(e.size)) > cl_end {
+        return Err(EntryMismatch::OutOfBounds);
+    }
+    Ok(())
+}
+
 /// Checks an entry against the owned commitlog segments of recovery.
 fn check_against(
     cl: &[MappedFile],
@@ -656,6 +698,52 @@ mod tests {
         assert_eq!(q.entry(5).unwrap().phys, 500);
         assert!(q.put(6, 600, 50, 0).unwrap());
         assert_eq!(q.max_offset(), 7);
+    }
+
+    /// A commitlog segment holding `n` small records, and the queue entries for them.
+    fn log_and_queue(dir: &Path, n: usize) -> (Vec<MappedFile>, Vec<(u64, u32)>) {
+        let msgs: Vec<_> = (0..n)
+            .map(|i| crate::record::tests::sample("T", format!("b{i}").as_bytes(), ""))
+            .collect();
+        let (bytes, starts) = crate::record::arb::encode_log(&msgs, 0);
+        let size = bytes.len().next_multiple_of(4096);
+        let mut f = MappedFile::create(&dir.join("cl"), 0, size).unwrap();
+        f.bytes_mut(0, bytes.len()).copy_from_slice(&bytes);
+        f.set_published(bytes.len());
+        let mut entries: Vec<(u64, u32)> = Vec::new();
+        for (i, s) in starts.iter().enumerate() {
+            let next = starts.get(i + 1).copied().unwrap_or(bytes.len());
+            entries.push((*s as u64, u32::try_from(next - s).unwrap()));
+        }
+        (vec![f], entries)
+    }
+
+    #[test]
+    fn recovery_checks_older_entries_of_the_last_file_without_the_commitlog() {
+        for (damaged, how) in [(100u64, "size"), (300, "order"), (1400, "deep")] {
+            let dir = tempfile::tempdir().unwrap();
+            let (cl, entries) = log_and_queue(dir.path(), 1500);
+            // `sample` records are of queue 3.
+            let qdir = dir.path().join("T").join("3");
+            let q = ConsumeQueue::new(qdir.clone(), "T".into(), 3, 2000 * CQ_ENTRY_SIZE);
+            for (i, (phys, size)) in entries.iter().enumerate() {
+                let (phys, size) = match (i as u64 == damaged, how) {
+                    (true, "size") => (*phys, 5),
+                    (true, "order") => (entries[i - 2].0, *size),
+                    (true, _) => (*phys, size + 1),
+                    _ => (*phys, *size),
+                };
+                q.put(i as u64, phys, size, 0).unwrap();
+            }
+            q.flush().unwrap();
+            drop(q);
+            let mut loaded = LoadedQueue::load(qdir, "T".into(), 3, 2000 * CQ_ENTRY_SIZE).unwrap();
+            loaded.recover_tail();
+            let resume = loaded.validate_tail(&cl, 1 << 20);
+            let (prev_phys, prev_size) = entries[damaged as usize - 1];
+            assert_eq!(resume, Some(prev_phys + u64::from(prev_size)), "{how}");
+            assert_eq!(loaded.into_queue(0).max_offset(), damaged, "{how}: cut at the damage");
+        }
     }
 
     #[test]

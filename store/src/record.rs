@@ -793,7 +793,7 @@ fn put_host(out: &mut Vec<u8>, host: SocketAddrV4) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn sample(topic: &str, body: &[u8], props: &str) -> MessageToStore {
