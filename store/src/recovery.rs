@@ -78,52 +78,11 @@ pub(crate) fn recover(
     } else {
         None
     };
-    let clean_end = checkpoint.data.clean_cl_end.filter(|e| clean && end_fits(&cl_files, *e));
-    let mut report = RecoveryReport { clean_shutdown: clean_end.is_some(), ..Default::default() };
-    let (end, scan_start) = match clean_end {
-        Some(end) => (end, None),
-        None => {
-            let min_ts = checkpoint.data.min_timestamp(index.is_some());
-            let idx = find_start_file(&cl_files, min_ts);
-            let (end, scanned) = scan_commitlog(&cl_files, idx);
-            report.scanned_bytes = scanned;
-            let start = cl_files.get(idx).map_or(0, MappedFile::start);
-            if cl_files.is_empty() {
-                log::info!("new store: no commitlog yet");
-            } else {
-                log::warn!(
-                    "store did not shut down cleanly; commitlog scanned from {start} to {end}"
-                );
-            }
-            (end, Some((idx, start)))
-        }
-    };
-    let recovered_end = end;
-    let end = match truncate_to {
-        Some(to) => {
-            check_truncation_point(&cl_files, to, end)
-                .map_err(|reason| OpenError::Corrupt { path: cl_dir.clone(), reason })?;
-            log::warn!("commitlog cut at {to} on request (it ended at {end})");
-            to
-        }
-        None => end,
-    };
-    let truncated = end < recovered_end;
-    truncate_commitlog(&mut cl_files, end, scan_start.is_some() || truncated);
-    assert!(cl_files.last().is_none_or(|f| end <= f.end()), "recovery end past the last segment");
-    assert!(
-        cl_files.last().is_none_or(|f| f.start() + f.published() as u64 == end),
-        "the last segment ends at the recovered end"
-    );
-    let flush_from = match scan_start {
-        Some((idx, _)) => Some(idx),
-        None => truncated.then(|| cl_files.len().saturating_sub(1)),
-    };
-    if let Some(idx) = flush_from {
-        for f in cl_files.iter().skip(idx) {
-            f.flush_all().map_err(|e| OpenError::io(f.path(), e))?;
-        }
-    }
+    let mut report = RecoveryReport::default();
+    let (found_end, scan_start) =
+        find_end(&cl_files, &checkpoint, clean, index.is_some(), &mut report);
+    let end = cut_commitlog(&mut cl_files, found_end, scan_start, truncate_to)
+        .map_err(|e| e.at(&cl_dir))?;
     let rebuild_from = check_consume_queues(&mut cqs, &cl_files, end, file_size);
     let cl_min = cl_files.first().map_or(0, MappedFile::start);
     let no_queues = cqs.is_empty();
@@ -140,11 +99,10 @@ pub(crate) fn recover(
         log::warn!("re-dispatching from {from} to rebuild damaged consume queues");
         dispatch_from = from;
     }
-    if let (Some(index), true) = (&index, scan_start.is_some() || truncated) {
+    if let (Some(index), true) = (&index, scan_start.is_some() || end < found_end) {
         // New records land from `end` on and must be indexed again.
         index.lower_end_phy(dispatch_from.min(end));
     }
-    let mut dispatcher = Dispatcher::new(dispatch_from);
     let targets = DispatchTargets {
         commit_log: &commit_log,
         queues: &queues,
@@ -153,16 +111,11 @@ pub(crate) fn recover(
         // Recovery runs before any test can arm a fault.
         faults: &Faults::default(),
     };
-    let redispatched = dispatcher.run(&targets, end, usize::MAX).map_err(|e| match e {
-        DispatchError::Io(source) => OpenError::io(root.join(CONSUME_QUEUE_DIR), source),
-    })?;
-    report.redispatched_records = redispatched as u64;
+    let cq_err = |source| OpenError::io(root.join(CONSUME_QUEUE_DIR), source);
+    let (dispatcher, redispatched) = redispatch(&targets, dispatch_from, end).map_err(cq_err)?;
+    report.redispatched_records = redispatched;
     report.commitlog_end = PhysOffset(end);
-    for q in queues.all() {
-        q.flush().map_err(|e| OpenError::io(root.join(CONSUME_QUEUE_DIR), e))?;
-    }
-    let table = offset_table(&queues);
-    commit_log.set_queue_offsets(table, last_ts.max(dispatcher.last_store_ts));
+    commit_log.set_queue_offsets(offset_table(&queues), last_ts.max(dispatcher.last_store_ts));
     Ok(Recovered {
         commit_log,
         queues,
@@ -172,6 +125,105 @@ pub(crate) fn recover(
         dispatched_ts: dispatcher.last_store_ts.max(last_ts),
         report,
     })
+}
+
+/// Finds the commitlog end: from the checkpoint after a clean shutdown, else by scanning
+/// from the newest segment older than the checkpoint. Returns the end and, after a scan, the
+/// index and start offset of the first scanned segment.
+fn find_end(
+    cl_files: &[MappedFile],
+    checkpoint: &Checkpoint,
+    clean: bool,
+    with_index: bool,
+    report: &mut RecoveryReport,
+) -> (u64, Option<(usize, u64)>) {
+    let clean_end = checkpoint.data.clean_cl_end.filter(|e| clean && end_fits(cl_files, *e));
+    report.clean_shutdown = clean_end.is_some();
+    if let Some(end) = clean_end {
+        return (end, None);
+    }
+    let min_ts = checkpoint.data.min_timestamp(with_index);
+    let idx = find_start_file(cl_files, min_ts);
+    let (end, scanned) = scan_commitlog(cl_files, idx);
+    report.scanned_bytes = scanned;
+    let start = cl_files.get(idx).map_or(0, MappedFile::start);
+    if cl_files.is_empty() {
+        log::info!("new store: no commitlog yet");
+    } else {
+        log::warn!("store did not shut down cleanly; commitlog scanned from {start} to {end}");
+    }
+    (end, Some((idx, start)))
+}
+
+/// Why the commitlog could not be cut where asked.
+#[derive(Debug)]
+enum CutError {
+    /// The requested offset is not a record boundary at or below the end.
+    BadPoint(String),
+    /// Making the cut durable failed.
+    Io(std::path::PathBuf, std::io::Error),
+}
+
+impl CutError {
+    fn at(self, dir: &Path) -> OpenError {
+        match self {
+            CutError::BadPoint(reason) => OpenError::Corrupt { path: dir.to_path_buf(), reason },
+            CutError::Io(path, e) => OpenError::io(path, e),
+        }
+    }
+}
+
+/// Cuts the commitlog at `found_end`, or at `truncate_to` when asked (checked to be a record
+/// boundary at or below it), zeroing stale bytes after a scan or a requested cut and
+/// msyncing what changed. Returns the end.
+fn cut_commitlog(
+    cl_files: &mut Vec<MappedFile>,
+    found_end: u64,
+    scan_start: Option<(usize, u64)>,
+    truncate_to: Option<u64>,
+) -> Result<u64, CutError> {
+    let end = match truncate_to {
+        Some(to) => {
+            check_truncation_point(cl_files, to, found_end).map_err(CutError::BadPoint)?;
+            log::warn!("commitlog cut at {to} on request (it ended at {found_end})");
+            to
+        }
+        None => found_end,
+    };
+    let truncated = end < found_end;
+    truncate_commitlog(cl_files, end, scan_start.is_some() || truncated);
+    assert!(cl_files.last().is_none_or(|f| end <= f.end()), "recovery end past the last segment");
+    assert!(
+        cl_files.last().is_none_or(|f| f.start() + f.published() as u64 == end),
+        "the last segment ends at the recovered end"
+    );
+    let flush_from = match scan_start {
+        Some((idx, _)) => Some(idx),
+        None => truncated.then(|| cl_files.len().saturating_sub(1)),
+    };
+    if let Some(idx) = flush_from {
+        for f in cl_files.iter().skip(idx) {
+            f.flush_all().map_err(|e| CutError::Io(f.path().to_path_buf(), e))?;
+        }
+    }
+    Ok(end)
+}
+
+/// Dispatches `[from, end)` into consume queues and index and flushes the queues. Returns
+/// the dispatcher (its progress) and how many records it dispatched.
+fn redispatch(
+    targets: &DispatchTargets<'_>,
+    from: u64,
+    end: u64,
+) -> Result<(Dispatcher, u64), std::io::Error> {
+    let mut dispatcher = Dispatcher::new(from);
+    let n = dispatcher.run(targets, end, usize::MAX).map_err(|e| match e {
+        DispatchError::Io(source) => source,
+    })?;
+    for q in targets.queues.all() {
+        q.flush()?;
+    }
+    Ok((dispatcher, n as u64))
 }
 
 /// Cuts every consume queue at the commitlog end `end` and checks its tail against the
