@@ -149,7 +149,9 @@ impl Dispatcher {
             let Ok(pos) = usize::try_from(reput - file.start()) else { break };
             let limit = usize::try_from((end - file.start()).min(file.size() as u64)).unwrap_or(0);
             let Some(buf) = file.read(pos, limit.saturating_sub(pos)) else { break };
-            let cut_by_end = limit < file.size();
+            // Only a cap below the written end (confirm watermark, sync flush) can cut a whole
+            // record; at the written end a truncated record is corruption, skipped below.
+            let cut_by_end = limit < file.size() && end < t.commit_log.max_offset();
             // No CRC check here (Java's reput skips it too): these bytes are below the
             // confirm offset, written by this process or scanned by recovery; records a
             // consume-queue rebuild re-dispatches from before the recovery scan are indexed

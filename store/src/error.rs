@@ -221,6 +221,11 @@ pub enum ReplicaAppendError {
         /// The first failure.
         reason: StoreFailure,
     },
+    /// Disk usage is above the hard limit.
+    DiskFull {
+        /// Current usage.
+        used_percent: u8,
+    },
     /// The store is shutting down.
     NotWritable,
     /// The next segment could not be created.
@@ -240,6 +245,9 @@ impl fmt::Display for ReplicaAppendError {
                 write!(f, "replicated bytes at {offset} do not respect the segment boundary")
             }
             ReplicaAppendError::StoreFailed { reason } => write!(f, "store failed: {reason}"),
+            ReplicaAppendError::DiskFull { used_percent } => {
+                write!(f, "disk is {used_percent}% full; writes are refused")
+            }
             ReplicaAppendError::NotWritable => write!(f, "store is shutting down"),
             ReplicaAppendError::Io(e) => write!(f, "I/O error: {e}"),
         }

@@ -133,6 +133,7 @@ impl MessageStore {
         let s = self.shared();
         check_writable(s).map_err(|e| match e {
             PutError::StoreFailed { reason } => ReplicaAppendError::StoreFailed { reason },
+            PutError::DiskFull { used_percent } => ReplicaAppendError::DiskFull { used_percent },
             _ => ReplicaAppendError::NotWritable,
         })?;
         let file_size = s.commit_log.files().file_size() as u64;
