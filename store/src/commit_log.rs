@@ -246,12 +246,8 @@ impl CommitLog {
         }
         let appender = w.appender.as_mut().ok_or(PutError::NotWritable)?;
         let phys = appender.file().start() + appender.position() as u64;
-        // Appends are contiguous: right at the end, or at the start of the segment rolled to.
-        assert!(
-            phys == self.written.load(Ordering::Acquire)
-                || (needs_roll && phys % self.files.file_size() as u64 == 0),
-            "append offset {phys} is not contiguous"
-        );
+        // Appends are contiguous (a roll moved `written` to the new segment's start).
+        assert_eq!(phys, self.written.load(Ordering::Acquire), "appends are contiguous");
         assert!(total + END_FILE_MIN_BLANK_LENGTH <= appender.remaining(), "room for a trailer");
         let base = next_queue_offset(&mut w.queue_offsets, topic, queue_id);
         let entered = patch_batch(buf, sizes, phys, base, store_ts);
