@@ -13,6 +13,14 @@
 //! [`record`] module is the pure codec of stored messages. Byte layouts and recovery rules
 //! are in `docs/STORE_FORMAT.md`.
 //!
+//! A failed flush or write is sticky: [`MessageStore::failure`] reports the first
+//! [`StoreFailure`] and every later put returns [`PutError::StoreFailed`]. For replication the
+//! store offers raw reads ([`MessageStore::read_commitlog`]), checked appends of replicated
+//! bytes ([`MessageStore::append_replicated`]), a confirm watermark
+//! ([`MessageStore::set_confirm_offset`]) and [`MessageStore::open_truncated`]. With the
+//! `testing` feature it adds fault injection (`Faults`) and simulated crashes and power
+//! losses.
+//!
 //! **Invariant:** `unsafe` code lives only in the private `mmap` module.
 
 #![deny(missing_docs)]
