@@ -1,13 +1,18 @@
 //! Seeded random operations (put, batch put, read, restart, crash, power loss) checked
 //! against an in-memory model. Set `RMQ_STORE_SEED` to replay one seed; the seed is printed
 //! on failure. A power loss cuts the model to the durable prefix the store reports; under
-//! sync flush that prefix must hold every acknowledged message.
+//! sync flush that prefix must hold every acknowledged message. Under async flush an I/O
+//! countdown makes a random msync, fsync or consume-queue write fail: puts are acknowledged
+//! until the failure, refused after it (never written), and a restart recovers exactly the
+//! acknowledged ones. (Under sync flush a put that fails its group commit may or may not be
+//! in the log, which this model does not track.)
 
 use std::collections::HashMap;
 use std::path::Path;
 
 use rocketmq_store::{
-    decode_record, FlushDiskType, GetStatus, MessageStore, QueueId, QueueOffset, StoreConfig,
+    decode_record, FaultPoint, FlushDiskType, GetStatus, MessageStore, PutError, QueueId,
+    QueueOffset, StoreConfig,
 };
 
 use crate::common::{msg, small_config};
@@ -49,6 +54,11 @@ fn run(seed: u64, flush: FlushDiskType, ops: usize) {
                 store.take().unwrap().shutdown();
                 store = Some(reopen(dir.path(), &cfg, seed, step, true));
             }
+            97 if flush == FlushDiskType::Async => {
+                fail_and_restart(s, &mut rng, &mut model, step);
+                store.take().unwrap().shutdown();
+                store = Some(reopen(dir.path(), &cfg, seed, step, false));
+            }
             97..=98 => {
                 let durable = store.take().unwrap().simulate_power_loss().unwrap().0;
                 lose_unflushed(&mut model, durable, flush, seed, step);
@@ -66,6 +76,32 @@ fn run(seed: u64, flush: FlushDiskType, ops: usize) {
         let r = s.get_messages(topic, QueueId(*q), QueueOffset(0), u32::MAX, u32::MAX, None);
         assert_eq!(r.message_count as usize, msgs.len(), "seed {seed}: final count {topic}/{q}");
     }
+}
+
+/// Arms a random fault point with a short countdown and puts until the store fails. Every
+/// acknowledged put joins the model; refused puts must say why.
+fn fail_and_restart(s: &MessageStore, rng: &mut Rng, model: &mut Model, step: usize) {
+    let point = FaultPoint::ALL[rng.below(FaultPoint::ALL.len() as u64) as usize];
+    s.faults().fail_after(point, rng.below(3));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while s.failure().is_none() {
+        assert!(std::time::Instant::now() < deadline, "step {step}: {point:?} never failed");
+        let topic = TOPICS[rng.below(3) as usize];
+        let q = rng.below(2) as u32;
+        let b = body(rng, step);
+        match s.put_message(msg(topic, q, &b, None, None)) {
+            Ok(r) => {
+                let entries = model.entry((topic.to_owned(), q)).or_default();
+                assert_eq!(r.queue_offset.0, entries.len() as u64, "step {step}");
+                entries.push((b, r.phys_offset.0, r.phys_offset.0 + u64::from(r.wrote_bytes)));
+            }
+            Err(PutError::StoreFailed { .. }) => break,
+            Err(e) => panic!("step {step}: unexpected {e}"),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    let refused = s.put_message(msg(TOPICS[0], 0, b"refused", None, None));
+    assert!(matches!(refused, Err(PutError::StoreFailed { .. })), "step {step}: sticky");
 }
 
 /// Drops from the model what a power loss took: every record ending past `durable`. Under
