@@ -279,9 +279,18 @@ impl CommitLog {
         if w.closed {
             return Err(ReplicatedAppendError::Closed);
         }
-        let written = self.written.load(Ordering::Acquire);
+        let mut written = self.written.load(Ordering::Acquire);
         if at != written {
-            return Err(ReplicatedAppendError::Discontinuous { expected: written });
+            // An empty replica of a master whose oldest segments are gone starts at the
+            // master's first segment.
+            let fresh = w.appender.is_none() && self.files.last().is_none();
+            if !fresh || at % self.files.file_size() as u64 != 0 {
+                return Err(ReplicatedAppendError::Discontinuous { expected: written });
+            }
+            discard_pending_alloc(&mut w);
+            self.files.start_empty_at(at);
+            self.written.store(at, Ordering::Release);
+            written = at;
         }
         if w.appender.as_ref().is_none_or(|a| a.remaining() == 0) {
             self.roll(&mut w).map_err(ReplicatedAppendError::Roll)?;
@@ -395,6 +404,24 @@ impl CommitLog {
     /// Forgets the queue offsets of a deleted topic.
     pub(crate) fn remove_topic(&self, topic: &str) {
         self.writer.lock().queue_offsets.remove(topic);
+    }
+}
+
+/// Takes the segment the allocator pre-created for a start that will not be used and deletes
+/// its (never written) file, so no stray segment is left to break the next open.
+fn discard_pending_alloc(w: &mut Writer) {
+    let Some(start) = w.pending_alloc.take() else { return };
+    let Some(link) = w.alloc.as_ref() else { return };
+    match link.ready.recv() {
+        Ok(Ok((file, appender))) => {
+            let path = file.path().to_path_buf();
+            drop((file, appender));
+            if let Err(e) = std::fs::remove_file(&path) {
+                log::warn!("failed to remove unused segment {}: {e}", path.display());
+            }
+        }
+        Ok(Err(e)) => log::warn!("segment pre-allocation for {start} failed: {e}"),
+        Err(_) => log::warn!("segment allocator is gone"),
     }
 }
 

@@ -77,6 +77,13 @@ impl SegmentQueue {
         }
     }
 
+    /// Makes an empty queue start at `offset` (its first file will start there): the
+    /// flushed end moves there too, since nothing below it will ever exist.
+    pub(crate) fn start_empty_at(&self, offset: u64) {
+        assert!(self.files.read().is_empty(), "only an empty queue moves its start");
+        self.flushed_where.store(offset, Ordering::Release);
+    }
+
     /// Size of each file.
     pub(crate) fn file_size(&self) -> usize {
         self.file_size

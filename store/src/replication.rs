@@ -123,7 +123,8 @@ impl MessageStore {
     /// Appends bytes replicated from a master (as [`MessageStore::read_commitlog`] returned
     /// them) at `at`, which must be this log's end. Every record must be whole, pass its CRC
     /// and carry its own offset; a trailer must end its segment exactly. Nothing is appended
-    /// if any check fails. Returns the new end. Under sync flush the bytes become durable
+    /// if any check fails. An empty store also accepts a segment start as `at` (a replica of
+    /// a master whose oldest segments were deleted). Returns the new end. Under sync flush the bytes become durable
     /// with the next group commit; dispatch makes them readable as for puts.
     pub fn append_replicated(
         &self,
@@ -136,6 +137,13 @@ impl MessageStore {
             PutError::DiskFull { used_percent } => ReplicaAppendError::DiskFull { used_percent },
             _ => ReplicaAppendError::NotWritable,
         })?;
+        if bytes.is_empty() {
+            let expected = s.commit_log.max_offset();
+            return match at.0 == expected {
+                true => Ok(at),
+                false => Err(ReplicaAppendError::Discontinuous { offset: at.0, expected }),
+            };
+        }
         let file_size = s.commit_log.files().file_size() as u64;
         let chunk = check_chunk(bytes, at.0, file_size)?;
         let end = s.commit_log.append_replicated(at.0, &chunk).map_err(|e| match e {

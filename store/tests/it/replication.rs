@@ -201,3 +201,44 @@ fn open_truncated_cuts_at_a_record_boundary() {
     assert_eq!(store.commitlog_max_offset().0, cut.0 + u64::from(r.wrote_bytes));
     assert_eq!(store.max_offset("Rep", QueueId(2)).0, 200 / 3 + 1);
 }
+
+#[test]
+fn empty_replica_starts_at_the_masters_first_segment() {
+    let (dm, dr) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let master = MessageStore::open(small_config(dm.path())).unwrap();
+    let replica = MessageStore::open(small_config(dr.path())).unwrap();
+    fill(&master, 600);
+    master.flush_now().unwrap();
+    assert!(master.wait_dispatched(Duration::from_secs(10)));
+    // Above the warning ratio: delete flushed, dispatched segments at once.
+    let report = master.run_cleanup(i64::MAX / 2, Some(88));
+    assert!(report.commitlog_files_deleted > 0);
+    let start = master.commitlog_min_offset();
+    assert!(start.0 > 0);
+    let early = replica.append_replicated(PhysOffset(start.0 + 64 * 1024 + 1), &[]);
+    assert!(matches!(early, Err(ReplicaAppendError::Discontinuous { .. })), "{early:?}");
+    let bytes = master.read_commitlog(start, 4096).unwrap();
+    replica.append_replicated(start, &bytes).unwrap();
+    replicate(&master, &replica, 4096);
+    assert_eq!(replica.commitlog_min_offset(), start);
+    assert!(replica.wait_dispatched(Duration::from_secs(10)));
+    for q in 0..3 {
+        let from = master.min_offset("Rep", QueueId(q));
+        let got = |s: &MessageStore| {
+            s.get_messages("Rep", QueueId(q), from, u32::MAX, u32::MAX, None).messages
+        };
+        assert!(!got(&master).is_empty());
+        assert_eq!(got(&replica), got(&master), "queue {q}");
+        let next = replica.put_message(msg("Rep", q, b"promoted", None, None)).unwrap();
+        assert_eq!(next.queue_offset, master.max_offset("Rep", QueueId(q)));
+    }
+    let aligned = replica.append_replicated(PhysOffset(start.0 + 64 * 1024), &[]);
+    assert!(matches!(aligned, Err(ReplicaAppendError::Discontinuous { .. })), "{aligned:?}");
+    let cfg = replica.config().clone();
+    replica.shutdown();
+    let replica = MessageStore::open(cfg).unwrap();
+    assert_eq!(replica.commitlog_min_offset(), start);
+    let from = master.min_offset("Rep", QueueId(1));
+    let r = replica.get_messages("Rep", QueueId(1), from, 1, u32::MAX, None);
+    assert_eq!(r.message_infos[0].queue_offset, from, "reopened at the same offsets");
+}
