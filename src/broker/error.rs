@@ -707,7 +707,14 @@ mod tests {
             (PutError::TopicTooLong { size_bytes: 5, max_bytes: 4 }, MessageIllegal),
             (PutError::InvalidBatch { reason: "mixed" }, MessageIllegal),
             (PutError::DiskFull { used_percent: 96 }, ServiceNotAvailable),
-            (PutError::StoreFailed { reason: "msync".into() }, ServiceNotAvailable),
+            (
+                PutError::StoreFailed {
+                    reason: rocketmq_store::StoreFailure::CommitlogFlush {
+                        source: std::sync::Arc::new(std::io::Error::other("eio")),
+                    },
+                },
+                ServiceNotAvailable,
+            ),
             (PutError::NotWritable, ServiceNotAvailable),
             (PutError::FlushDiskTimeout, FlushDiskTimeout),
             (PutError::Io(std::io::Error::other("eio")), SystemError),

@@ -64,7 +64,7 @@ impl CheckpointData {
         if with_index {
             t = t.min(self.index_ts);
         }
-        (t - 3000).max(0)
+        t.saturating_sub(3000).max(0)
     }
 }
 
@@ -143,5 +143,33 @@ mod tests {
         assert_eq!(c2.data.min_timestamp(false), 6000);
         assert_eq!(c2.data.min_timestamp(true), 5000);
         assert_eq!(fs::metadata(&p).unwrap().len(), 4096);
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn random_checkpoints_decode(head in prop::collection::vec(any::<u8>(), 0..64)) {
+            let mut b = [0u8; CHECKPOINT_SIZE];
+            b[..head.len()].copy_from_slice(&head);
+            let d = CheckpointData::decode(&b);
+            prop_assert!(d.clean_cl_end.is_none_or(|e| i64::try_from(e).is_ok()));
+            let _ = d.min_timestamp(true);
+            let damaged = CheckpointData { physic_ts: i64::MIN, ..d };
+            prop_assert_eq!(damaged.min_timestamp(false), 0);
+        }
+
+        #[test]
+        fn checkpoints_round_trip(ts in any::<[i64; 3]>(), end in prop::option::of(0u64..=i64::MAX as u64)) {
+            let d = CheckpointData { physic_ts: ts[0], logics_ts: ts[1], index_ts: ts[2], clean_cl_end: end };
+            prop_assert_eq!(CheckpointData::decode(&d.encode()), d);
+        }
     }
 }

@@ -6,11 +6,77 @@
 //! * usage > warning (85 %): delete files at once (oldest first, never the newest);
 //! * usage <= warning: accept writes again (hysteresis between 85 and 90 %);
 //! * usage > max used (75 %) or the hour is `delete_when_hour`: delete expired files.
+//!
+//! [`run_thread`] is the `rmq-store-clean` thread; [`clean_once`] one pass of it. Invariant:
+//! no commitlog segment is deleted before it is flushed and dispatched.
 
 use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use crate::config::StoreConfig;
-use crate::fsutil::system_time_ms;
+use crate::fsutil::{now_ms, system_time_ms};
+use crate::mmap::{disk_used_percent, local_hour};
+use crate::state::Shared;
+use crate::types::CleanupReport;
+
+/// Body of the `rmq-store-clean` thread.
+pub(crate) fn run_thread(s: &Shared) {
+    let interval = Duration::from_millis(s.config.clean_interval_ms);
+    while !s.lifecycle.sleep(interval) {
+        let report = clean_once(s, now_ms(), None);
+        if report.commitlog_files_deleted > 0 {
+            log::info!("cleanup: {report:?}");
+        }
+    }
+}
+
+/// One cleanup pass at `now` with the disk at `used` percent (measured if `None`).
+pub(crate) fn clean_once(s: &Shared, now: i64, used: Option<u8>) -> CleanupReport {
+    let used = used.unwrap_or_else(|| {
+        disk_used_percent(&s.config.store_path).unwrap_or_else(|e| {
+            log::warn!("cannot read disk usage: {e}");
+            0
+        })
+    });
+    let cfg = &s.config;
+    let policy = policy(cfg, used, local_hour(now));
+    update_disk_state(s, used, policy.disk_full);
+    let mut report =
+        CleanupReport { disk_full: s.disk.full.load(Ordering::Relaxed), ..Default::default() };
+    if !policy.delete {
+        return report;
+    }
+    let safe_end = s.commit_log.flushed_offset().min(s.progress.dispatched.load(Ordering::Acquire));
+    let reserved_ms = i64::from(cfg.file_reserved_hours) * 3_600_000;
+    let batch = cfg.delete_file_batch_max as usize;
+    let deleted = s.commit_log.files().delete_front_while(batch, |f| {
+        f.end() <= safe_end && (policy.at_once || expired(f.path(), now, reserved_ms))
+    });
+    report.commitlog_files_deleted = deleted.len();
+    let cl_min = s.commit_log.min_offset();
+    assert!(cl_min <= s.commit_log.max_offset(), "cleanup deleted the last segment");
+    for q in s.queues.all() {
+        report.consume_queue_files_deleted += q.delete_expired_files(cl_min);
+    }
+    if let Some(index) = &s.index {
+        report.index_files_deleted = index.delete_expired(cl_min);
+    }
+    report
+}
+
+fn update_disk_state(s: &Shared, used: u8, full: Option<bool>) {
+    s.disk.used_percent.store(used, Ordering::Relaxed);
+    match full {
+        Some(true) if !s.disk.full.swap(true, Ordering::AcqRel) => {
+            log::error!("disk {used}% full: refusing writes");
+        }
+        Some(false) if s.disk.full.swap(false, Ordering::AcqRel) => {
+            log::warn!("disk {used}% full: accepting writes again");
+        }
+        _ => {}
+    }
+}
 
 /// What one cleanup run should do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -26,7 +26,7 @@ use crate::offset::PhysOffset;
 use crate::page_cache::NewSegment;
 use crate::record::{
     blank_trailer, enters_consume_queue, patch_record, read_i32, END_FILE_MIN_BLANK_LENGTH,
-    POS_SYS_FLAG,
+    POS_BODY, POS_SYS_FLAG,
 };
 
 /// Next queue offset per topic and queue id.
@@ -43,6 +43,41 @@ pub(crate) struct Appended {
     pub store_ts: i64,
     /// End offset of the last record.
     pub end: u64,
+}
+
+/// A validated chunk of replicated commitlog bytes (see `replication::check_chunk`).
+#[derive(Debug)]
+pub(crate) struct ReplicatedChunk<'a> {
+    /// The bytes to append: whole records, maybe ending with a trailer.
+    pub bytes: &'a [u8],
+    /// The records that take a consume-queue slot.
+    pub records: Vec<ReplicatedRecord<'a>>,
+    /// The bytes end with the segment's end-of-file trailer.
+    pub ends_segment: bool,
+    /// Highest store time of the records.
+    pub last_store_ts: i64,
+}
+
+/// What the writer's queue-offset table needs from one replicated record.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ReplicatedRecord<'a> {
+    pub topic: &'a str,
+    pub queue_id: u32,
+    pub queue_offset: u64,
+}
+
+/// Why the commitlog refused replicated bytes.
+#[derive(Debug)]
+pub(crate) enum ReplicatedAppendError {
+    /// The store is shutting down.
+    Closed,
+    /// The bytes do not start at the end of the log.
+    Discontinuous {
+        /// The end of the log.
+        expected: u64,
+    },
+    /// The next segment could not be created.
+    Roll(PutError),
 }
 
 /// Channels to the segment allocator thread.
@@ -95,6 +130,7 @@ impl CommitLog {
         }
         let queue = SegmentQueue::new(dir, file_size, shared);
         let written = queue.max_offset();
+        assert!(queue.min_offset() <= written, "the recovered log ends after its start");
         CommitLog {
             files: queue,
             writer: Mutex::new(Writer {
@@ -210,6 +246,9 @@ impl CommitLog {
         }
         let appender = w.appender.as_mut().ok_or(PutError::NotWritable)?;
         let phys = appender.file().start() + appender.position() as u64;
+        // Appends are contiguous (a roll moved `written` to the new segment's start).
+        assert_eq!(phys, self.written.load(Ordering::Acquire), "appends are contiguous");
+        assert!(total + END_FILE_MIN_BLANK_LENGTH <= appender.remaining(), "room for a trailer");
         let base = next_queue_offset(&mut w.queue_offsets, topic, queue_id);
         let entered = patch_batch(buf, sizes, phys, base, store_ts);
         let appender = w.appender.as_mut().ok_or(PutError::NotWritable)?;
@@ -227,11 +266,68 @@ impl CommitLog {
         Ok(Appended { phys, queue_offset: if first_enters { base } else { 0 }, store_ts, end })
     }
 
+    /// Appends bytes replicated from a master at `at`, which must be the current end: whole
+    /// records the caller validated (CRC, offsets, room for a trailer), optionally ended by
+    /// the segment's end-of-file trailer. Rolls into the next segment first when the current
+    /// one is full. Queue offsets and the store time follow the records.
+    pub(crate) fn append_replicated(
+        &self,
+        at: u64,
+        chunk: &ReplicatedChunk<'_>,
+    ) -> Result<u64, ReplicatedAppendError> {
+        let mut w = self.writer.lock();
+        if w.closed {
+            return Err(ReplicatedAppendError::Closed);
+        }
+        let mut written = self.written.load(Ordering::Acquire);
+        if at != written {
+            // An empty replica of a master whose oldest segments are gone starts at the
+            // master's first segment.
+            let fresh = w.appender.is_none() && self.files.last().is_none();
+            if !fresh || at % self.files.file_size() as u64 != 0 {
+                return Err(ReplicatedAppendError::Discontinuous { expected: written });
+            }
+            discard_pending_alloc(&mut w);
+            self.files.start_empty_at(at);
+            self.written.store(at, Ordering::Release);
+            written = at;
+        }
+        if w.appender.as_ref().is_none_or(|a| a.remaining() == 0) {
+            self.roll(&mut w).map_err(ReplicatedAppendError::Roll)?;
+        }
+        let app = w.appender.as_mut().ok_or(ReplicatedAppendError::Closed)?;
+        assert_eq!(app.file().start() + app.position() as u64, at, "replica append position");
+        assert!(chunk.bytes.len() <= app.remaining(), "a replicated chunk stays in its segment");
+        app.append(chunk.bytes);
+        let mut end = at + chunk.bytes.len() as u64;
+        if chunk.ends_segment {
+            app.publish_to_end();
+            end = app.file().end();
+        }
+        for r in &chunk.records {
+            let next = next_queue_offset(&mut w.queue_offsets, r.topic, r.queue_id);
+            if let Some(q) = w.queue_offsets.get_mut(r.topic).and_then(|m| m.get_mut(&r.queue_id)) {
+                *q = next.max(r.queue_offset + 1);
+            }
+        }
+        w.last_store_ts = w.last_store_ts.max(chunk.last_store_ts);
+        self.last_store_ts.store(w.last_store_ts, Ordering::Release);
+        assert!(end > written, "a replicated append moves the end forward");
+        self.written.store(end, Ordering::Release);
+        Ok(end)
+    }
+
     /// Ends the current segment with a trailer and switches to the next one.
     fn roll(&self, w: &mut Writer) -> Result<(), PutError> {
         let next_start = match w.appender.as_mut() {
             Some(app) => {
                 let rem = app.remaining();
+                // Every append left room for the trailer, so a segment gets one, unless a
+                // replicated trailer already closed it (published to the end).
+                assert!(
+                    rem == 0 || rem >= END_FILE_MIN_BLANK_LENGTH,
+                    "no room for the end-of-file trailer"
+                );
                 if rem >= END_FILE_MIN_BLANK_LENGTH {
                     let rem32 = u32::try_from(rem).unwrap_or(u32::MAX);
                     app.append(&blank_trailer(rem32));
@@ -311,6 +407,24 @@ impl CommitLog {
     }
 }
 
+/// Takes the segment the allocator pre-created for a start that will not be used and deletes
+/// its (never written) file, so no stray segment is left to break the next open.
+fn discard_pending_alloc(w: &mut Writer) {
+    let Some(start) = w.pending_alloc.take() else { return };
+    let Some(link) = w.alloc.as_ref() else { return };
+    match link.ready.recv() {
+        Ok(Ok((file, appender))) => {
+            let path = file.path().to_path_buf();
+            drop((file, appender));
+            if let Err(e) = std::fs::remove_file(&path) {
+                log::warn!("failed to remove unused segment {}: {e}", path.display());
+            }
+        }
+        Ok(Err(e)) => log::warn!("segment pre-allocation for {start} failed: {e}"),
+        Err(_) => log::warn!("segment allocator is gone"),
+    }
+}
+
 fn request_alloc(w: &mut Writer, start: u64) {
     if w.pending_alloc.is_some() {
         return;
@@ -340,6 +454,7 @@ fn patch_batch(buf: &mut [u8], sizes: &[usize], phys: u64, base: u64, store_ts: 
     let mut pos = 0usize;
     let mut entered = 0u64;
     for &size in sizes {
+        assert!(size > POS_BODY, "a record is longer than its fixed header");
         let rec = &mut buf[pos..pos + size];
         let enters = enters_consume_queue(sys_flag_of(rec));
         let qo = if enters { base + entered } else { 0 };

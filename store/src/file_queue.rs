@@ -77,6 +77,13 @@ impl SegmentQueue {
         }
     }
 
+    /// Makes an empty queue start at `offset` (its first file will start there): the
+    /// flushed end moves there too, since nothing below it will ever exist.
+    pub(crate) fn start_empty_at(&self, offset: u64) {
+        assert!(self.files.read().is_empty(), "only an empty queue moves its start");
+        self.flushed_where.store(offset, Ordering::Release);
+    }
+
     /// Size of each file.
     pub(crate) fn file_size(&self) -> usize {
         self.file_size
@@ -102,6 +109,12 @@ impl SegmentQueue {
         }
         let idx = usize::try_from((offset - first.start()) / self.file_size as u64).ok()?;
         files.get(idx).cloned()
+    }
+
+    /// Every file, oldest first.
+    #[cfg(any(test, feature = "testing"))]
+    pub(crate) fn snapshot(&self) -> Vec<Arc<MappedFile>> {
+        self.files.read().clone()
     }
 
     /// The first file.
@@ -146,6 +159,7 @@ impl SegmentQueue {
             let Some(file) = self.find(from) else { return Ok(from) };
             let published = file.flush()?;
             let reached = file.start() + published as u64;
+            assert!(reached <= file.end(), "flushed past the end of a file");
             self.flushed_where.fetch_max(reached, Ordering::AcqRel);
             if published < file.size() {
                 return Ok(self.flushed_where());
@@ -175,6 +189,7 @@ impl SegmentQueue {
             }
             deleted.push(victim.path().to_path_buf());
         }
+        assert!(deleted.len() <= max, "deleted more files than allowed");
         deleted
     }
 

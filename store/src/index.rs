@@ -155,7 +155,8 @@ impl IndexFile {
         let diff_s = if self.header.begin_ts <= 0 || count <= 1 {
             0
         } else {
-            ((store_ts - self.header.begin_ts) / 1000).clamp(0, i64::from(i32::MAX))
+            // Saturating: the header comes from disk and may be damaged.
+            (store_ts.saturating_sub(self.header.begin_ts) / 1000).clamp(0, i64::from(i32::MAX))
         };
         let phys_i64 = i64::try_from(phys).unwrap_or(i64::MAX);
         let mut entry = [0u8; ENTRY_SIZE];
@@ -164,6 +165,8 @@ impl IndexFile {
         entry[12..16].copy_from_slice(&i32::try_from(diff_s).unwrap_or(i32::MAX).to_be_bytes());
         entry[16..20].copy_from_slice(&prev.to_be_bytes());
         let pos = self.entry_pos(count);
+        assert!(pos + ENTRY_SIZE <= self.file.size(), "index entry past the file end");
+        assert!(prev < count, "a bucket chain points backwards");
         self.file.bytes_mut(pos, ENTRY_SIZE).copy_from_slice(&entry);
         self.file.bytes_mut(slot_pos, SLOT_SIZE).copy_from_slice(&count.to_be_bytes());
         if count <= 1 {
@@ -192,7 +195,7 @@ impl IndexFile {
             let Some(e) = self.file.read(self.entry_pos(cur), ENTRY_SIZE) else { break };
             let (h, phys, diff, prev) =
                 (read_i32(e, 0), read_i64(e, 4), read_i32(e, 12), read_i32(e, 16));
-            let ts = self.header.begin_ts + i64::from(diff) * 1000;
+            let ts = self.header.begin_ts.saturating_add(i64::from(diff) * 1000);
             if ts < begin {
                 break;
             }
@@ -432,5 +435,65 @@ mod tests {
         let svc = IndexService::load(dir.path().to_path_buf(), 7, 10).unwrap();
         assert_eq!(svc.query("T", "k2", 64, 0, i64::MAX).len(), 10);
         assert_eq!(svc.delete_expired(1500), 3);
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const SLOTS: u32 = 8;
+    const ENTRIES: u32 = 16;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn headers_round_trip(h in any::<[i64; 4]>(), counts in any::<[i32; 2]>()) {
+            let header = IndexHeader {
+                begin_ts: h[0],
+                end_ts: h[1],
+                begin_phy: h[2],
+                end_phy: h[3],
+                slot_count: counts[0],
+                index_count: counts[1],
+            };
+            prop_assert_eq!(IndexHeader::decode(&header.encode()), header);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// An index file of random bytes (a damaged file) can be opened, queried and written
+        /// without panicking; queries return at most what was asked for.
+        #[test]
+        fn random_index_files_never_panic(
+            mut bytes in prop::collection::vec(any::<u8>(), index_file_size(SLOTS, ENTRIES)),
+            count in prop::option::of(1i32..ENTRIES as i32),
+            keys in prop::collection::vec("[a-c]{1,2}", 1..4),
+            ts: i64,
+            phys in 0u64..(1 << 40),
+        ) {
+            if let Some(c) = count {
+                // A plausible entry count, so that writes and chain walks get exercised.
+                bytes[36..40].copy_from_slice(&c.to_be_bytes());
+            }
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("20260101000000000");
+            fs::write(&path, &bytes).unwrap();
+            let mut f = IndexFile::open(&path, SLOTS, ENTRIES).unwrap();
+            let mut out = Vec::new();
+            for k in &keys {
+                f.query(k, 3, i64::MIN, i64::MAX, &mut out);
+                prop_assert!(out.len() <= 3);
+                out.clear();
+                let _ = f.put_hash(key_hash(k), phys, ts);
+                f.query(k, 3, i64::MIN, i64::MAX, &mut out);
+                out.clear();
+            }
+        }
     }
 }

@@ -13,7 +13,17 @@
 //! [`record`] module is the pure codec of stored messages. Byte layouts and recovery rules
 //! are in `docs/STORE_FORMAT.md`.
 //!
+//! A failed flush or write is sticky: [`MessageStore::failure`] reports the first
+//! [`StoreFailure`] and every later put returns [`PutError::StoreFailed`]. For replication the
+//! store offers raw reads ([`MessageStore::read_commitlog`]), checked appends of replicated
+//! bytes ([`MessageStore::append_replicated`]), a confirm watermark
+//! ([`MessageStore::set_confirm_offset`]) and [`MessageStore::open_truncated`]. With the
+//! `testing` feature it adds fault injection (`Faults`) and simulated crashes and power
+//! losses.
+//!
 //! **Invariant:** `unsafe` code lives only in the private `mmap` module.
+
+#![deny(missing_docs)]
 
 mod checkpoint;
 mod cleanup;
@@ -22,6 +32,7 @@ pub mod config;
 mod consume_queue;
 mod dispatch;
 pub mod error;
+mod fault;
 mod file_queue;
 mod flush;
 mod fsutil;
@@ -29,21 +40,29 @@ mod index;
 mod mmap;
 pub mod offset;
 mod page_cache;
+mod read;
 pub mod record;
 mod recovery;
+mod replication;
+mod state;
 mod store;
+#[cfg(any(test, feature = "testing"))]
+mod testing;
 pub mod types;
 
 pub use config::{default_delay_levels_ms, ConfigError, FlushDiskType, StoreConfig};
 pub use dispatch::SCHEDULE_TOPIC;
-pub use error::{OpenError, PutError};
+pub use error::{OpenError, PutError, ReplicaAppendError, ReplicaReadError, StoreFailure};
+#[cfg(any(test, feature = "testing"))]
+pub use fault::{FaultPoint, Faults};
 pub use fsutil::write_file_atomically;
 pub use offset::{PhysOffset, QueueId, QueueOffset};
 pub use record::{
     decode_properties, decode_record, encode_properties, java_string_hash, offset_msg_id,
     parse_offset_msg_id, DecodedRecord, MessageToStore, RecordError, RecordView,
 };
-pub use store::{ArrivalListener, MessageStore, PendingPut};
+pub use state::ArrivalListener;
+pub use store::{MessageStore, PendingPut};
 pub use types::{
     CleanupReport, GetResult, GetStatus, MessageInfo, PutResult, RecoveryReport, StoreStats,
 };

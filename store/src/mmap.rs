@@ -215,6 +215,7 @@ impl MappedFile {
     pub(crate) fn flush(&self) -> io::Result<usize> {
         let target = self.published();
         let from = self.flushed();
+        assert!(target <= self.size(), "published past the mapping");
         if target > from {
             self.raw.flush_range(from, target - from)?;
             self.flushed.fetch_max(target, Ordering::AcqRel);
@@ -271,6 +272,7 @@ impl Appender {
     /// Publishes the rest of the file without writing it (after an end-of-file trailer the
     /// remaining bytes are the file's original zeros).
     pub(crate) fn publish_to_end(&mut self) {
+        assert!(self.position() <= self.file.size(), "appender past the end of its file");
         self.file.published.store(self.file.size(), Ordering::Release);
     }
 }

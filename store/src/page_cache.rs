@@ -182,6 +182,7 @@ impl<'a> Keeper<'a> {
         self.dropped = self.dropped.max(files.min_offset());
         let to = written.saturating_sub(window).min(self.log.flushed_offset()) / PAGE_SIZE_U64
             * PAGE_SIZE_U64;
+        assert!(to <= self.log.flushed_offset(), "only flushed bytes are evicted");
         let least = (window / 4).clamp(PAGE_SIZE_U64, DROP_MIN_BYTES);
         if to < self.dropped + least {
             return;

@@ -422,6 +422,7 @@ pub fn encode_record(msg: &MessageToStore, out: &mut Vec<u8>) -> Result<usize, E
 
 /// Writes the fields assigned by the commitlog into an encoded record.
 pub fn patch_record(rec: &mut [u8], queue_offset: u64, phys: PhysOffset, store_ts_ms: i64) {
+    assert!(rec.len() >= POS_BODY, "patching a record shorter than its header");
     rec[POS_QUEUE_OFFSET..POS_QUEUE_OFFSET + 8].copy_from_slice(&queue_offset.to_be_bytes());
     rec[POS_PHYS_OFFSET..POS_PHYS_OFFSET + 8].copy_from_slice(&phys.0.to_be_bytes());
     rec[POS_STORE_TIMESTAMP..POS_STORE_TIMESTAMP + 8].copy_from_slice(&store_ts_ms.to_be_bytes());
@@ -792,7 +793,7 @@ fn put_host(out: &mut Vec<u8>, host: SocketAddrV4) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn sample(topic: &str, body: &[u8], props: &str) -> MessageToStore {
@@ -891,5 +892,133 @@ mod tests {
     fn too_long_properties_rejected() {
         let msg = sample("T", b"", &"x".repeat(MAX_PROPERTIES_BYTES + 1));
         assert!(matches!(check_encodable(&msg), Err(EncodeError::PropertiesTooLarge { .. })));
+    }
+}
+
+/// Proptest strategies for stored records, shared by the property tests of every decoder
+/// of disk bytes.
+#[cfg(test)]
+pub(crate) mod arb {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// An encodable message: V1 and V2 topics, any UTF-8 properties, any body.
+    pub(crate) fn message() -> impl Strategy<Value = MessageToStore> {
+        let hosts = (any::<[u8; 4]>(), any::<u16>(), any::<[u8; 4]>(), any::<u16>());
+        let flags = prop::sample::select(vec![0, 1, 2, 4, 8, 12, 0x10, 0x23]);
+        (
+            ("[a-zA-Z0-9_%|-]{1,255}", 0u32..1024, any::<i32>()),
+            (prop::collection::vec(any::<u8>(), 0..300), ".{0,60}", flags),
+            (any::<i64>(), hosts, any::<i32>(), any::<i64>()),
+        )
+            .prop_map(
+                |((topic, q, flag), (body, properties, sys_flag), (born, h, rc, prep))| {
+                    MessageToStore {
+                        topic,
+                        queue_id: QueueId(q),
+                        flag,
+                        body,
+                        properties,
+                        sys_flag,
+                        born_timestamp_ms: born,
+                        born_host: SocketAddrV4::new(Ipv4Addr::from(h.0), h.1),
+                        store_host: SocketAddrV4::new(Ipv4Addr::from(h.2), h.3),
+                        reconsume_times: rc,
+                        prepared_transaction_offset: prep,
+                    }
+                },
+            )
+    }
+
+    /// `msgs` encoded back to back as the commitlog stores them from offset `start` (queue
+    /// offset = index, store time = 1000 + index). Returns the bytes and each record's start.
+    pub(crate) fn encode_log(msgs: &[MessageToStore], start: u64) -> (Vec<u8>, Vec<usize>) {
+        let mut buf = Vec::new();
+        let mut starts = Vec::new();
+        for (i, m) in msgs.iter().enumerate() {
+            let at = buf.len();
+            starts.push(at);
+            encode_record(m, &mut buf).expect("strategies make encodable messages");
+            let phys = PhysOffset(start + at as u64);
+            patch_record(&mut buf[at..], i as u64, phys, 1000 + i as i64);
+        }
+        (buf, starts)
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::arb::{encode_log, message};
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn random_bytes_never_panic(buf in prop::collection::vec(any::<u8>(), 0..400), at: u64) {
+            let _ = RecordView::parse(&buf);
+            let _ = decode_record(&buf);
+            let _ = check_record(&buf, PhysOffset(at), true);
+            prop_assert!(split_records(&buf).count() <= buf.len() / POS_BODY + 1);
+            let _ = store_timestamp_of(&buf);
+            if let Ok(s) = std::str::from_utf8(&buf) {
+                let _ = decode_properties(s);
+                let _ = parse_offset_msg_id(s);
+            }
+        }
+
+        #[test]
+        fn valid_records_round_trip(m in message(), at in 0u64..(1 << 40), extra in 0usize..20) {
+            let (mut buf, _) = encode_log(std::slice::from_ref(&m), at);
+            let len = buf.len();
+            buf.extend(std::iter::repeat_n(0xA5, extra));
+            let RecordCheck::Record(v) = check_record(&buf, PhysOffset(at), true) else {
+                panic!("a valid record is accepted");
+            };
+            prop_assert_eq!(v.total_size as usize, len);
+            let d = decode_record(&buf).unwrap();
+            prop_assert_eq!(&d.topic, &m.topic);
+            prop_assert_eq!(&d.body, &m.body);
+            prop_assert_eq!(&d.properties, &m.properties);
+            prop_assert_eq!(d.queue_id, m.queue_id);
+            prop_assert_eq!(d.flag, m.flag);
+            prop_assert_eq!(d.sys_flag, m.sys_flag & !(SYS_FLAG_BORNHOST_V6 | SYS_FLAG_STOREHOST_V6));
+            prop_assert_eq!(d.born_timestamp_ms, m.born_timestamp_ms);
+            prop_assert_eq!((d.born_host, d.store_host), (m.born_host, m.store_host));
+            prop_assert_eq!(d.reconsume_times, m.reconsume_times);
+            prop_assert_eq!(d.prepared_transaction_offset, m.prepared_transaction_offset);
+            prop_assert_eq!((d.phys_offset, d.queue_offset, d.store_timestamp_ms), (PhysOffset(at), 0, 1000));
+            prop_assert_eq!(parse_offset_msg_id(&d.offset_msg_id()), Some((m.store_host, PhysOffset(at))));
+            prop_assert!(matches!(check_record(&buf, PhysOffset(at + 1), false), RecordCheck::Invalid(_)));
+        }
+
+        #[test]
+        fn mutated_records_never_panic(
+            m in message(),
+            flips in prop::collection::vec((any::<prop::sample::Index>(), 1u8..=255), 1..6),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let (mut buf, _) = encode_log(std::slice::from_ref(&m), 0);
+            for (i, x) in &flips {
+                let i = i.index(buf.len());
+                buf[i] ^= x;
+            }
+            let buf = &buf[..cut.index(buf.len() + 1)];
+            let _ = decode_record(buf);
+            let _ = split_records(buf).count();
+            if let RecordCheck::Record(v) = check_record(buf, PhysOffset(0), true) {
+                prop_assert!(v.total_size as usize <= buf.len());
+                prop_assert_eq!(crc32_masked(v.body), v.body_crc);
+            }
+        }
+
+        #[test]
+        fn properties_round_trip(pairs in prop::collection::vec(("[^\u{1}\u{2}]{1,8}", "[^\u{1}\u{2}]{0,8}"), 0..6)) {
+            let encoded = encode_properties(&pairs);
+            prop_assert_eq!(decode_properties(&encoded), pairs);
+        }
     }
 }

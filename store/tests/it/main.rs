@@ -4,5 +4,7 @@ mod basic;
 mod cleanup;
 mod common;
 mod crash;
+mod faults;
 mod model;
 mod recovery;
+mod replication;

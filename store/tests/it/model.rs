@@ -1,11 +1,18 @@
-//! Seeded random operations (put, batch put, read, restart, crash) checked against an
-//! in-memory model. Set `RMQ_STORE_SEED` to replay one seed; the seed is printed on failure.
+//! Seeded random operations (put, batch put, read, restart, crash, power loss) checked
+//! against an in-memory model. Set `RMQ_STORE_SEED` to replay one seed; the seed is printed
+//! on failure. A power loss cuts the model to the durable prefix the store reports; under
+//! sync flush that prefix must hold every acknowledged message. Under async flush an I/O
+//! countdown makes a random msync, fsync or consume-queue write fail: puts are acknowledged
+//! until the failure, refused after it (never written), and a restart recovers exactly the
+//! acknowledged ones. (Under sync flush a put that fails its group commit may or may not be
+//! in the log, which this model does not track.)
 
 use std::collections::HashMap;
 use std::path::Path;
 
 use rocketmq_store::{
-    decode_record, FlushDiskType, GetStatus, MessageStore, QueueId, QueueOffset, StoreConfig,
+    decode_record, FaultPoint, FlushDiskType, GetStatus, MessageStore, PutError, QueueId,
+    QueueOffset, StoreConfig,
 };
 
 use crate::common::{msg, small_config};
@@ -25,8 +32,8 @@ impl Rng {
     }
 }
 
-/// Per topic-queue: (body, phys offset) in queue order.
-type Model = HashMap<(String, u32), Vec<(Vec<u8>, u64)>>;
+/// Per topic-queue: (body, phys offset, record end) in queue order.
+type Model = HashMap<(String, u32), Vec<(Vec<u8>, u64, u64)>>;
 
 const TOPICS: [&str; 3] = ["Ma", "Mb", "Mc"];
 
@@ -47,6 +54,16 @@ fn run(seed: u64, flush: FlushDiskType, ops: usize) {
                 store.take().unwrap().shutdown();
                 store = Some(reopen(dir.path(), &cfg, seed, step, true));
             }
+            97 if flush == FlushDiskType::Async => {
+                fail_and_restart(s, &mut rng, &mut model, step);
+                store.take().unwrap().shutdown();
+                store = Some(reopen(dir.path(), &cfg, seed, step, false));
+            }
+            97..=98 => {
+                let durable = store.take().unwrap().simulate_power_loss().unwrap().0;
+                lose_unflushed(&mut model, durable, flush, seed, step);
+                store = Some(reopen(dir.path(), &cfg, seed, step, false));
+            }
             _ => {
                 store.take().unwrap().simulate_crash();
                 store = Some(reopen(dir.path(), &cfg, seed, step, false));
@@ -58,6 +75,48 @@ fn run(seed: u64, flush: FlushDiskType, ops: usize) {
         assert!(s.wait_dispatched(std::time::Duration::from_secs(10)));
         let r = s.get_messages(topic, QueueId(*q), QueueOffset(0), u32::MAX, u32::MAX, None);
         assert_eq!(r.message_count as usize, msgs.len(), "seed {seed}: final count {topic}/{q}");
+    }
+}
+
+/// Arms a random fault point with a short countdown and puts until the store fails. Every
+/// acknowledged put joins the model; refused puts must say why.
+fn fail_and_restart(s: &MessageStore, rng: &mut Rng, model: &mut Model, step: usize) {
+    let point = FaultPoint::ALL[rng.below(FaultPoint::ALL.len() as u64) as usize];
+    s.faults().fail_after(point, rng.below(3));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while s.failure().is_none() {
+        assert!(std::time::Instant::now() < deadline, "step {step}: {point:?} never failed");
+        let topic = TOPICS[rng.below(3) as usize];
+        let q = rng.below(2) as u32;
+        let b = body(rng, step);
+        match s.put_message(msg(topic, q, &b, None, None)) {
+            Ok(r) => {
+                let entries = model.entry((topic.to_owned(), q)).or_default();
+                assert_eq!(r.queue_offset.0, entries.len() as u64, "step {step}");
+                entries.push((b, r.phys_offset.0, r.phys_offset.0 + u64::from(r.wrote_bytes)));
+            }
+            Err(PutError::StoreFailed { .. }) => break,
+            Err(e) => panic!("step {step}: unexpected {e}"),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    let refused = s.put_message(msg(TOPICS[0], 0, b"refused", None, None));
+    assert!(matches!(refused, Err(PutError::StoreFailed { .. })), "step {step}: sticky");
+}
+
+/// Drops from the model what a power loss took: every record ending past `durable`. Under
+/// sync flush nothing acknowledged may be among them.
+fn lose_unflushed(model: &mut Model, durable: u64, flush: FlushDiskType, seed: u64, step: usize) {
+    for entries in model.values_mut() {
+        let keep = entries.iter().take_while(|(_, _, end)| *end <= durable).count();
+        if flush == FlushDiskType::Sync {
+            assert_eq!(
+                keep,
+                entries.len(),
+                "seed {seed} step {step}: acknowledged but not durable"
+            );
+        }
+        entries.truncate(keep);
     }
 }
 
@@ -83,7 +142,7 @@ fn put_one(s: &MessageStore, rng: &mut Rng, model: &mut Model, step: usize) {
     let r = s.put_message(msg(topic, q, &b, None, None)).unwrap();
     let entries = model.entry((topic.to_owned(), q)).or_default();
     assert_eq!(r.queue_offset.0, entries.len() as u64, "step {step}");
-    entries.push((b, r.phys_offset.0));
+    entries.push((b, r.phys_offset.0, r.phys_offset.0 + u64::from(r.wrote_bytes)));
 }
 
 fn put_batch(s: &MessageStore, rng: &mut Rng, model: &mut Model, step: usize) {
@@ -96,8 +155,10 @@ fn put_batch(s: &MessageStore, rng: &mut Rng, model: &mut Model, step: usize) {
     assert_eq!(r.queue_offset.0, entries.len() as u64, "step {step}");
     let ids: Vec<_> =
         r.msg_ids.iter().map(|id| rocketmq_store::parse_offset_msg_id(id).unwrap().1 .0).collect();
-    for (b, phys) in bodies.into_iter().zip(ids) {
-        entries.push((b, phys));
+    let batch_end = r.phys_offset.0 + u64::from(r.wrote_bytes);
+    let ends: Vec<u64> = ids.iter().skip(1).copied().chain([batch_end]).collect();
+    for ((b, phys), end) in bodies.into_iter().zip(ids).zip(ends) {
+        entries.push((b, phys, end));
     }
 }
 
@@ -131,7 +192,7 @@ fn check_read(s: &MessageStore, rng: &mut Rng, model: &Model, seed: u64, step: u
         rocketmq_store::record::split_records(&r.messages).map(|v| v.unwrap()).collect();
     assert_eq!(recs.len() as u32, r.message_count, "{ctx}");
     for (i, v) in recs.iter().enumerate() {
-        let (b, phys) = &want[from as usize + i];
+        let (b, phys, _) = &want[from as usize + i];
         assert_eq!(
             (v.body, v.phys_offset.0, v.queue_offset),
             (b.as_slice(), *phys, from + i as u64),
@@ -139,7 +200,7 @@ fn check_read(s: &MessageStore, rng: &mut Rng, model: &Model, seed: u64, step: u
         );
     }
     assert_eq!(r.next_begin_offset.0, from + recs.len() as u64, "{ctx}");
-    let (b, phys) = &want[rng.below(len) as usize];
+    let (b, phys, _) = &want[rng.below(len) as usize];
     let one = decode_record(&s.message_by_phys_offset(rocketmq_store::PhysOffset(*phys)).unwrap())
         .unwrap();
     assert_eq!(&one.body, b, "{ctx}");
