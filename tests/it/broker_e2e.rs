@@ -116,33 +116,36 @@ fn send_10000_in_v1_v2_batch_and_both_encodings_then_pull_back_identical() {
     }
 }
 
+/// A parked pull is answered by the arrival of a message, not by its hold expiring: the pull is
+/// held for 25 s (the broker's longest hold) while the client waits only 20 s, so a pull the
+/// arrival did not wake fails with a client timeout.
 #[test]
-fn long_poll_returns_promptly_after_a_send() {
+fn long_poll_is_answered_by_the_arrival_of_a_message() {
     let dir = tempfile::tempdir().unwrap();
     let ns = nameserver();
     let b = broker(&ns.addr, dir.path(), &[]);
     let c = client();
     create_topic(&c, &b.addr, "LP", 1);
-    let mut latencies = Vec::new();
+    let admin = rocketmq::client::Admin::builder().name_server(&ns.addr).build().unwrap();
+    let parked = |want: &str| {
+        let info = admin.broker_runtime_info(&b.addr).ok()?;
+        (info.get("pullHoldCount").map(String::as_str) == Some(want)).then_some(())
+    };
     for round in 0..5i64 {
         let addr = b.addr.clone();
         let puller = std::thread::spawn(move || {
             let c = client();
-            let h = pull_header("cg", "LP", 0, round, 10_000);
-            let r = pull(&c, &addr, &h, Duration::from_secs(15));
-            (r, Instant::now())
+            let h = pull_header("cg", "LP", 0, round, 25_000);
+            pull(&c, &addr, &h, Duration::from_secs(20))
         });
-        std::thread::sleep(Duration::from_millis(300));
-        let sent_at = Instant::now();
+        wait_for("the pull to be parked", TIMEOUT, || parked("1"));
         assert_eq!(send_v2(&c, &b.addr, "LP", 0, b"wake", &[]).code, 0);
-        let ((code, _, msgs), got_at) = puller.join().unwrap();
+        let (code, _, msgs) = puller.join().unwrap();
         assert_eq!(code, 0);
         assert_eq!(msgs.len(), 1);
-        latencies.push(got_at.duration_since(sent_at));
+        assert_eq!(msgs[0].queue_offset, round);
+        wait_for("the hold to empty", TIMEOUT, || parked("0"));
     }
-    latencies.sort();
-    println!("long-poll wake-up latencies: {latencies:?}");
-    assert!(latencies[2] < Duration::from_millis(50), "median {:?}", latencies[2]);
 }
 
 #[test]
@@ -214,7 +217,11 @@ fn offsets_and_messages_survive_restart_and_kill9() {
         assert_eq!(send_v2(&c, &b.addr, "DUR", 0, format!("m{i}").as_bytes(), &[]).code, 0);
     }
     commit_offset(&c, &b.addr, 120);
-    std::thread::sleep(Duration::from_millis(500));
+    // The offset table is written by the housekeeping thread; kill -9 once it is on disk.
+    let offsets_file = dir.path().join("config").join("consumerOffset.json");
+    wait_for("offset 120 on disk", TIMEOUT, || {
+        std::fs::read_to_string(&offsets_file).ok().filter(|t| t.contains("120")).map(|_| ())
+    });
     b.kill9();
 
     let b = broker_on(port, &ns.addr, dir.path(), "broker-a", &extra);
@@ -310,8 +317,11 @@ fn delayed_messages_wait_for_their_level() {
             std::thread::sleep(Duration::from_millis(5));
         };
         println!("level {level}: delivered after {seen:?}");
-        assert!(seen.as_millis() >= delay_ms - 20, "too early: {seen:?}");
-        assert!(seen.as_millis() <= delay_ms + 100, "too late: {seen:?}");
+        // Never before its delay, by the broker's own clocks: the real message is stored when
+        // due. (How late it may come is a benchmark's question, not this test's.)
+        let msg = &pull(&c, &b.addr, &pull_header("cg", "DLY", queue, 0, 0), TIMEOUT).2[0];
+        let waited_ms = msg.store_timestamp - msg.born_timestamp;
+        assert!(waited_ms >= delay_ms as i64 - 20, "level {level} stored after {waited_ms} ms");
     }
 }
 
