@@ -2,6 +2,8 @@
 //! free ports with temp stores, and typed request helpers over the blocking remoting client.
 #![allow(dead_code)]
 
+pub mod netns;
+
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::Path;
