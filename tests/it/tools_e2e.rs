@@ -231,6 +231,10 @@ fn mqadmin_exit_codes() {
     let out =
         mqadmin(&["-n", &ns.addr, "resetOffsetByTime", "-g", "G", "-t", "T", "-s", "yesterday"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    // A health check: clusterList fails while no broker is live.
+    let out = mqadmin(&["-n", &ns.addr, "clusterList"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stderr(&out).contains("no broker is registered"), "{}", stderr(&out));
     // Success: 0.
     let out = mqadmin(&["-n", &ns.addr, "topicList"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));

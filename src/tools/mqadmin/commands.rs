@@ -285,9 +285,21 @@ fn cluster_list(ctx: &mut Ctx<'_>, a: &ClusterList) -> Res {
             }
             ctx.text(&s)?;
         }
-        let Some(secs) = a.interval else { return Ok(()) };
+        let Some(secs) = a.interval else { return live_brokers(&stats) };
         ctx.out.flush()?;
         std::thread::sleep(Duration::from_secs(secs.max(1)));
+    }
+}
+
+/// A one-shot `clusterList` fails (exit 1) when no listed broker answered, so health checks
+/// and scripts can rely on its exit code.
+fn live_brokers(stats: &[BTreeMap<String, String>]) -> Res {
+    if stats.iter().any(|kv| !kv.is_empty()) {
+        Ok(())
+    } else if stats.is_empty() {
+        Err(CliError::failed("no broker is registered with the nameserver"))
+    } else {
+        Err(CliError::failed(format!("none of the {} registered brokers answered", stats.len())))
     }
 }
 
