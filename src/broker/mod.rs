@@ -58,6 +58,8 @@ pub enum StartError {
     Metadata(std::io::Error),
     /// The port could not be bound or a thread not spawned.
     Io(std::io::Error),
+    /// A nameserver refused the registration: another live broker holds this name and id.
+    NameTaken(String),
 }
 
 impl std::fmt::Display for StartError {
@@ -66,6 +68,7 @@ impl std::fmt::Display for StartError {
             Self::Store(e) => write!(f, "cannot open the store: {e}"),
             Self::Metadata(e) => write!(f, "cannot load broker metadata: {e}"),
             Self::Io(e) => write!(f, "cannot start: {e}"),
+            Self::NameTaken(why) => write!(f, "refusing to start: {why}"),
         }
     }
 }
@@ -217,6 +220,15 @@ impl Broker {
             threads.push(spawn("broker-housekeeping", Box::new(move || h.run(&s)))?);
         }
         let server = start_server(&ctx).map_err(StartError::Io)?;
+        // The first registration, before `boot success` (as Java's broker does): a nameserver
+        // that says another live broker holds our name and id makes the start fail instead of
+        // taking its route over.
+        if let Err(refusal) = ctx.registrar.register_all_checked(&ctx.topics) {
+            let broker = Self { ctx, server: Some(server), stop: Some(stop_tx), threads, client };
+            // Unregistering our own address is harmless: the nameservers never took it.
+            broker.shutdown();
+            return Err(StartError::NameTaken(refusal));
+        }
         {
             let (r, t, s) = (ctx.registrar.clone(), ctx.topics.clone(), stop_rx.clone());
             let interval = Duration::from_millis(ctx.config.register_interval_ms);

@@ -17,6 +17,7 @@ use super::config::BrokerConfig;
 use super::topics::TopicTable;
 use crate::protocol::body::register::RegisterBrokerBody;
 use crate::protocol::body::to_json;
+use crate::protocol::constants::BROKER_NAME_TAKEN;
 use crate::protocol::header::namesrv::{
     RegisterBrokerRequestHeader, UnregisterBrokerRequestHeader,
 };
@@ -59,11 +60,17 @@ impl Registrar {
 
     /// Registers with every nameserver and records the topic-table version they now have.
     pub fn register_all(&self, topics: &TopicTable) {
+        let _ = self.register_all_checked(topics);
+    }
+
+    /// [`Registrar::register_all`], failing when a nameserver refused us because another live
+    /// broker holds our name and id (the broker then refuses to start).
+    pub fn register_all_checked(&self, topics: &TopicTable) -> Result<(), String> {
         let wrapper = topics.wrapper();
         let version = wrapper.data_version.counter;
         if self.namesrv_addrs.is_empty() {
             self.registered_version.fetch_max(version, Ordering::AcqRel);
-            return;
+            return Ok(());
         }
         let body = to_json(&RegisterBrokerBody {
             filter_server_list: Vec::new(),
@@ -82,11 +89,19 @@ impl Registrar {
             body_crc32: Some((crc32fast::hash(&body) & 0x7FFF_FFFF) as i32),
         };
         let mut all_ok = true;
+        let mut taken = None;
         for namesrv in &self.namesrv_addrs {
             let cmd = RemotingCommand::request(RequestCode::RegisterBroker.to_i32())
                 .with_header(&header)
                 .with_body(body.clone());
-            all_ok &= self.register_one(namesrv, cmd);
+            match self.register_one(namesrv, cmd) {
+                Ok(()) => {}
+                Err(Some(remark)) if remark.starts_with(BROKER_NAME_TAKEN) => {
+                    all_ok = false;
+                    taken = Some(format!("nameserver {namesrv}: {remark}"));
+                }
+                Err(_) => all_ok = false,
+            }
         }
         // Recorded even after a failure: the periodic registration retries, and requests must
         // not each wait for a dead nameserver.
@@ -94,25 +109,24 @@ impl Registrar {
         if !all_ok {
             log::debug!("topic table version {version} not accepted by every nameserver yet");
         }
+        taken.map_or(Ok(()), Err)
     }
 
-    fn register_one(&self, namesrv: &str, cmd: RemotingCommand) -> bool {
+    /// One registration; a refusal carries the nameserver's remark, a failure to reach it none.
+    fn register_one(&self, namesrv: &str, cmd: RemotingCommand) -> Result<(), Option<String>> {
         match self.client.invoke_sync(namesrv, cmd, NAMESRV_TIMEOUT) {
             Ok(r) if r.code == ResponseCode::Success.to_i32() => {
                 log::debug!("registered with nameserver {namesrv}");
-                true
+                Ok(())
             }
             Ok(r) => {
-                log::warn!(
-                    "nameserver {namesrv} refused registration: code {} {}",
-                    r.code,
-                    r.remark.unwrap_or_default()
-                );
-                false
+                let remark = r.remark.unwrap_or_default();
+                log::warn!("nameserver {namesrv} refused registration: code {} {remark}", r.code);
+                Err(Some(remark))
             }
             Err(e) => {
                 log::warn!("cannot register with nameserver {namesrv}: {e}");
-                false
+                Err(None)
             }
         }
     }
@@ -135,9 +149,9 @@ impl Registrar {
     }
 }
 
-/// The `register` thread: registers at start and every `interval`, until stopped.
+/// The `register` thread: registers every `interval` (the first registration is the start's),
+/// until stopped.
 pub fn run(registrar: &Registrar, topics: &TopicTable, interval: Duration, stop: &Receiver<()>) {
-    registrar.register_all(topics);
     while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(interval) {
         registrar.register_all(topics);
     }

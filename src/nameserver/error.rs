@@ -30,6 +30,15 @@ pub enum RouteError {
         /// The topic.
         topic: String,
     },
+    /// Another live broker holds this broker name and id.
+    BrokerNameTaken {
+        /// The name registered.
+        broker_name: String,
+        /// The id registered.
+        broker_id: i64,
+        /// Where the live holder is.
+        live_addr: String,
+    },
 }
 
 /// KV config calls.
@@ -107,6 +116,7 @@ pub fn code_and_remark(e: &NamesrvError) -> (ResponseCode, String) {
 }
 
 fn route(e: &RouteError) -> (ResponseCode, String) {
+    use crate::protocol::constants::BROKER_NAME_TAKEN;
     match e {
         RouteError::CompressedBody => (
             ResponseCode::SystemError,
@@ -120,6 +130,14 @@ fn route(e: &RouteError) -> (ResponseCode, String) {
         RouteError::TopicRouteNotExist { topic } => (
             ResponseCode::TopicNotExist,
             format!("No topic route info in name server for the topic: {topic}"),
+        ),
+        RouteError::BrokerNameTaken { broker_name, broker_id, live_addr } => (
+            ResponseCode::SystemError,
+            format!(
+                "{BROKER_NAME_TAKEN}: {broker_name} (id {broker_id}) is live at {live_addr}; \
+                 stop it, give this broker another brokerName, or wait until its registration \
+                 expires"
+            ),
         ),
     }
 }

@@ -90,7 +90,7 @@ impl NamesrvProcessor {
             topics: wrapper.topic_config_table.into_values().collect(),
             conn: Some(ctx.conn().id()),
         };
-        let out = self.state.routes.write().register(reg, now_ms());
+        let out = self.state.routes.write().register(reg, now_ms())?;
         log::debug!("broker {} registered", h.broker_addr);
         let mut resp = success_with(&RegisterBrokerResponseHeader {
             ha_server_addr: out.ha_server_addr,

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use rocketmq_net::ConnectionId;
 
+use super::error::RouteError;
 use crate::protocol::body::register::{DataVersion, TopicConfig};
 use crate::protocol::body::route::{BrokerData, ClusterInfo, QueueData, TopicRouteData};
 use crate::protocol::constants::{perm, MASTER_ID};
@@ -62,7 +63,18 @@ pub struct RouteTable {
 
 impl RouteTable {
     /// Adds or refreshes a broker and, for a master, replaces its topic queues.
-    pub fn register(&mut self, reg: Registration, now_ms: u64) -> RegisterOutcome {
+    pub fn register(
+        &mut self,
+        reg: Registration,
+        now_ms: u64,
+    ) -> Result<RegisterOutcome, RouteError> {
+        if let Some(live_addr) = self.live_holder(&reg, now_ms) {
+            return Err(RouteError::BrokerNameTaken {
+                broker_name: reg.broker_name,
+                broker_id: reg.broker_id,
+                live_addr,
+            });
+        }
         self.clusters.entry(reg.cluster.clone()).or_default().insert(reg.broker_name.clone());
         let group = self.brokers.entry(reg.broker_name.clone()).or_insert_with(|| BrokerData {
             broker_name: reg.broker_name.clone(),
@@ -91,11 +103,21 @@ impl RouteTable {
             },
         );
         if reg.broker_id == MASTER_ID {
-            return RegisterOutcome::default();
+            return Ok(RegisterOutcome::default());
         }
         let ha_server_addr =
             master_addr.as_ref().and_then(|m| self.live.get(m)).map(|l| l.ha_server_addr.clone());
-        RegisterOutcome { master_addr, ha_server_addr }
+        Ok(RegisterOutcome { master_addr, ha_server_addr })
+    }
+
+    /// Another address that holds `reg`'s broker name and id and is still live (registered
+    /// within its timeout): a second broker started with a live broker's name must not take
+    /// over its route silently.
+    fn live_holder(&self, reg: &Registration, now_ms: u64) -> Option<String> {
+        let addr = self.brokers.get(&reg.broker_name)?.broker_addrs.get(&reg.broker_id)?;
+        let live = self.live.get(addr)?;
+        let fresh = now_ms.saturating_sub(live.last_update_ms) < live.timeout_ms;
+        (*addr != reg.broker_addr && fresh).then(|| addr.clone())
     }
 
     fn replace_topics_of(&mut self, broker_name: &str, topics: &[TopicConfig]) {
@@ -282,15 +304,15 @@ mod tests {
     #[test]
     fn register_route_and_expire() {
         let mut t = RouteTable::default();
-        t.register(reg("a", "1.1.1.1:10911", 0, &["T"]), 0);
-        t.register(reg("b", "2.2.2.2:10911", 0, &["T", "U"]), 0);
+        t.register(reg("a", "1.1.1.1:10911", 0, &["T"]), 0).unwrap();
+        t.register(reg("b", "2.2.2.2:10911", 0, &["T", "U"]), 0).unwrap();
         let r = t.route("T").unwrap();
         assert_eq!(r.broker_datas.len(), 2);
         assert_eq!(r.queue_datas.len(), 2);
         assert!(t.route("nope").is_none());
         assert_eq!(t.cluster_info().cluster_addr_table["DefaultCluster"].len(), 2);
 
-        t.register(reg("a", "1.1.1.1:10911", 0, &["T"]), 100_000);
+        t.register(reg("a", "1.1.1.1:10911", 0, &["T"]), 100_000).unwrap();
         let gone = t.expire(130_000);
         assert_eq!(gone, vec!["2.2.2.2:10911".to_string()]);
         assert!(t.route("U").is_none());
@@ -300,8 +322,8 @@ mod tests {
     #[test]
     fn slave_learns_master_and_closed_connection_drops_broker() {
         let mut t = RouteTable::default();
-        t.register(reg("a", "m:1", 0, &["T"]), 0);
-        let out = t.register(reg("a", "s:1", 1, &[]), 0);
+        t.register(reg("a", "m:1", 0, &["T"]), 0).unwrap();
+        let out = t.register(reg("a", "s:1", 1, &[]), 0).unwrap();
         assert_eq!(out.master_addr.as_deref(), Some("m:1"));
         assert_eq!(out.ha_server_addr.as_deref(), Some("m:1-ha"));
         assert_eq!(t.connection_closed(ConnectionId(1)), vec!["m:1".to_string()]);
@@ -315,8 +337,8 @@ mod tests {
     #[test]
     fn reregistration_replaces_topics_and_delete_topic() {
         let mut t = RouteTable::default();
-        t.register(reg("a", "m:1", 0, &["T", "U"]), 0);
-        t.register(reg("a", "m:1", 0, &["T"]), 1);
+        t.register(reg("a", "m:1", 0, &["T", "U"]), 0).unwrap();
+        t.register(reg("a", "m:1", 0, &["T"]), 1).unwrap();
         assert!(t.route("U").is_none());
         assert!(t.delete_topic("T", None));
         assert!(t.route("T").is_none());
@@ -324,9 +346,25 @@ mod tests {
     }
 
     #[test]
+    fn a_live_brokers_name_and_id_are_not_taken_over() {
+        let mut t = RouteTable::default();
+        t.register(reg("a", "m:1", 0, &["T"]), 0).unwrap();
+        let err = t.register(reg("a", "other:1", 0, &["T"]), 1_000).unwrap_err();
+        assert!(
+            matches!(&err, RouteError::BrokerNameTaken { live_addr, broker_id: 0, .. } if live_addr == "m:1"),
+            "{err:?}"
+        );
+        assert_eq!(t.route("T").unwrap().broker_datas[0].master_addr(), Some("m:1"));
+        // The same address re-registers; once the holder expired, another address may take over.
+        t.register(reg("a", "m:1", 0, &["T"]), 2_000).unwrap();
+        t.register(reg("a", "other:1", 0, &["T"]), 2_000 + 120_000).unwrap();
+        assert_eq!(t.route("T").unwrap().broker_datas[0].master_addr(), Some("other:1"));
+    }
+
+    #[test]
     fn wipe_and_add_write_perm() {
         let mut t = RouteTable::default();
-        t.register(reg("a", "m:1", 0, &["T", "U"]), 0);
+        t.register(reg("a", "m:1", 0, &["T", "U"]), 0).unwrap();
         assert_eq!(t.set_write_perm("a", false), 2);
         assert_eq!(t.route("T").unwrap().queue_datas[0].perm, perm::READ);
         t.set_write_perm("a", true);

@@ -125,6 +125,11 @@ pub fn validate_topic(topic: &str) -> Result<(), TopicNameError> {
     }
 }
 
+/// Starts the nameserver's refusal of a registration whose broker name and id a live broker at
+/// another address holds (our nameserver's; Java's lets the newcomer take the route over). The
+/// broker looks for it to refuse to start.
+pub const BROKER_NAME_TAKEN: &str = "broker name taken";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -260,6 +260,31 @@ fn nameserver_drops_a_killed_broker_and_lists_two_brokers() {
     assert_eq!(r.broker_datas[0].broker_name, "broker-a");
 }
 
+/// A second broker started with a live broker's name and id refuses to start, naming the live
+/// one, instead of taking its route over (issue #21); the first keeps its route.
+#[test]
+fn a_second_broker_with_a_live_brokers_name_refuses_to_start() {
+    let d1 = tempfile::tempdir().unwrap();
+    let d2 = tempfile::tempdir().unwrap();
+    let ns = nameserver();
+    let b1 = broker_on(free_port(), &ns.addr, d1.path(), "broker-a", &[]);
+    let c = client();
+    create_topic(&c, &b1.addr, "OWNED", 1);
+    wait_for("the first broker's route", Duration::from_secs(10), || route(&c, &ns.addr, "OWNED"));
+    let port = free_port().to_string();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_broker"))
+        .env("RMQ_LOG_DIR", "-")
+        .args(["-port", &port, "-ip", "127.0.0.1", "-bind", "127.0.0.1", "-nameserver", &ns.addr])
+        .args(["-store", d2.path().to_str().unwrap(), "-name", "broker-a"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the second broker started: {out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("broker name taken") && stderr.contains(&b1.addr), "{stderr}");
+    let r = route(&c, &ns.addr, "OWNED").expect("the first broker's route");
+    assert_eq!(r.broker_datas[0].master_addr(), Some(b1.addr.as_str()));
+}
+
 #[test]
 fn unknown_topic_without_auto_create_is_topic_not_exist() {
     let dir = tempfile::tempdir().unwrap();

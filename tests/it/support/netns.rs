@@ -70,6 +70,9 @@ impl Net {
             .args(args)
             .envs(env.iter().copied())
             .stdin(Stdio::null())
+            // Boot lines and a child test harness's summary would only confuse the parent's
+            // output; stderr (logs, panics) stays.
+            .stdout(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {program} in host {n}: {e}"));
         let pid = child.id();
