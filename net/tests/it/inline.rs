@@ -108,6 +108,7 @@ fn a_peer_flooding_inline_oneway_requests_does_not_starve_another_connection() {
     let frame = oneway.encode_to_vec(SerializeType::Json);
     let flood: Vec<u8> = frame.iter().copied().cycle().take(frame.len() * 2048).collect();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (started_tx, started) = crossbeam_channel::bounded(1);
     let flooding = {
         let stop = std::sync::Arc::clone(&stop);
         std::thread::spawn(move || {
@@ -116,10 +117,13 @@ fn a_peer_flooding_inline_oneway_requests_does_not_starve_another_connection() {
                 if std::io::Write::write_all(&mut raw, &flood).is_err() {
                     break;
                 }
+                let _ = started_tx.try_send(());
             }
         })
     };
-    std::thread::sleep(std::time::Duration::from_millis(50));
+    // The flood is under way (2 MiB written, more than the server reads per turn) before the
+    // other connection asks anything.
+    started.recv_timeout(TIMEOUT).expect("the flood started");
     let client = client();
     for _ in 0..20 {
         let resp = client.invoke_sync(&addr.to_string(), RemotingCommand::request(ECHO), TIMEOUT);

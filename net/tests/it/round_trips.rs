@@ -146,24 +146,28 @@ fn pipelined_calls_from_many_threads_share_one_connection() {
 }
 
 /// A server whose code 99 processor holds requests until released.
-fn slow_server(delay: Duration) -> rocketmq_net::Server {
+/// A server whose code 99 answers after `delay`; the counter counts the answers given.
+fn slow_server(delay: Duration) -> (rocketmq_net::Server, Arc<std::sync::atomic::AtomicUsize>) {
+    let answered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut builder = ServerBuilder::new(ServerConfig::default());
     let pool = builder.pool("slow", 2, 64);
+    let counter = Arc::clone(&answered);
     builder.register(
         99,
         pool,
         Arc::new(move |_: &rocketmq_net::RequestContext, _req: RemotingCommand| {
             thread::sleep(delay);
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             Some(RemotingCommand::response(0, None))
         }),
     );
     builder.register(ECHO, pool, Arc::new(echo));
-    builder.start().unwrap()
+    (builder.start().unwrap(), answered)
 }
 
 #[test]
 fn timeouts_fail_sync_and_async_calls_and_leave_the_connection_usable() {
-    let server = slow_server(Duration::from_millis(300));
+    let (server, answered) = slow_server(Duration::from_millis(300));
     let client = client();
     let short = Duration::from_millis(50);
     let err = client.invoke_sync(&addr(&server), RemotingCommand::request(99), short).unwrap_err();
@@ -173,8 +177,12 @@ fn timeouts_fail_sync_and_async_calls_and_leave_the_connection_usable() {
     client.invoke_async(&addr(&server), RemotingCommand::request(99), short, callback).unwrap();
     let result = rx.recv_timeout(TIMEOUT).unwrap();
     assert!(matches!(result, Err(NetError::Timeout { timeout_ms: 50, .. })), "{result:?}");
-    // The late responses arrive and are dropped; the connection keeps working.
-    thread::sleep(Duration::from_millis(400));
+    // The late responses are sent (and dropped by the client); the connection keeps working.
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while answered.load(std::sync::atomic::Ordering::SeqCst) < 2 {
+        assert!(std::time::Instant::now() < deadline, "the slow answers never came");
+        thread::yield_now();
+    }
     let resp = client.invoke_sync(&addr(&server), echo_request("still"), TIMEOUT).unwrap();
     assert_eq!(resp.body, b"still");
 }
