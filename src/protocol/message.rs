@@ -430,6 +430,7 @@ mod proptests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::protocol::testing::mutate;
 
     /// One record as a broker would send it, before encoding.
     #[derive(Debug, Clone)]
@@ -587,20 +588,6 @@ mod proptests {
                 properties,
             },
         )
-    }
-
-    /// Byte flips at arbitrary positions plus an optional cut.
-    fn mutate(mut bytes: Vec<u8>, flips: &[(usize, u8)], cut: Option<usize>) -> Vec<u8> {
-        if !bytes.is_empty() {
-            for (at, value) in flips {
-                let len = bytes.len();
-                bytes[at % len] = *value;
-            }
-        }
-        if let Some(cut) = cut {
-            bytes.truncate(cut % (bytes.len() + 1));
-        }
-        bytes
     }
 
     fn mutations() -> impl Strategy<Value = (Vec<(usize, u8)>, Option<usize>)> {

@@ -13,3 +13,5 @@ pub mod header;
 pub mod json;
 pub mod message;
 pub mod properties;
+#[cfg(test)]
+pub(crate) mod testing;

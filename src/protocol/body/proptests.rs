@@ -9,6 +9,8 @@ use proptest::prelude::*;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::protocol::testing::mutate;
+
 use super::admin::{
     ConnectionInfo, ConsumerConnection, ConsumerIdList, GroupList, KvTable, ProducerConnection,
     SubscriptionGroupConfig, SubscriptionGroupWrapper, TopicList,
@@ -270,20 +272,6 @@ fn fastjson_bare_keys(json: &[u8], bare_under: &str) -> String {
     let mut out = String::new();
     write_fastjson(&mut out, &value, bare_under, false);
     out
-}
-
-/// `bytes` with values written at arbitrary positions and an optional cut.
-fn mutate(mut bytes: Vec<u8>, flips: &[(usize, u8)], cut: Option<usize>) -> Vec<u8> {
-    if !bytes.is_empty() {
-        for (at, value) in flips {
-            let len = bytes.len();
-            bytes[at % len] = *value;
-        }
-    }
-    if let Some(cut) = cut {
-        bytes.truncate(cut % (bytes.len() + 1));
-    }
-    bytes
 }
 
 /// JSON punctuation and a few others, so mutations hit the structure often.
