@@ -9,7 +9,7 @@ use std::sync::Arc;
 use rocketmq_net::{Processor, RemotingCommand, RequestCode, RequestContext};
 use rocketmq_store::{QueueId, QueueOffset};
 
-use super::{client_manage, consumer_offset, header, query, Handled};
+use super::{client_manage, consumer_offset, header, lock, query, Handled};
 use crate::broker::error::{persist, response, AdminError, BrokerError, MetadataFile};
 use crate::broker::BrokerCtx;
 use crate::protocol::body::admin::{
@@ -51,6 +51,9 @@ impl Processor for AdminProcessor {
             | RequestCode::GetMinOffset
             | RequestCode::SearchOffsetByTimestamp
             | RequestCode::GetEarliestMsgStoretime => offset_call(ctx, &req).map_err(into),
+            RequestCode::LockBatchMq | RequestCode::UnlockBatchMq => {
+                lock::call(ctx, rc, &req).map_err(into)
+            }
             RequestCode::QueryMessage => query::query_message(ctx, &req).map_err(into),
             RequestCode::ViewMessageById => query::view_by_id(ctx, &req).map_err(into),
             code => admin_call(ctx, code, &req).map_err(into),
