@@ -5,8 +5,14 @@
 
 use crate::support;
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use rocketmq::client::{
+    Admin, ConsumeFrom, ConsumeOrderlyStatus, Message, MessageExt, Producer, PushConsumer,
+    PushConsumerBuilder, TopicSpec,
+};
 use rocketmq::net::{RemotingClient, RemotingCommand, RequestCode};
 use rocketmq::protocol::body::queue::{LockBatchRequestBody, LockBatchResponseBody, MessageQueue};
 use support::Proc;
@@ -24,7 +30,7 @@ fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
 /// A nameserver and one broker with `conf` (extra RON fields).
 struct Raw {
     broker: Proc,
-    _namesrv: Proc,
+    namesrv: Proc,
     _store: tempfile::TempDir,
 }
 
@@ -34,7 +40,7 @@ impl Raw {
         let namesrv = support::nameserver();
         let port = support::free_port();
         let broker = support::broker_with(port, &namesrv.addr, store.path(), "broker-a", conf, &[]);
-        Self { broker, _namesrv: namesrv, _store: store }
+        Self { broker, namesrv, _store: store }
     }
 }
 
@@ -102,4 +108,207 @@ fn an_unrenewed_lock_expires_and_goes_to_another_client() {
     assert_eq!(lock(&b, addr, "client-b", &[0]), Vec::<i32>::new(), "a's lock is live");
     wait_until("a's lock to expire", || lock(&b, addr, "client-b", &[0]) == vec![0]);
     assert_eq!(lock(&a, addr, "client-a", &[0]), Vec::<i32>::new(), "b holds it now");
+}
+
+// ---- the orderly push consumer ----
+
+/// A nameserver and one broker, with an admin client.
+struct Cluster {
+    raw: Raw,
+    admin: Admin,
+}
+
+impl Cluster {
+    fn start() -> Self {
+        let raw = Raw::start("");
+        let admin = Admin::builder().name_server(&raw.namesrv.addr).build().unwrap();
+        wait_until("the broker registers", || {
+            admin.cluster_info().is_ok_and(|c| !c.broker_addr_table.is_empty())
+        });
+        Self { raw, admin }
+    }
+
+    fn ns(&self) -> &str {
+        &self.raw.namesrv.addr
+    }
+
+    /// Creates `topic` with `queues` queues and waits until the nameserver routes it.
+    fn topic(&self, topic: &str, queues: i32) {
+        let spec = TopicSpec::new(topic).queues(queues).order(true);
+        self.admin.create_topic_on_broker(&self.raw.broker.addr, &spec).unwrap();
+        wait_until("the topic route", || {
+            self.admin
+                .topic_route(topic)
+                .is_ok_and(|r| r.queue_datas.iter().any(|q| q.write_queue_nums == queues))
+        });
+    }
+
+    fn producer(&self) -> Producer {
+        Producer::builder().name_server(self.ns()).group("orderly_producer").build().unwrap()
+    }
+
+    fn push(&self, group: &str, instance: &str) -> PushConsumerBuilder {
+        PushConsumer::builder()
+            .name_server(self.ns())
+            .group(group)
+            .instance_name(instance)
+            .consume_from(ConsumeFrom::FirstOffset)
+            .threads(4)
+            .shutdown_timeout(Duration::from_secs(10))
+    }
+}
+
+fn body(m: &MessageExt) -> String {
+    String::from_utf8_lossy(&m.body).into_owned()
+}
+
+/// `key:step` bodies.
+fn key_step(text: &str) -> (String, usize) {
+    let (key, step) = text.rsplit_once(':').unwrap();
+    (key.to_string(), step.parse().unwrap())
+}
+
+/// One listener call's message, as the test saw it.
+#[derive(Debug, Clone)]
+struct Delivery {
+    consumer: usize,
+    queue_id: i32,
+    key: String,
+    step: usize,
+    start: Instant,
+    end: Instant,
+}
+
+type Deliveries = Arc<Mutex<Vec<Delivery>>>;
+
+/// Starts `consumer` (number `id`) orderly on `topic`, recording every delivery.
+fn record(consumer: &PushConsumer, id: usize, topic: &str, log: &Deliveries) {
+    let log = Arc::clone(log);
+    consumer.subscribe(topic, "*").unwrap();
+    consumer
+        .start_orderly(move |msgs, _ctx| {
+            let start = Instant::now();
+            let seen: Vec<(i32, String, usize)> = msgs
+                .iter()
+                .map(|m| {
+                    let (key, step) = key_step(&body(m));
+                    (m.queue_id, key, step)
+                })
+                .collect();
+            // Simulated work, so that two calls of one queue overlapping would show in the
+            // recorded intervals (this orders nothing).
+            std::thread::sleep(Duration::from_millis(1));
+            let end = Instant::now();
+            let mut log = log.lock().unwrap();
+            for (queue_id, key, step) in seen {
+                log.push(Delivery { consumer: id, queue_id, key, step, start, end });
+            }
+            ConsumeOrderlyStatus::Success
+        })
+        .unwrap();
+}
+
+fn owned(c: &PushConsumer, topic: &str) -> usize {
+    c.assignment().iter().filter(|q| q.topic == topic).count()
+}
+
+const KEYS: usize = 16;
+const STEPS: usize = 40;
+/// How far the sender may run ahead of the consumers.
+const BACKLOG_MAX: usize = 40;
+
+/// Checks the recorded deliveries: every key's steps, in the order they were consumed, go
+/// 0, 1, 2, … with no gap, inversion or repeat, whichever consumer had the queue; and no two
+/// listener calls of one queue overlapped in time, within or across consumers.
+fn check_order_and_exclusion(log: &[Delivery]) {
+    let mut by_key: BTreeMap<&str, Vec<&Delivery>> = BTreeMap::new();
+    let mut by_queue: BTreeMap<i32, Vec<&Delivery>> = BTreeMap::new();
+    for d in log {
+        by_key.entry(&d.key).or_default().push(d);
+        by_queue.entry(d.queue_id).or_default().push(d);
+    }
+    assert_eq!(by_key.len(), KEYS, "every key was consumed");
+    for (key, ds) in &mut by_key {
+        ds.sort_by_key(|d| (d.start, d.step));
+        let steps: Vec<(usize, usize)> = ds.iter().map(|d| (d.consumer, d.step)).collect();
+        let want: Vec<usize> = (0..STEPS).collect();
+        let got: Vec<usize> = steps.iter().map(|(_, s)| *s).collect();
+        assert_eq!(got, want, "{key}: (consumer, step) in consume order: {steps:?}");
+    }
+    for (queue, ds) in &mut by_queue {
+        ds.sort_by_key(|d| d.start);
+        for pair in ds.windows(2) {
+            let (a, b) = (pair[0], pair[1]);
+            let same_call = a.consumer == b.consumer && a.start == b.start && a.end == b.end;
+            assert!(
+                same_call || a.end <= b.start,
+                "queue {queue}: consumer {} ran {}:{} while consumer {} ran {}:{}",
+                a.consumer,
+                a.key,
+                a.step,
+                b.consumer,
+                b.key,
+                b.step
+            );
+        }
+    }
+}
+
+/// Three consumers of one group consume orderly while a fourth joins and one leaves
+/// mid-stream: each key's messages are consumed in send order with no gap or repeat, and a
+/// queue is never consumed by two consumers at the same moment.
+#[test]
+fn per_key_order_holds_across_three_consumers_while_one_joins_and_one_leaves() {
+    let cluster = Cluster::start();
+    let topic = "OrderlyTopic";
+    cluster.topic(topic, 8);
+    let log: Deliveries = Arc::default();
+    let group = "orderly_group";
+    let consumers: Vec<PushConsumer> = (0..3)
+        .map(|i| {
+            let c = cluster.push(group, &format!("c{i}")).build().unwrap();
+            record(&c, i, topic, &log);
+            c
+        })
+        .collect();
+    wait_until("three consumers own all eight queues", || {
+        consumers.iter().map(|c| owned(c, topic)).sum::<usize>() == 8
+            && consumers.iter().all(|c| owned(c, topic) >= 2)
+    });
+    let delivered = || log.lock().unwrap().len();
+    let producer = Arc::new(cluster.producer());
+    let sender = {
+        let (producer, log) = (Arc::clone(&producer), Arc::clone(&log));
+        std::thread::spawn(move || {
+            for step in 0..STEPS {
+                for k in 0..KEYS {
+                    let key = format!("key{k}");
+                    let msg = Message::new(topic, format!("{key}:{step}"));
+                    producer.send_orderly(&msg, &key).unwrap();
+                    let sent = step * KEYS + k + 1;
+                    wait_until("the consumers to catch up", || {
+                        log.lock().unwrap().len() + BACKLOG_MAX > sent
+                    });
+                }
+            }
+        })
+    };
+    let total = KEYS * STEPS;
+    wait_until("a quarter consumed", || delivered() >= total / 4);
+    let joiner = cluster.push(group, "c3").build().unwrap();
+    record(&joiner, 3, topic, &log);
+    wait_until("the joiner takes its share", || owned(&joiner, topic) == 2);
+    let at_join = delivered();
+    wait_until("consumption goes on after the join", || delivered() >= at_join + total / 8);
+    consumers[0].shutdown();
+    let rest = [&consumers[1], &consumers[2], &joiner];
+    wait_until("the others take the leaver's queues", || {
+        rest.iter().map(|c| owned(c, topic)).sum::<usize>() == 8
+    });
+    sender.join().unwrap();
+    wait_until("every message consumed", || delivered() >= total);
+    let log = log.lock().unwrap().clone();
+    check_order_and_exclusion(&log);
+    let by: BTreeSet<usize> = log.iter().map(|d| d.consumer).collect();
+    assert_eq!(by, BTreeSet::from([0, 1, 2, 3]), "every consumer took part");
 }
