@@ -312,3 +312,109 @@ fn per_key_order_holds_across_three_consumers_while_one_joins_and_one_leaves() {
     let by: BTreeSet<usize> = log.iter().map(|d| d.consumer).collect();
     assert_eq!(by, BTreeSet::from([0, 1, 2, 3]), "every consumer took part");
 }
+
+/// What a listener saw of one message: body, re-consume count, when.
+type Seen = Arc<Mutex<Vec<(String, i32, Instant)>>>;
+
+fn seen_of(seen: &Seen, text: &str) -> Vec<(i32, Instant)> {
+    seen.lock().unwrap().iter().filter(|(b, _, _)| b == text).map(|(_, r, t)| (*r, *t)).collect()
+}
+
+/// SuspendCurrentQueueAMoment re-delivers the same message after the suspend time and holds
+/// back the later messages of its queue only: the other queue is consumed meanwhile.
+#[test]
+fn suspend_redelivers_the_same_message_and_blocks_only_its_queue() {
+    let cluster = Cluster::start();
+    let topic = "SuspendTopic";
+    cluster.topic(topic, 2);
+    let producer = cluster.producer();
+    let q = |id| rocketmq::client::MessageQueue::new(topic, "broker-a", id);
+    for text in ["q0:0", "q0:1"] {
+        producer.send_to_queue(&Message::new(topic, text), &q(0)).unwrap();
+    }
+    for i in 0..5 {
+        producer.send_to_queue(&Message::new(topic, format!("q1:{i}")), &q(1)).unwrap();
+    }
+    let suspend = Duration::from_millis(300);
+    let consumer =
+        cluster.push("suspend_group", "s0").suspend_current_queue_time(suspend).build().unwrap();
+    let seen: Seen = Arc::default();
+    let sink = Arc::clone(&seen);
+    consumer.subscribe(topic, "*").unwrap();
+    consumer
+        .start_orderly(move |msgs, _ctx| {
+            let mut seen = sink.lock().unwrap();
+            let other_queue_done = seen.iter().filter(|(b, _, _)| b.starts_with("q1:")).count();
+            for m in msgs {
+                seen.push((body(m), m.reconsume_times, Instant::now()));
+            }
+            // q0:0 is refused until all of q1 was consumed: q1 must not wait for q0.
+            if msgs.iter().any(|m| body(m) == "q0:0") && other_queue_done < 5 {
+                return ConsumeOrderlyStatus::SuspendCurrentQueueAMoment;
+            }
+            ConsumeOrderlyStatus::Success
+        })
+        .unwrap();
+    wait_until("q0:1 consumed", || !seen_of(&seen, "q0:1").is_empty());
+    let first = seen_of(&seen, "q0:0");
+    assert!(first.len() >= 2, "q0:0 was suspended at least once: {first:?}");
+    let counts: Vec<i32> = first.iter().map(|(r, _)| *r).collect();
+    assert_eq!(counts, (0..).take(first.len()).collect::<Vec<i32>>(), "re-consume counts");
+    for pair in first.windows(2) {
+        assert!(pair[1].1 - pair[0].1 >= suspend, "redelivered before the suspend time");
+    }
+    let last_q0_0 = first.last().unwrap().1;
+    let next = seen_of(&seen, "q0:1");
+    assert_eq!(next.len(), 1, "q0:1 once");
+    assert!(next[0].1 > last_q0_0, "q0:1 waited for q0:0");
+    for i in 0..5 {
+        let other = seen_of(&seen, &format!("q1:{i}"));
+        assert_eq!(other.len(), 1, "q1:{i} once");
+        assert!(other[0].1 < last_q0_0, "q1:{i} was consumed while q0 was suspended");
+    }
+}
+
+/// Past `max_reconsume_times` suspensions a message goes to the group's DLQ (the broker's
+/// rule for groups holding locks) and the queue moves on.
+#[test]
+fn a_message_suspended_past_max_reconsume_times_goes_to_the_dlq() {
+    let cluster = Cluster::start();
+    let topic = "OrderlyDlqTopic";
+    cluster.topic(topic, 1);
+    let producer = cluster.producer();
+    for text in ["poison", "after"] {
+        producer.send(&Message::new(topic, text)).unwrap();
+    }
+    let group = "orderly_dlq_group";
+    let consumer = cluster
+        .push(group, "d0")
+        .max_reconsume_times(2)
+        .suspend_current_queue_time(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    let seen: Seen = Arc::default();
+    let sink = Arc::clone(&seen);
+    consumer.subscribe(topic, "*").unwrap();
+    consumer
+        .start_orderly(move |msgs, _ctx| {
+            let mut seen = sink.lock().unwrap();
+            for m in msgs {
+                seen.push((body(m), m.reconsume_times, Instant::now()));
+            }
+            if msgs.iter().any(|m| body(m) == "poison") {
+                return ConsumeOrderlyStatus::SuspendCurrentQueueAMoment;
+            }
+            ConsumeOrderlyStatus::Success
+        })
+        .unwrap();
+    wait_until("the message after the poison", || !seen_of(&seen, "after").is_empty());
+    let counts: Vec<i32> = seen_of(&seen, "poison").iter().map(|(r, _)| *r).collect();
+    assert_eq!(counts, vec![0, 1, 2], "delivered until max_reconsume_times, then given up");
+    let c = support::client();
+    let dlq = format!("%DLQ%{group}");
+    let dead = support::pull_n(&c, &cluster.raw.broker.addr, "dlq_reader", &dlq, 0, 0, 1);
+    assert_eq!(dead.iter().map(body).collect::<Vec<_>>(), vec!["poison"]);
+    let retry = format!("%RETRY%{group}");
+    let retried = support::pull_all(&c, &cluster.raw.broker.addr, "dlq_reader", &retry, 0, 0);
+    assert!(retried.is_empty(), "an orderly group's give-up skips the retry topic");
+}
