@@ -418,3 +418,101 @@ fn a_message_suspended_past_max_reconsume_times_goes_to_the_dlq() {
     let retried = support::pull_all(&c, &cluster.raw.broker.addr, "dlq_reader", &retry, 0, 0);
     assert!(retried.is_empty(), "an orderly group's give-up skips the retry topic");
 }
+
+/// Set (to the nameserver address) in the child process of the kill -9 test.
+const CHILD_ENV: &str = "RMQ_ORDERLY_CHILD_NAMESRV";
+const KILL_TOPIC: &str = "KillTopic";
+const KILL_GROUP: &str = "orderly_kill_group";
+
+/// The consumer the kill -9 test kills: it does nothing unless run as that test's child
+/// process, where it consumes orderly, prints each body it consumed and `boot success` once it
+/// holds every queue, and then waits to be killed.
+#[test]
+fn orderly_kill9_child() {
+    let Ok(namesrv) = std::env::var(CHILD_ENV) else { return };
+    let consumer = PushConsumer::builder()
+        .name_server(&namesrv)
+        .group(KILL_GROUP)
+        .instance_name("victim")
+        .consume_from(ConsumeFrom::FirstOffset)
+        .build()
+        .unwrap();
+    consumer.subscribe(KILL_TOPIC, "*").unwrap();
+    consumer
+        .start_orderly(|msgs, _ctx| {
+            for m in msgs {
+                println!("consumed {}", body(m));
+            }
+            ConsumeOrderlyStatus::Success
+        })
+        .unwrap();
+    wait_until("the victim owns every queue", || owned(&consumer, KILL_TOPIC) == 4);
+    println!("boot success");
+    loop {
+        std::thread::park();
+    }
+}
+
+/// A consumer killed with kill -9 while holding queue locks: its broker connection closes,
+/// the broker frees its locks, and the surviving member takes its queues; nothing is lost,
+/// and the survivor still consumes each key in order.
+#[test]
+fn a_killed_consumers_queues_are_taken_over_without_loss() {
+    let cluster = Cluster::start();
+    cluster.topic(KILL_TOPIC, 4);
+    let exe = std::env::current_exe().unwrap();
+    let args: Vec<String> = ["orderly::orderly_kill9_child", "--exact", "--nocapture"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut victim = support::spawn_with_env(
+        exe.to_str().unwrap(),
+        &args,
+        String::new(),
+        &[(CHILD_ENV, cluster.ns())],
+    );
+    let log: Deliveries = Arc::default();
+    let survivor = cluster.push(KILL_GROUP, "survivor").build().unwrap();
+    record(&survivor, 1, KILL_TOPIC, &log);
+    wait_until("the survivor gets half the queues", || owned(&survivor, KILL_TOPIC) == 2);
+    let producer = cluster.producer();
+    let mut sent = BTreeSet::new();
+    for step in 0..STEPS {
+        for k in 0..KEYS {
+            let key = format!("key{k}");
+            let text = format!("{key}:{step}");
+            producer.send_orderly(&Message::new(KILL_TOPIC, text.as_str()), &key).unwrap();
+            sent.insert(text);
+        }
+    }
+    let mut by_victim = BTreeSet::new();
+    let drain = |victim: &Proc, into: &mut BTreeSet<String>| {
+        while let Ok(line) = victim.lines.try_recv() {
+            if let Some(text) = line.strip_prefix("consumed ") {
+                into.insert(text.to_string());
+            }
+        }
+    };
+    wait_until("the victim consumes", || {
+        drain(&victim, &mut by_victim);
+        by_victim.len() >= 20
+    });
+    victim.kill9();
+    drain(&victim, &mut by_victim);
+    wait_until("the survivor takes every queue", || owned(&survivor, KILL_TOPIC) == 4);
+    wait_until("every message consumed by one of them", || {
+        let log = log.lock().unwrap();
+        let mut all: BTreeSet<String> = by_victim.clone();
+        all.extend(log.iter().map(|d| format!("{}:{}", d.key, d.step)));
+        sent.is_subset(&all)
+    });
+    let mut by_key: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    let mut log = log.lock().unwrap().clone();
+    log.sort_by_key(|d| d.start);
+    for d in &log {
+        by_key.entry(d.key.clone()).or_default().push(d.step);
+    }
+    for (key, steps) in by_key {
+        assert!(steps.windows(2).all(|w| w[0] < w[1]), "{key}: the survivor's order {steps:?}");
+    }
+}
