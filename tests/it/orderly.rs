@@ -110,6 +110,27 @@ fn an_unrenewed_lock_expires_and_goes_to_another_client() {
     assert_eq!(lock(&a, addr, "client-a", &[0]), Vec::<i32>::new(), "b holds it now");
 }
 
+/// A re-send to `%RETRY%<group>` of a group holding live queue locks (Java's orderly consumer
+/// giving up on a message) goes straight to the DLQ; without locks it is a normal retry.
+#[test]
+fn a_retry_send_of_a_group_holding_locks_goes_to_the_dlq() {
+    let raw = Raw::start("");
+    let addr = &raw.broker.addr;
+    let c = support::client();
+    assert_eq!(lock(&c, addr, "client-a", &[0]), vec![0]);
+    let r = support::send_v2(&c, addr, "%RETRY%lock_group", 0, b"gave-up", &[]);
+    assert_eq!(r.code, 0, "{:?}", r.remark);
+    let dead = support::pull_n(&c, addr, "reader", "%DLQ%lock_group", 0, 0, 1);
+    assert_eq!(dead[0].body, b"gave-up");
+    unlock(&c, addr, "client-a", &[0]);
+    let r = support::send_v2(&c, addr, "%RETRY%lock_group", 0, b"retry", &[]);
+    assert_eq!(r.code, 0, "{:?}", r.remark);
+    let retried = support::pull_n(&c, addr, "reader", "%RETRY%lock_group", 0, 0, 1);
+    assert_eq!(retried[0].body, b"retry");
+    let dead = support::pull_all(&c, addr, "reader", "%DLQ%lock_group", 0, 0);
+    assert_eq!(dead.len(), 1, "without locks the DLQ gets nothing more");
+}
+
 // ---- the orderly push consumer ----
 
 /// A nameserver and one broker, with an admin client.
