@@ -120,9 +120,17 @@ impl RebalanceService {
         let balancer = &self.balancer;
         let mqs: Vec<MessageQueue> =
             body.offset_table.keys().filter(|mq| mq.topic == topic).cloned().collect();
-        for pq in balancer.take_queues(&mqs) {
+        let released = balancer.take_queues(&mqs);
+        for pq in &released {
             pq.release();
         }
+        // An orderly batch in flight commits under its queue's consume lock even once the
+        // queue is dropped: hold those locks, so that commit lands before the reset, not after.
+        let _consuming: Vec<_> = if balancer.opts.orderly {
+            released.iter().filter_map(|pq| pq.try_consume_guard_for(HAND_OVER_WAIT)).collect()
+        } else {
+            Vec::new()
+        };
         for (mq, offset) in body.offset_table.iter().filter(|(mq, _)| mq.topic == topic) {
             balancer.shared.offsets.update(mq, *offset, false);
             info!("{}: offset of {mq} reset to {offset}", balancer.shared.group);
