@@ -537,3 +537,49 @@ fn a_killed_consumers_queues_are_taken_over_without_loss() {
         assert!(steps.windows(2).all(|w| w[0] < w[1]), "{key}: the survivor's order {steps:?}");
     }
 }
+
+/// Broadcasting + orderly takes no broker locks: the consumer gets every message in order,
+/// and a raw client of the same group is then granted every queue.
+#[test]
+fn broadcasting_orderly_consumes_in_order_without_taking_locks() {
+    let cluster = Cluster::start();
+    let topic = "BroadcastOrderlyTopic";
+    cluster.topic(topic, 2);
+    let producer = cluster.producer();
+    for step in 0..10 {
+        for k in 0..2 {
+            let key = format!("key{k}");
+            producer.send_orderly(&Message::new(topic, format!("{key}:{step}")), &key).unwrap();
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let group = "broadcast_orderly_group";
+    let consumer = cluster
+        .push(group, "b0")
+        .message_model(rocketmq::client::MessageModel::Broadcasting)
+        .offset_store_dir(dir.path())
+        .build()
+        .unwrap();
+    let log: Deliveries = Arc::default();
+    record(&consumer, 0, topic, &log);
+    wait_until("every message", || log.lock().unwrap().len() >= 20);
+    let mut by_key: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for d in log.lock().unwrap().iter() {
+        by_key.entry(d.key.clone()).or_default().push(d.step);
+    }
+    for (key, steps) in by_key {
+        assert_eq!(steps, (0..10).collect::<Vec<_>>(), "{key}");
+    }
+    let c = support::client();
+    let body = LockBatchRequestBody {
+        client_id: "raw".into(),
+        consumer_group: group.into(),
+        mq_set: (0..2).map(|i| MessageQueue::new(topic, "broker-a", i)).collect(),
+        only_this_broker: false,
+    };
+    let cmd = RemotingCommand::request(RequestCode::LockBatchMq.to_i32())
+        .with_body(serde_json::to_vec(&body).unwrap());
+    let r = support::call(&c, &cluster.raw.broker.addr, cmd);
+    let granted: LockBatchResponseBody = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(granted.lock_ok_mq_set.len(), 2, "the broadcasting consumer held no lock");
+}
