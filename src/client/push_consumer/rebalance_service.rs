@@ -331,8 +331,12 @@ impl Rebalancer {
     /// finished too), then their offsets are committed and forgotten, and (orderly) their
     /// broker locks released.
     fn release_queues(&self, mqs: &[MessageQueue]) {
-        for pq in self.take_queues(mqs) {
+        let released = self.take_queues(mqs);
+        // All are dropped first, so their batches in flight finish while this waits for each.
+        for pq in &released {
             pq.release();
+        }
+        for pq in released {
             let consuming = self.needs_locks().then(|| pq.try_consume_guard_for(HAND_OVER_WAIT));
             if matches!(consuming, Some(None)) {
                 warn!(
