@@ -218,7 +218,7 @@ fn record(consumer: &PushConsumer, id: usize, topic: &str, log: &Deliveries) {
                 .collect();
             // Simulated work, so that two calls of one queue overlapping would show in the
             // recorded intervals (this orders nothing).
-            std::thread::sleep(Duration::from_millis(1));
+            std::thread::sleep(Duration::from_millis(5));
             let end = Instant::now();
             let mut log = log.lock().unwrap();
             for (queue_id, key, step) in seen {
