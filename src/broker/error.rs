@@ -231,6 +231,18 @@ pub enum ClientManageError {
         /// The group.
         group: String,
     },
+    /// The consumer a request is to be forwarded to is not connected.
+    ConsumerNotOnline {
+        /// Its client id.
+        client_id: String,
+    },
+    /// The consumer did not answer a forwarded request.
+    ConsumerUnreachable {
+        /// Its client id.
+        client_id: String,
+        /// The transport error.
+        source: rocketmq_net::NetError,
+    },
 }
 
 /// QUERY_MESSAGE and VIEW_MESSAGE_BY_ID failures.
@@ -605,6 +617,13 @@ fn client_manage(e: &ClientManageError) -> (ResponseCode, String) {
         ClientManageError::NoConsumer { group } => {
             with(ResponseCode::SystemError, format_args!("no consumer for this group, {group}"))
         }
+        ClientManageError::ConsumerNotOnline { client_id } => {
+            with(ResponseCode::SystemError, format_args!("The Consumer <{client_id}> Not Online"))
+        }
+        ClientManageError::ConsumerUnreachable { client_id, source } => with(
+            ResponseCode::SystemError,
+            format_args!("invoke consumer <{client_id}> exception: {source}"),
+        ),
     }
 }
 
@@ -786,6 +805,8 @@ mod tests {
         assert_eq!(code(ClientManageError::Persist(io())), SystemError);
         assert_eq!(code(ClientManageError::BadHeartbeat("eof".into())), SystemError);
         assert_eq!(code(ClientManageError::NoConsumer { group: g() }), SystemError);
+        let client_id = "c1".to_string();
+        assert_eq!(code(ClientManageError::ConsumerNotOnline { client_id }), SystemError);
         assert_eq!(code(QueryError::BadHeader(header())), SystemError);
         assert_eq!(code(QueryError::KeyNotFound { key: "k".into() }), QueryNotFound);
         assert_eq!(code(QueryError::OffsetIllegal { offset: -1 }), InvalidParameter);

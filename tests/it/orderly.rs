@@ -583,3 +583,48 @@ fn broadcasting_orderly_consumes_in_order_without_taking_locks() {
     let granted: LockBatchResponseBody = serde_json::from_slice(&r.body).unwrap();
     assert_eq!(granted.lock_ok_mq_set.len(), 2, "the broadcasting consumer held no lock");
 }
+
+/// GET_CONSUMER_RUNNING_INFO sent to the broker reaches the consumer named: an orderly one
+/// reports PROP_CONSUMEORDERLY true and its queues locked, a concurrent one false.
+#[test]
+fn running_info_through_the_broker_shows_the_group_as_orderly() {
+    use rocketmq::protocol::header::client::GetConsumerRunningInfoRequestHeader;
+    let cluster = Cluster::start();
+    let topic = "InfoTopic";
+    cluster.topic(topic, 2);
+    let orderly = cluster.push("info_orderly", "o0").build().unwrap();
+    record(&orderly, 0, topic, &Deliveries::default());
+    let concurrent = cluster.push("info_concurrent", "c0").build().unwrap();
+    concurrent.subscribe(topic, "*").unwrap();
+    concurrent.start(|_, _| rocketmq::client::ConsumeStatus::Success).unwrap();
+    wait_until("both own the queues", || {
+        owned(&orderly, topic) == 2 && owned(&concurrent, topic) == 2
+    });
+    let c = support::client();
+    let info = |group: &str, consumer: &PushConsumer| {
+        let h = GetConsumerRunningInfoRequestHeader {
+            consumer_group: group.into(),
+            client_id: consumer.client_id().unwrap(),
+            jstack_enable: Some(false),
+        };
+        let cmd =
+            RemotingCommand::request(RequestCode::GetConsumerRunningInfo.to_i32()).with_header(&h);
+        let r = support::call(&c, &cluster.raw.broker.addr, cmd);
+        assert_eq!(r.code, 0, "{:?}", r.remark);
+        String::from_utf8(r.body).unwrap()
+    };
+    let body = info("info_orderly", &orderly);
+    assert!(body.contains(r#""PROP_CONSUMEORDERLY":"true""#), "{body}");
+    assert!(body.contains(r#""locked":true"#) && !body.contains(r#""locked":false"#), "{body}");
+    let body = info("info_concurrent", &concurrent);
+    assert!(body.contains(r#""PROP_CONSUMEORDERLY":"false""#), "{body}");
+    let h = GetConsumerRunningInfoRequestHeader {
+        consumer_group: "info_orderly".into(),
+        client_id: "nobody".into(),
+        jstack_enable: None,
+    };
+    let cmd =
+        RemotingCommand::request(RequestCode::GetConsumerRunningInfo.to_i32()).with_header(&h);
+    let r = support::call(&c, &cluster.raw.broker.addr, cmd);
+    assert_ne!(r.code, 0, "an unknown client id is refused");
+}

@@ -44,7 +44,8 @@ impl Processor for AdminProcessor {
         let result = match req.request_code() {
             RequestCode::HeartBeat
             | RequestCode::UnregisterClient
-            | RequestCode::GetConsumerListByGroup => client_call(ctx, rc, &req).map_err(into),
+            | RequestCode::GetConsumerListByGroup
+            | RequestCode::GetConsumerRunningInfo => client_call(ctx, rc, &req).map_err(into),
             RequestCode::QueryConsumerOffset
             | RequestCode::UpdateConsumerOffset
             | RequestCode::GetMaxOffset
@@ -74,6 +75,7 @@ fn client_call(
     match req.request_code() {
         RequestCode::HeartBeat => client_manage::heartbeat(ctx, rc, req),
         RequestCode::UnregisterClient => client_manage::unregister(ctx, req),
+        RequestCode::GetConsumerRunningInfo => client_manage::running_info(ctx, req),
         _ => client_manage::consumer_list(ctx, req),
     }
 }
