@@ -336,3 +336,133 @@ impl OrderlyCore {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::client::config::ClientConfig;
+    use crate::client::consumer::MessageModel;
+    use crate::client::instance::ClientInstance;
+    use crate::client::offset_store::OffsetStore;
+    use crate::client::sync::stop_pair;
+    use crate::protocol::body::queue::MessageQueue;
+
+    const QUEUES: usize = 4;
+    const PER_QUEUE: i64 = 300;
+
+    /// A broadcasting context (no broker locks, no send-back) with a local offset file.
+    fn shared(dir: &std::path::Path) -> Arc<Shared> {
+        let config = ClientConfig::default().with_name_server("127.0.0.1:1");
+        let instance = ClientInstance::start(config).unwrap();
+        let offsets = OffsetStore::local(dir, &instance.client_id, "g").unwrap();
+        let model = MessageModel::Broadcasting;
+        Arc::new(Shared {
+            group: "g".into(),
+            model,
+            instance,
+            offsets,
+            subscriptions: Arc::default(),
+        })
+    }
+
+    fn msg(queue_id: i32, offset: i64) -> MessageExt {
+        let host: std::net::SocketAddr = "127.0.0.1:1".parse().unwrap();
+        MessageExt {
+            topic: "T".into(),
+            queue_id,
+            flag: 0,
+            queue_offset: offset,
+            commit_log_offset: 0,
+            sys_flag: 0,
+            born_timestamp: 0,
+            born_host: host,
+            store_timestamp: 0,
+            store_host: host,
+            reconsume_times: 0,
+            prepared_transaction_offset: 0,
+            body_crc: 0,
+            body: Vec::new(),
+            properties: BTreeMap::new(),
+            offset_msg_id: String::new(),
+        }
+    }
+
+    /// Four queues fed concurrently to eight threads: each queue's messages arrive in offset
+    /// order, never two calls of one queue at once, and every queue commits its last offset.
+    #[test]
+    fn one_queue_is_consumed_in_order_by_one_thread_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = shared(dir.path());
+        let running: Arc<Vec<AtomicUsize>> =
+            Arc::new((0..QUEUES).map(|_| AtomicUsize::new(0)).collect());
+        let seen: Arc<Mutex<Vec<Vec<i64>>>> = Arc::new(Mutex::new(vec![Vec::new(); QUEUES]));
+        let overlaps = Arc::new(AtomicUsize::new(0));
+        let listener: Arc<OrderlyListener> = {
+            let (running, seen, overlaps) =
+                (Arc::clone(&running), Arc::clone(&seen), Arc::clone(&overlaps));
+            Arc::new(move |msgs: &[MessageExt], ctx: &mut ConsumeOrderlyContext| {
+                let q = usize::try_from(ctx.queue().queue_id).unwrap();
+                if running[q].fetch_add(1, Ordering::AcqRel) != 0 {
+                    overlaps.fetch_add(1, Ordering::AcqRel);
+                }
+                // Widens the window in which a second call of this queue would overlap.
+                std::thread::yield_now();
+                seen.lock()[q].extend(msgs.iter().map(|m| m.queue_offset));
+                running[q].fetch_sub(1, Ordering::AcqRel);
+                ConsumeOrderlyStatus::Success
+            })
+        };
+        let opts = OrderlyOptions {
+            threads: 8,
+            batch_size: 3,
+            max_reconsume_times: i32::MAX,
+            suspend: Duration::from_millis(10),
+        };
+        let service =
+            Arc::new(OrderlyConsumeService::start(Arc::clone(&shared), listener, opts).unwrap());
+        let pqs: Vec<Arc<ProcessQueue>> = (0..QUEUES)
+            .map(|q| {
+                Arc::new(ProcessQueue::new(MessageQueue::new("T", "b", i32::try_from(q).unwrap())))
+            })
+            .collect();
+        let (_stop, stopper) = stop_pair();
+        let feeders: Vec<_> = pqs
+            .iter()
+            .map(|pq| {
+                let (pq, service, stopper) =
+                    (Arc::clone(pq), Arc::clone(&service), stopper.clone());
+                std::thread::spawn(move || {
+                    let mut next = 0;
+                    while next < PER_QUEUE {
+                        let chunk: Vec<MessageExt> = (next..(next + 7).min(PER_QUEUE))
+                            .map(|o| msg(pq.mq.queue_id, o))
+                            .collect();
+                        next += i64::try_from(chunk.len()).unwrap();
+                        pq.put(chunk.iter().map(|m| (m.queue_offset, 0)));
+                        assert!(service.submit(&pq, chunk, &stopper));
+                    }
+                })
+            })
+            .collect();
+        for f in feeders {
+            f.join().unwrap();
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while seen.lock().iter().map(Vec::len).sum::<usize>()
+            < QUEUES * usize::try_from(PER_QUEUE).unwrap()
+        {
+            assert!(Instant::now() < deadline, "not everything was consumed");
+            service.drain(Duration::from_millis(100));
+        }
+        service.shutdown();
+        assert_eq!(overlaps.load(Ordering::Acquire), 0, "two calls of one queue overlapped");
+        for (q, offsets) in seen.lock().iter().enumerate() {
+            assert_eq!(*offsets, (0..PER_QUEUE).collect::<Vec<_>>(), "queue {q} in offset order");
+            assert_eq!(shared.offsets.read_memory(&pqs[q].mq), Some(PER_QUEUE), "queue {q} commit");
+        }
+        shared.instance.shutdown();
+    }
+}
