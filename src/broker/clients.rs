@@ -149,6 +149,11 @@ impl ClientTable {
             .unwrap_or_default()
     }
 
+    /// The channel of one member of a consumer group, if it is connected.
+    pub fn consumer_channel(&self, group: &str, client_id: &str) -> Option<Connection> {
+        self.consumers.read().get(group)?.clients.get(client_id).map(|c| c.conn.clone())
+    }
+
     /// A group's subscription to `topic` as learned from heartbeats.
     pub fn subscription(&self, group: &str, topic: &str) -> Option<SubscriptionData> {
         self.consumers.read().get(group)?.subscriptions.get(topic).cloned()

@@ -43,6 +43,7 @@ pub struct RawBrokerConfig {
     pub short_polling_time_ms: u64,
     pub consumer_offset_flush_interval_ms: u64,
     pub client_channel_expire_ms: u64,
+    pub rebalance_lock_max_live_ms: u64,
     pub idle_timeout_ms: u64,
     pub net_busy_poll_us: u64,
     pub send_threads: usize,
@@ -91,6 +92,7 @@ impl Default for RawBrokerConfig {
             short_polling_time_ms: 1_000,
             consumer_offset_flush_interval_ms: 5_000,
             client_channel_expire_ms: 120_000,
+            rebalance_lock_max_live_ms: super::lock::DEFAULT_LOCK_MAX_LIVE_MS,
             idle_timeout_ms: 120_000,
             net_busy_poll_us: 50,
             send_threads: 1,
@@ -127,6 +129,8 @@ pub struct BrokerConfig {
     pub short_polling_time_ms: u64,
     pub consumer_offset_flush_interval_ms: u64,
     pub client_channel_expire_ms: u64,
+    /// An orderly consumer's queue lock expires this long after its last renewal.
+    pub rebalance_lock_max_live_ms: u64,
     pub idle_timeout_ms: u64,
     /// See `ServerConfig::busy_poll_us`.
     pub net_busy_poll_us: u64,
@@ -321,6 +325,7 @@ impl RawBrokerConfig {
             short_polling_time_ms: self.short_polling_time_ms.max(1),
             consumer_offset_flush_interval_ms: self.consumer_offset_flush_interval_ms.max(10),
             client_channel_expire_ms: self.client_channel_expire_ms,
+            rebalance_lock_max_live_ms: self.rebalance_lock_max_live_ms.max(1),
             idle_timeout_ms: self.idle_timeout_ms,
             net_busy_poll_us: self.net_busy_poll_us,
             pools: PoolSizes {

@@ -1,5 +1,5 @@
 //! The broker's error model: one enum per operation family (send, pull, offsets, client
-//! management, queries, admin), each variant with the structured fields of the failure, and
+//! management, queries, admin, queue locks), each variant with the structured fields of the failure, and
 //! the one function, [`code_and_remark`], that turns any of them into the response code and
 //! remark a client sees.
 //!
@@ -231,6 +231,18 @@ pub enum ClientManageError {
         /// The group.
         group: String,
     },
+    /// The consumer a request is to be forwarded to is not connected.
+    ConsumerNotOnline {
+        /// Its client id.
+        client_id: String,
+    },
+    /// The consumer did not answer a forwarded request.
+    ConsumerUnreachable {
+        /// Its client id.
+        client_id: String,
+        /// The transport error.
+        source: rocketmq_net::NetError,
+    },
 }
 
 /// QUERY_MESSAGE and VIEW_MESSAGE_BY_ID failures.
@@ -311,6 +323,19 @@ pub enum AdminError {
     },
 }
 
+/// LOCK_BATCH_MQ and UNLOCK_BATCH_MQ failures.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum LockError {
+    /// The LockBatchRequestBody does not decode.
+    BadBody(BodyError),
+    /// The body lacks a field the lock table needs (wire name).
+    MissingField {
+        /// `clientId` or `consumerGroup`.
+        field: &'static str,
+    },
+}
+
 /// Any failure a broker processor answers.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -327,6 +352,8 @@ pub enum BrokerError {
     Query(QueryError),
     /// Admin calls.
     Admin(AdminError),
+    /// Queue locks of orderly consumers.
+    Lock(LockError),
     /// A request code no processor handles.
     RequestNotSupported {
         /// The code.
@@ -370,6 +397,12 @@ macro_rules! persist_conversions {
 
 persist_conversions!(SendError, PullError, ClientManageError, AdminError);
 
+impl From<LockError> for BrokerError {
+    fn from(e: LockError) -> Self {
+        Self::Lock(e)
+    }
+}
+
 impl From<PutError> for SendError {
     fn from(e: PutError) -> Self {
         Self::Put(e)
@@ -391,6 +424,7 @@ pub fn code_and_remark(e: &BrokerError) -> (ResponseCode, String) {
         BrokerError::ClientManage(e) => client_manage(e),
         BrokerError::Query(e) => query(e),
         BrokerError::Admin(e) => admin(e),
+        BrokerError::Lock(e) => lock(e),
         BrokerError::RequestNotSupported { code } => {
             (ResponseCode::RequestCodeNotSupported, format!(" request type {code} not supported"))
         }
@@ -583,6 +617,13 @@ fn client_manage(e: &ClientManageError) -> (ResponseCode, String) {
         ClientManageError::NoConsumer { group } => {
             with(ResponseCode::SystemError, format_args!("no consumer for this group, {group}"))
         }
+        ClientManageError::ConsumerNotOnline { client_id } => {
+            with(ResponseCode::SystemError, format_args!("The Consumer <{client_id}> Not Online"))
+        }
+        ClientManageError::ConsumerUnreachable { client_id, source } => with(
+            ResponseCode::SystemError,
+            format_args!("invoke consumer <{client_id}> exception: {source}"),
+        ),
     }
 }
 
@@ -598,6 +639,17 @@ fn query(e: &QueryError) -> (ResponseCode, String) {
             ResponseCode::SystemError,
             format_args!("can not find message by the offset, {}", phys_offset.0),
         ),
+    }
+}
+
+fn lock(e: &LockError) -> (ResponseCode, String) {
+    match e {
+        LockError::BadBody(b) => {
+            with(ResponseCode::SystemError, format_args!("bad LockBatchRequestBody: {b}"))
+        }
+        LockError::MissingField { field } => {
+            with(ResponseCode::InvalidParameter, format_args!("{field} is empty"))
+        }
     }
 }
 
@@ -760,6 +812,8 @@ mod tests {
         assert_eq!(code(ClientManageError::Persist(io())), SystemError);
         assert_eq!(code(ClientManageError::BadHeartbeat("eof".into())), SystemError);
         assert_eq!(code(ClientManageError::NoConsumer { group: g() }), SystemError);
+        let client_id = "c1".to_string();
+        assert_eq!(code(ClientManageError::ConsumerNotOnline { client_id }), SystemError);
         assert_eq!(code(QueryError::BadHeader(header())), SystemError);
         assert_eq!(code(QueryError::KeyNotFound { key: "k".into() }), QueryNotFound);
         assert_eq!(code(QueryError::OffsetIllegal { offset: -1 }), InvalidParameter);
@@ -785,6 +839,9 @@ mod tests {
             assert_eq!(code(e), want, "{shown}");
         }
         assert_eq!(code(BrokerError::RequestNotSupported { code: 9999 }), RequestCodeNotSupported);
+        assert_eq!(code(LockError::BadBody("eof".into())), SystemError);
+        assert_eq!(code(LockError::MissingField { field: "clientId" }), InvalidParameter);
+        assert_eq!(remark(LockError::MissingField { field: "clientId" }), "clientId is empty");
     }
 
     #[test]

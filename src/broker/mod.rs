@@ -13,6 +13,7 @@ mod error;
 pub mod groups;
 mod hold;
 pub(crate) mod java_conf;
+pub mod lock;
 pub mod offsets;
 mod persist;
 mod processor;
@@ -38,6 +39,7 @@ pub use java_conf::java_properties;
 use clients::ClientTable;
 use groups::GroupTable;
 use hold::PullHold;
+use lock::LockTable;
 use offsets::OffsetTable;
 use register::Registrar;
 use role::RoleState;
@@ -87,6 +89,8 @@ pub(crate) struct BrokerCtx {
     pub offsets: Arc<OffsetTable>,
     pub clients: Arc<ClientTable>,
     pub hold: Arc<PullHold>,
+    /// Queue locks of orderly consumers.
+    pub locks: LockTable,
     pub stats: Arc<BrokerStats>,
     /// The role now (the config holds only the starting role).
     pub role: RoleState,
@@ -171,6 +175,7 @@ impl Broker {
         let hold = Arc::new(hold);
         let (flush_tx, flush_rx) = bounded(FLUSH_WAITS_MAX);
         let client = Arc::new(RemotingClient::new(rocketmq_net::ClientConfig::default()));
+        let locks = LockTable::new(config.rebalance_lock_max_live_ms);
         let ctx = Arc::new(BrokerCtx {
             role: RoleState::new(config.broker_role),
             registrar: Arc::new(Registrar::new(&config, client.clone())),
@@ -181,6 +186,7 @@ impl Broker {
             offsets: Arc::new(offsets),
             clients: Arc::default(),
             hold: hold.clone(),
+            locks,
             stats: Arc::default(),
             flush_waits: flush_tx,
         });
@@ -312,6 +318,7 @@ fn start_server(ctx: &Arc<BrokerCtx>) -> std::io::Result<Server> {
     let close_ctx = ctx.clone();
     b.on_close(Arc::new(move |conn: &Connection| {
         close_ctx.hold.connection_closed(conn.id());
+        close_ctx.locks.connection_closed(conn.id());
         for group in close_ctx.clients.connection_closed(conn.id()) {
             close_ctx.notify_consumer_ids_changed(&group);
         }

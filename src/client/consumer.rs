@@ -1,5 +1,5 @@
 //! Vocabulary shared by the push and pull consumers: message model, where a new group starts,
-//! consume results, and the start-offset rule (a stored offset wins; `ConsumeFrom` applies only
+//! consume results (concurrent and orderly), and the start-offset rule (a stored offset wins; `ConsumeFrom` applies only
 //! when the group has none for a queue).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -109,6 +109,49 @@ impl ConsumeContext {
     }
 }
 
+/// What an orderly listener decided about a batch of messages of one queue (Java
+/// `ConsumeOrderlyStatus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsumeOrderlyStatus {
+    /// Consumed; the queue's offset moves past them and its next messages follow.
+    Success,
+    /// Not consumed: the same messages are delivered again after the suspend time, and the
+    /// queue delivers nothing else meanwhile (other queues go on). Once a message has been
+    /// re-delivered `max_reconsume_times` times it goes to the dead-letter queue instead and
+    /// the queue moves on.
+    SuspendCurrentQueueAMoment,
+}
+
+/// Details of one orderly listener call.
+#[derive(Debug, Clone)]
+pub struct ConsumeOrderlyContext {
+    queue: MessageQueue,
+    suspend_ms: u64,
+}
+
+impl ConsumeOrderlyContext {
+    pub(crate) fn new(queue: MessageQueue, suspend_ms: u64) -> Self {
+        Self { queue, suspend_ms }
+    }
+
+    /// The queue the messages came from.
+    pub fn queue(&self) -> &MessageQueue {
+        &self.queue
+    }
+
+    /// How long the queue waits after [`ConsumeOrderlyStatus::SuspendCurrentQueueAMoment`]
+    /// before the messages are delivered again (default: the consumer's
+    /// `suspend_current_queue_time`, 1000 ms).
+    pub fn set_suspend_current_queue_time_ms(&mut self, ms: u64) {
+        self.suspend_ms = ms;
+    }
+
+    /// The suspend time in effect for this call.
+    pub fn suspend_current_queue_time_ms(&self) -> u64 {
+        self.suspend_ms
+    }
+}
+
 /// The heartbeat entry of a consumer group.
 pub(crate) fn consumer_data(
     group: &str,
@@ -173,5 +216,9 @@ mod tests {
         assert_eq!(ctx.delay_level(), 2);
         assert_eq!(ctx.queue().queue_id, 0);
         assert_eq!(unix_ms(UNIX_EPOCH + Duration::from_millis(5)), 5);
+        let mut octx = ConsumeOrderlyContext::new(MessageQueue::new("T", "b", 1), 1000);
+        assert_eq!(octx.suspend_current_queue_time_ms(), 1000);
+        octx.set_suspend_current_queue_time_ms(20);
+        assert_eq!((octx.suspend_current_queue_time_ms(), octx.queue().queue_id), (20, 1));
     }
 }

@@ -57,7 +57,8 @@ mod sync;
 pub use admin::{Admin, AdminBuilder, ConsumerProgress, QueueProgress, TopicSpec};
 pub use config::{local_ipv4, split_addrs, ClientConfig, NAMESRV_ADDR_ENV};
 pub use consumer::{
-    ConsumeContext, ConsumeFrom, ConsumeStatus, MessageModel, DEFAULT_CONSUMER_GROUP,
+    ConsumeContext, ConsumeFrom, ConsumeOrderlyContext, ConsumeOrderlyStatus, ConsumeStatus,
+    MessageModel, DEFAULT_CONSUMER_GROUP,
 };
 pub use error::{ClientError, Result};
 pub use message::{new_uniq_id, property, Message, SendResult, SendStatus, DELAY_LEVEL_MAX};
@@ -67,7 +68,7 @@ pub use producer::{
     DEFAULT_PRODUCER_GROUP,
 };
 pub use pull_consumer::{PullConsumer, PullConsumerBuilder};
-pub use push_consumer::{MessageListener, PushConsumer, PushConsumerBuilder};
+pub use push_consumer::{MessageListener, OrderlyListener, PushConsumer, PushConsumerBuilder};
 pub use rebalance::AllocateStrategy;
 pub use route::{queue_index_for_key, select_queue, FaultTolerance};
 

@@ -9,6 +9,7 @@ mod client_compat;
 mod client_e2e;
 mod config_files;
 mod multihost;
+mod orderly;
 mod service;
 mod support;
 mod tools_e2e;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use rocketmq_net::{Processor, RemotingCommand, RequestCode, RequestContext};
 use rocketmq_store::{QueueId, QueueOffset};
 
-use super::{client_manage, consumer_offset, header, query, Handled};
+use super::{client_manage, consumer_offset, header, lock, query, Handled};
 use crate::broker::error::{persist, response, AdminError, BrokerError, MetadataFile};
 use crate::broker::BrokerCtx;
 use crate::protocol::body::admin::{
@@ -44,13 +44,17 @@ impl Processor for AdminProcessor {
         let result = match req.request_code() {
             RequestCode::HeartBeat
             | RequestCode::UnregisterClient
-            | RequestCode::GetConsumerListByGroup => client_call(ctx, rc, &req).map_err(into),
+            | RequestCode::GetConsumerListByGroup
+            | RequestCode::GetConsumerRunningInfo => client_call(ctx, rc, &req).map_err(into),
             RequestCode::QueryConsumerOffset
             | RequestCode::UpdateConsumerOffset
             | RequestCode::GetMaxOffset
             | RequestCode::GetMinOffset
             | RequestCode::SearchOffsetByTimestamp
             | RequestCode::GetEarliestMsgStoretime => offset_call(ctx, &req).map_err(into),
+            RequestCode::LockBatchMq | RequestCode::UnlockBatchMq => {
+                lock::call(ctx, rc, &req).map_err(into)
+            }
             RequestCode::QueryMessage => query::query_message(ctx, &req).map_err(into),
             RequestCode::ViewMessageById => query::view_by_id(ctx, &req).map_err(into),
             code => admin_call(ctx, code, &req).map_err(into),
@@ -71,6 +75,7 @@ fn client_call(
     match req.request_code() {
         RequestCode::HeartBeat => client_manage::heartbeat(ctx, rc, req),
         RequestCode::UnregisterClient => client_manage::unregister(ctx, req),
+        RequestCode::GetConsumerRunningInfo => client_manage::running_info(ctx, req),
         _ => client_manage::consumer_list(ctx, req),
     }
 }

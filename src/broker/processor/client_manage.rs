@@ -1,5 +1,7 @@
 //! Client management: HEART_BEAT (producer and consumer groups, subscriptions, channels),
-//! UNREGISTER_CLIENT and GET_CONSUMER_LIST_BY_GROUP.
+//! UNREGISTER_CLIENT, GET_CONSUMER_LIST_BY_GROUP, and GET_CONSUMER_RUNNING_INFO, which is
+//! forwarded to the consumer named (its answer says, among other things, whether it consumes
+//! orderly: PROP_CONSUMEORDERLY).
 
 use rocketmq_net::{RemotingCommand, RequestContext};
 
@@ -10,7 +12,9 @@ use crate::broker::BrokerCtx;
 use crate::protocol::body::admin::ConsumerIdList;
 use crate::protocol::body::heartbeat::HeartbeatData;
 use crate::protocol::body::{from_json, to_json};
-use crate::protocol::header::client::{ConsumerGroupRequestHeader, UnregisterClientRequestHeader};
+use crate::protocol::header::client::{
+    ConsumerGroupRequestHeader, GetConsumerRunningInfoRequestHeader, UnregisterClientRequestHeader,
+};
 use crate::remoting::{now_ms, success};
 
 pub(super) fn heartbeat(
@@ -75,4 +79,20 @@ pub(super) fn consumer_list(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled<C
         return Err(ClientManageError::NoConsumer { group: h.consumer_group });
     }
     Ok(success().with_body(to_json(&ConsumerIdList { consumer_id_list: ids })))
+}
+
+/// How long a consumer may take to answer a forwarded request (Java: 10 s in `callClient`).
+const FORWARD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// GET_CONSUMER_RUNNING_INFO: forwards the request to the consumer and answers with its
+/// response as it is.
+pub(super) fn running_info(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled<ClientManageError> {
+    let h: GetConsumerRunningInfoRequestHeader = header(req)?;
+    let conn = ctx
+        .clients
+        .consumer_channel(&h.consumer_group, &h.client_id)
+        .ok_or_else(|| ClientManageError::ConsumerNotOnline { client_id: h.client_id.clone() })?;
+    let forward = RemotingCommand::request(req.code).with_header(&h).with_body(req.body.clone());
+    conn.invoke(forward, FORWARD_TIMEOUT)
+        .map_err(|source| ClientManageError::ConsumerUnreachable { client_id: h.client_id, source })
 }

@@ -7,6 +7,7 @@
 mod admin;
 mod client_manage;
 mod consumer_offset;
+mod lock;
 pub mod pull;
 mod query;
 pub(crate) mod send;

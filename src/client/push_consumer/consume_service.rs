@@ -1,10 +1,11 @@
 //! How a push consumer hands pulled messages to its listener: the [`ConsumeService`] trait, and
-//! the concurrent service ([`ConcurrentConsumeService`]), the only one so far.
+//! the concurrent service ([`ConcurrentConsumeService`]); the orderly one is in
+//! `orderly_service.rs`.
 //!
 //! The pull service records pulled messages in their queue's [`ProcessQueue`] and then submits
 //! them here; a service owns its threads and reports consumed offsets to the shared offset
-//! table. An orderly service (one queue consumed by at most one thread at a time, in offset
-//! order) would implement the same trait next to the concurrent one.
+//! table. The orderly service (one queue consumed by at most one thread at a time, in offset
+//! order) implements the same trait next to the concurrent one.
 //!
 //! Threads of the concurrent service (all named):
 //! * `rmq-consume-<n>`: the fixed listener pool, fed by a bounded channel.
@@ -93,7 +94,7 @@ struct ConsumeCore {
 
 /// Consume requests handed to the pool and not finished yet.
 #[derive(Default)]
-struct Outstanding {
+pub(super) struct Outstanding {
     count: AtomicUsize,
     idle_lock: Mutex<()>,
     idle: Condvar,
@@ -218,11 +219,11 @@ fn hand_over(tx: &Sender<ConsumeRequest>, mut req: ConsumeRequest, stopper: &Sto
 }
 
 impl Outstanding {
-    fn add(&self) {
+    pub(super) fn add(&self) {
         self.count.fetch_add(1, Ordering::AcqRel);
     }
 
-    fn done(&self) {
+    pub(super) fn done(&self) {
         let before = self.count.fetch_sub(1, Ordering::AcqRel);
         assert!(before > 0, "a consume request finished that was never added");
         if before == 1 {
@@ -234,7 +235,7 @@ impl Outstanding {
     }
 
     /// Waits up to `timeout` until nothing is outstanding; `Err` with the number left.
-    fn wait_idle(&self, timeout: Duration) -> std::result::Result<(), usize> {
+    pub(super) fn wait_idle(&self, timeout: Duration) -> std::result::Result<(), usize> {
         let deadline = Instant::now() + timeout;
         let mut guard = self.idle_lock.lock();
         loop {

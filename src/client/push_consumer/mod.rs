@@ -10,8 +10,15 @@
 //!   is not pulled while it holds more than `pull_threshold_for_queue` messages or
 //!   `pull_threshold_size_for_queue` bytes (or spans more than `consume_max_span` offsets).
 //! * `consume_service`: the `ConsumeService` trait and the concurrent listener pool
-//!   (`rmq-consume-<n>`, fed by a bounded channel, plus `rmq-consume-later`), so that an
-//!   orderly service can be added beside it.
+//!   (`rmq-consume-<n>`, fed by a bounded channel, plus `rmq-consume-later`); beside it
+//!   `orderly_service`, the orderly pool (`rmq-orderly-<n>` plus `rmq-orderly-later`), which
+//!   consumes each queue in offset order on one thread at a time.
+//!
+//! **Orderly consumption** ([`PushConsumer::start_orderly`], clustering): a queue is consumed
+//! only while this client holds its broker lock (`queue_lock`: LOCK_BATCH_MQ when the queue is
+//! assigned, renewed every 20 s); a queue taken away is unlocked only after its batch in flight
+//! finished and its offset was committed (or 20 s passed), so its next owner never overlaps.
+//! Broadcasting takes no locks.
 //!
 //! **Offsets:** the committed offset of a queue is its lowest message not yet consumed
 //! ([`ProcessQueue`]); it is committed to the broker (clustering) or a local file
@@ -21,12 +28,16 @@
 //!
 //! **Ownership:** a queue taken away by a rebalance is marked dropped and quiesced before its
 //! offset is committed; the services neither consume nor commit for dropped queues afterwards,
-//! so the new owner may see duplicates but never a gap.
+//! so the new owner may see duplicates but never a gap. (Orderly: the batch in flight when the
+//! queue is dropped still commits, under the consume lock the hand-over waits for, so the next
+//! owner sees no duplicate either.)
 //!
 //! [`ProcessQueue`]: crate::client::process_queue::ProcessQueue
 
 mod consume_service;
+mod orderly_service;
 mod pull_service;
+mod queue_lock;
 mod rebalance_service;
 
 use std::collections::BTreeMap;
@@ -39,12 +50,13 @@ use parking_lot::{Mutex, RwLock};
 use rocketmq_net::{RemotingCommand, RequestCode, ResponseCode};
 
 use self::consume_service::{ConcurrentConsumeService, ConcurrentOptions, ConsumeService};
+use self::orderly_service::{OrderlyConsumeService, OrderlyOptions};
 use self::pull_service::{PullOptions, PullService};
 use self::rebalance_service::{RebalanceOptions, RebalanceService};
 use super::config::ClientConfig;
 use super::consumer::{
-    consumer_data, default_offset_dir, ConsumeContext, ConsumeFrom, ConsumeStatus, MessageModel,
-    DEFAULT_CONSUMER_GROUP,
+    consumer_data, default_offset_dir, ConsumeContext, ConsumeFrom, ConsumeOrderlyContext,
+    ConsumeOrderlyStatus, ConsumeStatus, MessageModel, DEFAULT_CONSUMER_GROUP,
 };
 use super::error::{ClientError, Result};
 use super::instance::ClientInstance;
@@ -59,6 +71,24 @@ use crate::protocol::message::MessageExt;
 /// The listener: called with a batch of messages of one queue.
 pub type MessageListener =
     dyn Fn(&[MessageExt], &mut ConsumeContext) -> ConsumeStatus + Send + Sync;
+
+/// The orderly listener: called with a batch of messages of one queue, in offset order, never
+/// for two batches of one queue at once.
+pub type OrderlyListener =
+    dyn Fn(&[MessageExt], &mut ConsumeOrderlyContext) -> ConsumeOrderlyStatus + Send + Sync;
+
+/// Which listener a consumer was started with.
+#[derive(Clone)]
+enum Listener {
+    Concurrent(Arc<MessageListener>),
+    Orderly(Arc<OrderlyListener>),
+}
+
+/// Re-deliveries before the dead-letter queue of a concurrent listener (Java's default).
+const DEFAULT_MAX_RECONSUME_CONCURRENT: i32 = 16;
+/// Suspensions before the dead-letter queue of an orderly listener: Java's default,
+/// `Integer.MAX_VALUE`, i.e. never.
+const DEFAULT_MAX_RECONSUME_ORDERLY: i32 = i32::MAX;
 
 /// Pull threads unless configured otherwise (DESIGN.md: a small fixed set).
 const DEFAULT_PULL_THREADS: usize = 2;
@@ -77,7 +107,8 @@ pub struct PushConsumerBuilder {
     pull_threshold_for_queue: usize,
     pull_threshold_size_for_queue: usize,
     consume_max_span: i64,
-    max_reconsume_times: i32,
+    max_reconsume_times: Option<i32>,
+    suspend_current_queue_time: Duration,
     allocate: AllocateStrategy,
     offset_store_dir: Option<PathBuf>,
     rebalance_interval: Duration,
@@ -98,7 +129,8 @@ impl Default for PushConsumerBuilder {
             pull_threshold_for_queue: 1000,
             pull_threshold_size_for_queue: 100 * 1024 * 1024,
             consume_max_span: 2000,
-            max_reconsume_times: 16,
+            max_reconsume_times: None,
+            suspend_current_queue_time: Duration::from_millis(1000),
             allocate: AllocateStrategy::Averagely,
             offset_store_dir: None,
             rebalance_interval: Duration::from_secs(20),
@@ -176,9 +208,17 @@ impl PushConsumerBuilder {
         self
     }
 
-    /// Re-deliveries before a message goes to the dead-letter queue (default 16).
+    /// Re-deliveries before a message goes to the dead-letter queue (default 16; orderly:
+    /// never, as in Java).
     pub fn max_reconsume_times(mut self, n: i32) -> Self {
-        self.max_reconsume_times = n;
+        self.max_reconsume_times = Some(n);
+        self
+    }
+
+    /// How long an orderly queue waits after `SuspendCurrentQueueAMoment` before the same
+    /// messages are delivered again (default 1000 ms).
+    pub fn suspend_current_queue_time(mut self, wait: Duration) -> Self {
+        self.suspend_current_queue_time = wait;
         self
     }
 
@@ -337,7 +377,21 @@ impl PushConsumer {
     where
         F: Fn(&[MessageExt], &mut ConsumeContext) -> ConsumeStatus + Send + Sync + 'static,
     {
-        self.inner.start(Arc::new(listener))
+        self.inner.start(Listener::Concurrent(Arc::new(listener)))
+    }
+
+    /// Starts consuming in order (Java `MessageListenerOrderly`): for each queue, `listener`
+    /// gets its messages in offset order, up to `batch_size` at a time, on one thread at a
+    /// time. In clustering mode a queue is consumed only while this client holds its broker
+    /// lock, so two members of the group never consume one queue at once.
+    pub fn start_orderly<F>(&self, listener: F) -> Result<()>
+    where
+        F: Fn(&[MessageExt], &mut ConsumeOrderlyContext) -> ConsumeOrderlyStatus
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.inner.start(Listener::Orderly(Arc::new(listener)))
     }
 
     /// Same as [`PushConsumer::start`] (the Java name of the concurrent listener).
@@ -402,7 +456,7 @@ impl Inner {
         self.runtime.get().expect("runtime exists once started")
     }
 
-    fn start(self: &Arc<Self>, listener: Arc<MessageListener>) -> Result<()> {
+    fn start(self: &Arc<Self>, listener: Listener) -> Result<()> {
         let mut state = self.state.lock();
         if *state != State::Created {
             return Err(ClientError::invalid("the consumer was already started"));
@@ -467,19 +521,10 @@ impl Inner {
 
     /// Starts the consume, pull and rebalance services, in that order (each feeds the one
     /// before); on failure the ones already started are stopped again.
-    fn start_services(
-        &self,
-        shared: Arc<Shared>,
-        listener: Arc<MessageListener>,
-    ) -> Result<Runtime> {
+    fn start_services(&self, shared: Arc<Shared>, listener: Listener) -> Result<Runtime> {
         let opts = &self.opts;
-        let concurrent = ConcurrentOptions {
-            threads: opts.threads,
-            batch_size: opts.batch_size,
-            max_reconsume_times: opts.max_reconsume_times,
-        };
-        let consume: Arc<dyn ConsumeService> =
-            Arc::new(ConcurrentConsumeService::start(Arc::clone(&shared), listener, concurrent)?);
+        let orderly = matches!(listener, Listener::Orderly(_));
+        let consume = self.consume_service(&shared, listener)?;
         let pull_opts = PullOptions {
             threads: opts.pull_threads,
             batch_size: opts.pull_batch_size,
@@ -499,6 +544,7 @@ impl Inner {
             consume_from: opts.consume_from,
             interval: opts.rebalance_interval,
             persist_every: opts.config.persist_offset_interval,
+            orderly,
         };
         match RebalanceService::start(Arc::clone(&shared), Arc::clone(&pull), rebalance_opts) {
             Ok(rebalance) => Ok(Runtime { shared, consume, pull, rebalance }),
@@ -508,6 +554,38 @@ impl Inner {
                 Err(e)
             }
         }
+    }
+
+    /// The listener pool for `listener`.
+    fn consume_service(
+        &self,
+        shared: &Arc<Shared>,
+        listener: Listener,
+    ) -> Result<Arc<dyn ConsumeService>> {
+        let opts = &self.opts;
+        Ok(match listener {
+            Listener::Concurrent(listener) => {
+                let concurrent = ConcurrentOptions {
+                    threads: opts.threads,
+                    batch_size: opts.batch_size,
+                    max_reconsume_times: opts
+                        .max_reconsume_times
+                        .unwrap_or(DEFAULT_MAX_RECONSUME_CONCURRENT),
+                };
+                Arc::new(ConcurrentConsumeService::start(Arc::clone(shared), listener, concurrent)?)
+            }
+            Listener::Orderly(listener) => {
+                let orderly = OrderlyOptions {
+                    threads: opts.threads,
+                    batch_size: opts.batch_size,
+                    max_reconsume_times: opts
+                        .max_reconsume_times
+                        .unwrap_or(DEFAULT_MAX_RECONSUME_ORDERLY),
+                    suspend: opts.suspend_current_queue_time,
+                };
+                Arc::new(OrderlyConsumeService::start(Arc::clone(shared), listener, orderly)?)
+            }
+        })
     }
 
     fn install_hooks(self: &Arc<Self>, instance: &ClientInstance) {
@@ -582,6 +660,8 @@ impl Inner {
         rt.consume.drain(timeout);
         rt.consume.shutdown();
         rt.shared.persist_offsets(&rt.rebalance.assignment());
+        // After the commit, so the members taking the queues over start where this one ended.
+        rt.rebalance.unlock_all();
         rt.shared.instance.unregister(None, Some(&self.opts.group));
         rt.shared.instance.shutdown();
         info!("push consumer of group {} stopped", self.opts.group);
@@ -599,8 +679,9 @@ fn mq_table_json(rt: &Runtime) -> String {
         }
         mq_table.push_str(&serde_json::to_string(&pq.mq).unwrap_or_default());
         mq_table.push_str(&format!(
-            ":{{\"cachedMsgCount\":{count},\"cachedMsgSizeInMiB\":{},\"commitOffset\":{commit},\"droped\":false,\"locked\":false}}",
-            bytes / (1024 * 1024)
+            ":{{\"cachedMsgCount\":{count},\"cachedMsgSizeInMiB\":{},\"commitOffset\":{commit},\"droped\":false,\"locked\":{}}}",
+            bytes / (1024 * 1024),
+            pq.is_locked()
         ));
     }
     mq_table.push('}');

@@ -10,6 +10,13 @@
 //! ([`ProcessQueue::release`]) before its offset is committed and forgotten; the pull and
 //! consume services touch no dropped queue afterwards, so the new owner may see duplicates but
 //! never a gap.
+//!
+//! **Orderly (clustering):** a new queue is taken only once its broker granted this client the
+//! queue's lock (otherwise it is skipped this round and the round retried sooner); every
+//! assigned queue's lock is renewed every [`LOCK_INTERVAL`]. A queue taken away is unlocked
+//! only after its batch in flight finished (its consume lock) and its offset was committed, or
+//! after [`HAND_OVER_WAIT`], so its next owner, which must lock it first, never consumes it at
+//! the same time.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,10 +28,12 @@ use log::{debug, info, warn};
 use parking_lot::Mutex;
 
 use super::pull_service::PullService;
+use super::queue_lock;
 use super::Shared;
 use crate::client::api;
 use crate::client::consumer::{ConsumeFrom, MessageModel};
 use crate::client::error::{ClientError, Result};
+use crate::client::message::now_unix_ms;
 use crate::client::process_queue::ProcessQueue;
 use crate::client::rebalance::AllocateStrategy;
 use crate::client::route::subscribe_queues;
@@ -33,6 +42,12 @@ use crate::protocol::body::queue::{MessageQueue, ResetOffsetBody};
 
 /// The first retry delay of an incomplete rebalance.
 const BACKOFF_START: Duration = Duration::from_secs(1);
+/// Period of the lock renewal of an orderly consumer (Java
+/// `rocketmq.client.rebalance.lockInterval`).
+pub(super) const LOCK_INTERVAL: Duration = Duration::from_secs(20);
+/// Longest wait for the batch in flight of a queue being handed over; then it is unlocked
+/// anyway (Java `rocketmq.client.unlockDelayTimeMills`).
+pub(super) const HAND_OVER_WAIT: Duration = Duration::from_secs(20);
 
 /// Settings of the rebalance service.
 #[derive(Debug, Clone, Copy)]
@@ -45,6 +60,8 @@ pub(super) struct RebalanceOptions {
     pub interval: Duration,
     /// Period of the offset commit.
     pub persist_every: Duration,
+    /// The listener is orderly: queues are locked on their brokers (clustering only).
+    pub orderly: bool,
 }
 
 /// The `rmq-rebalance` thread and the queues it assigned.
@@ -103,15 +120,39 @@ impl RebalanceService {
         let balancer = &self.balancer;
         let mqs: Vec<MessageQueue> =
             body.offset_table.keys().filter(|mq| mq.topic == topic).cloned().collect();
-        for pq in balancer.take_queues(&mqs) {
+        let released = balancer.take_queues(&mqs);
+        for pq in &released {
             pq.release();
         }
+        // An orderly batch in flight commits under its queue's consume lock even once the
+        // queue is dropped: hold those locks, so that commit lands before the reset, not after.
+        let _consuming: Vec<_> = if balancer.opts.orderly {
+            released.iter().filter_map(|pq| pq.try_consume_guard_for(HAND_OVER_WAIT)).collect()
+        } else {
+            Vec::new()
+        };
         for (mq, offset) in body.offset_table.iter().filter(|(mq, _)| mq.topic == topic) {
             balancer.shared.offsets.update(mq, *offset, false);
             info!("{}: offset of {mq} reset to {offset}", balancer.shared.group);
         }
         balancer.shared.persist_offsets(&mqs);
         self.trigger();
+    }
+
+    /// Orderly: releases the broker locks of every assigned queue (at shutdown, after the last
+    /// offset commit), so the members taking them over need not wait for the locks to expire.
+    pub(super) fn unlock_all(&self) {
+        let balancer = &self.balancer;
+        if !balancer.needs_locks() {
+            return;
+        }
+        let mqs = self.assignment();
+        for (broker, mqs) in queue_lock::by_broker(&mqs) {
+            let shared = &balancer.shared;
+            if let Err(e) = queue_lock::unlock_batch(&shared.instance, &shared.group, &mqs) {
+                debug!("cannot unlock {} queues on {broker}: {e}", mqs.len());
+            }
+        }
     }
 
     /// Stops the thread and waits for it; the assignment is kept (queues are not dropped) so
@@ -132,9 +173,12 @@ impl Rebalancer {
     fn run(&self, trigger: &Receiver<()>, stopper: &Stopper) {
         let mut next_rebalance = Instant::now();
         let mut next_persist = Instant::now() + self.opts.persist_every;
+        let mut next_lock = Instant::now() + LOCK_INTERVAL;
         let mut backoff = BACKOFF_START;
         loop {
-            let wait = next_rebalance.min(next_persist).saturating_duration_since(Instant::now());
+            let next = next_rebalance.min(next_persist);
+            let next = if self.needs_locks() { next.min(next_lock) } else { next };
+            let wait = next.saturating_duration_since(Instant::now());
             select! {
                 recv(trigger) -> _ => next_rebalance = Instant::now(),
                 recv(stopper.receiver()) -> _ => return,
@@ -151,6 +195,58 @@ impl Rebalancer {
                 let assigned: Vec<MessageQueue> = self.queues.lock().keys().cloned().collect();
                 self.shared.persist_offsets(&assigned);
                 next_persist = Instant::now() + self.opts.persist_every;
+            }
+            if self.needs_locks() && Instant::now() >= next_lock {
+                self.renew_locks();
+                next_lock = Instant::now() + LOCK_INTERVAL;
+            }
+        }
+    }
+
+    /// Whether queues must be locked on their brokers: orderly clustering consumers only.
+    fn needs_locks(&self) -> bool {
+        self.opts.orderly && self.shared.is_clustering()
+    }
+
+    /// Locks `mqs` on their brokers; returns those granted (all of them when no locks are
+    /// needed). A broker that cannot be reached grants nothing.
+    fn lock_queues(&self, mqs: &[MessageQueue]) -> Vec<MessageQueue> {
+        if !self.needs_locks() || mqs.is_empty() {
+            return mqs.to_vec();
+        }
+        let mut granted = Vec::with_capacity(mqs.len());
+        for (broker, asked) in queue_lock::by_broker(mqs) {
+            match queue_lock::lock_batch(&self.shared.instance, &self.shared.group, &asked) {
+                Ok(got) => granted.extend(got.into_iter().filter(|mq| asked.contains(mq))),
+                Err(e) => debug!("cannot lock {} queues on {broker}: {e}", asked.len()),
+            }
+        }
+        granted
+    }
+
+    /// Renews the locks of every assigned queue; a queue refused stops being consumed until
+    /// a later renewal gets it back. A broker that does not answer leaves its queues' locks to
+    /// run out ([`crate::client::process_queue::LOCK_VALID_MS`]).
+    fn renew_locks(&self) {
+        let pqs: Vec<Arc<ProcessQueue>> = self.queues.lock().values().cloned().collect();
+        let mqs: Vec<MessageQueue> = pqs.iter().map(|pq| pq.mq.clone()).collect();
+        // The clock is read before asking, so a lock never counts as newer than it is.
+        let now = now_unix_ms();
+        for (broker, asked) in queue_lock::by_broker(&mqs) {
+            match queue_lock::lock_batch(&self.shared.instance, &self.shared.group, &asked) {
+                Ok(granted) => {
+                    for pq in pqs.iter().filter(|pq| pq.mq.broker_name == broker) {
+                        let held = granted.contains(&pq.mq);
+                        if !held && pq.is_locked() {
+                            warn!(
+                                "{}: the lock of {} was refused on renewal",
+                                self.shared.group, pq.mq
+                            );
+                        }
+                        pq.set_locked(held, now);
+                    }
+                }
+                Err(e) => debug!("cannot renew {} locks on {broker}: {e}", asked.len()),
             }
         }
     }
@@ -202,10 +298,20 @@ impl Rebalancer {
             (removed, added)
         };
         self.release_queues(&removed);
-        let mut complete = true;
-        for mq in added {
+        // The clock is read before asking, so a lock never counts as newer than it is.
+        let locked_at = now_unix_ms();
+        let granted = self.lock_queues(&added);
+        let mut complete = granted.len() == added.len();
+        if !complete {
+            info!(
+                "{}: {} new queues of {topic} are still locked by their previous owner",
+                self.shared.group,
+                added.len() - granted.len()
+            );
+        }
+        for mq in granted {
             match self.start_offset(&mq) {
-                Ok(offset) => complete &= self.assign_queue(mq, offset),
+                Ok(offset) => complete &= self.assign_queue(mq, offset, locked_at),
                 Err(e) => {
                     info!("cannot start {mq}: {e}");
                     complete = false;
@@ -221,15 +327,35 @@ impl Rebalancer {
         mqs.iter().filter_map(|mq| queues.remove(mq)).collect()
     }
 
-    /// Stops consuming `mqs`: dropped and quiesced first, then their offsets are committed
-    /// and forgotten.
+    /// Stops consuming `mqs`: dropped and quiesced first (orderly: its batch in flight
+    /// finished too), then their offsets are committed and forgotten, and (orderly) their
+    /// broker locks released.
     fn release_queues(&self, mqs: &[MessageQueue]) {
-        for pq in self.take_queues(mqs) {
+        let released = self.take_queues(mqs);
+        // All are dropped first, so their batches in flight finish while this waits for each.
+        for pq in &released {
             pq.release();
+        }
+        for pq in released {
+            let consuming = self.needs_locks().then(|| pq.try_consume_guard_for(HAND_OVER_WAIT));
+            if matches!(consuming, Some(None)) {
+                warn!(
+                    "{}: a batch of {} still runs after {HAND_OVER_WAIT:?}; unlocking anyway",
+                    self.shared.group, pq.mq
+                );
+            }
             if self.shared.is_clustering() {
                 self.shared.persist_offsets(std::slice::from_ref(&pq.mq));
                 self.shared.offsets.remove(&pq.mq);
             }
+            if self.needs_locks() {
+                let mq = std::slice::from_ref(&pq.mq);
+                let shared = &self.shared;
+                if let Err(e) = queue_lock::unlock_batch(&shared.instance, &shared.group, mq) {
+                    debug!("cannot unlock {}: {e}; it expires on the broker", pq.mq);
+                }
+            }
+            drop(consuming);
             info!("{} released {}", self.shared.group, pq.mq);
         }
     }
@@ -248,9 +374,13 @@ impl Rebalancer {
         }
     }
 
-    /// Starts pulling `mq` from `offset`; false if the pull service refused it.
-    fn assign_queue(&self, mq: MessageQueue, offset: i64) -> bool {
+    /// Starts pulling `mq` from `offset` (orderly: its lock granted at `locked_at`); false if
+    /// the pull service refused it.
+    fn assign_queue(&self, mq: MessageQueue, offset: i64, locked_at: u64) -> bool {
         let pq = Arc::new(ProcessQueue::new(mq.clone()));
+        if self.needs_locks() {
+            pq.set_locked(true, locked_at);
+        }
         if !self.pull.add(Arc::clone(&pq), offset) {
             return false;
         }

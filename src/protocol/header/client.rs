@@ -21,6 +21,16 @@ ext_header! {
 }
 
 ext_header! {
+    /// GET_CONSUMER_RUNNING_INFO (307): asked of a broker by admin tools; the broker forwards
+    /// it to the named consumer, which answers with its ConsumerRunningInfo.
+    pub struct GetConsumerRunningInfoRequestHeader {
+        consumer_group: String = "consumerGroup",
+        client_id: String = "clientId",
+        jstack_enable: Option<bool> = "jstackEnable",
+    }
+}
+
+ext_header! {
     /// GET_PRODUCER_CONNECTION_LIST (204).
     pub struct ProducerGroupRequestHeader {
         producer_group: String = "producerGroup",

@@ -17,7 +17,9 @@ use serde::Serialize;
 
 use super::stats::{human_us, new_histogram, thousands, Latency, Recorder, Ticker};
 use super::{BenchError, ConsumeArgs, ConsumerKind, RunOptions, StartFrom};
-use crate::client::{ConsumeFrom, ConsumeStatus, MessageExt, PullConsumer, PushConsumer};
+use crate::client::{
+    ConsumeFrom, ConsumeOrderlyStatus, ConsumeStatus, MessageExt, PullConsumer, PushConsumer,
+};
 
 /// How often the main thread checks the stop conditions.
 const POLL_STOP: Duration = Duration::from_millis(20);
@@ -162,7 +164,7 @@ fn start(
         StartFrom::Last => ConsumeFrom::LastOffset,
     };
     match args.client {
-        ConsumerKind::Push => {
+        ConsumerKind::Push | ConsumerKind::Orderly => {
             let c = PushConsumer::builder()
                 .name_server(&opts.namesrv)
                 .group(args.group.as_str())
@@ -174,10 +176,17 @@ fn start(
                 .build()?;
             c.subscribe(&args.topic, &args.expression)?;
             let s = Arc::clone(shared);
-            c.start(move |msgs, _ctx| {
-                s.on_messages(msgs);
-                ConsumeStatus::Success
-            })?;
+            if args.client == ConsumerKind::Orderly {
+                c.start_orderly(move |msgs, _ctx| {
+                    s.on_messages(msgs);
+                    ConsumeOrderlyStatus::Success
+                })?;
+            } else {
+                c.start(move |msgs, _ctx| {
+                    s.on_messages(msgs);
+                    ConsumeStatus::Success
+                })?;
+            }
             Ok(Running::Push(c))
         }
         ConsumerKind::Lite => {
@@ -285,6 +294,7 @@ fn report(
     ConsumeReport {
         client: match args.client {
             ConsumerKind::Push => "push",
+            ConsumerKind::Orderly => "orderly",
             ConsumerKind::Lite => "lite",
         },
         topic: args.topic.clone(),

@@ -155,6 +155,9 @@ pub struct ProduceArgs {
 pub enum ConsumerKind {
     /// PushConsumer with a listener
     Push,
+    /// PushConsumer with an orderly listener (each queue on one thread at a time, under its
+    /// broker lock)
+    Orderly,
     /// Lite pull consumer, polled by --threads threads
     Lite,
 }

@@ -1,6 +1,8 @@
 //! CONSUMER_SEND_MSG_BACK: a consumer failed a message; the broker re-puts the stored copy to
 //! `%RETRY%<group>` with the next delay level, or to `%DLQ%<group>` once it has been retried
-//! enough (PROTOCOL.md §5.6).
+//! enough (PROTOCOL.md §5.6), or at once when the group consumes orderly (it holds queue locks):
+//! an orderly consumer retries locally and sends a message back only once it gave up on it, so
+//! a retry topic would re-deliver it out of order (Java's rule for groups holding locks).
 
 use rocketmq_net::RemotingCommand;
 use rocketmq_store::record::{self, MessageToStore, RecordView};
@@ -12,7 +14,7 @@ use crate::broker::processor::{header, Handled};
 use crate::protocol::body::admin::SubscriptionGroupConfig;
 use crate::protocol::header::send::ConsumerSendMsgBackRequestHeader;
 use crate::protocol::properties::{prop, remove_prop, set_prop, Props};
-use crate::remoting::success;
+use crate::remoting::{now_ms, success};
 
 impl SendProcessor {
     pub(super) fn send_back(&self, req: &RemotingCommand) -> Handled<SendError> {
@@ -40,7 +42,8 @@ impl SendProcessor {
             Some(m) if req.version >= VERSION_HONOURS_MAX_RECONSUME => m,
             _ => group.retry_max_times,
         };
-        let to_dlq = view.reconsume_times >= max || h.delay_level < 0;
+        let orderly = self.ctx.locks.has_live_lock(&h.group, now_ms());
+        let to_dlq = view.reconsume_times >= max || h.delay_level < 0 || orderly;
         let (topic, queue_id) = if to_dlq {
             remove_prop(&mut props, record::PROPERTY_DELAY_TIME_LEVEL);
             let dlq = self.ctx.topics.dlq_topic(&h.group).map_err(persist(MetadataFile::Topics))?;

@@ -69,7 +69,9 @@ impl SendProcessor {
         self.put_and_reply(rc, &[msg], queue_id, uniq)
     }
 
-    /// A client re-sending to `%RETRY%group` past its max retries goes to the DLQ.
+    /// A client re-sending to `%RETRY%group` past its max retries goes to the DLQ, and so does
+    /// any re-send of a group holding queue locks: an orderly consumer re-sends only a message
+    /// it gave up on (Java `handleRetryAndDLQ`).
     fn retry_to_dlq(
         &self,
         h: &SendMessageRequestHeader,
@@ -85,7 +87,8 @@ impl SendProcessor {
             Some(m) if version >= VERSION_HONOURS_MAX_RECONSUME => m,
             _ => config.retry_max_times,
         };
-        if reconsume_times <= max {
+        let orderly = self.ctx.locks.has_live_lock(group, crate::remoting::now_ms());
+        if reconsume_times <= max && !orderly {
             return Ok(None);
         }
         let dlq = self.ctx.topics.dlq_topic(group).map_err(persist(MetadataFile::Topics))?;
