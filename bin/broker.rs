@@ -14,9 +14,11 @@ use rocketmq::config::ConfigError;
 #[path = "common.rs"]
 mod common;
 
-const USAGE: &str = "usage: broker [-c FILE] [-p | -m] [-port PORT] [-name NAME] [-cluster CLUSTER]
+const USAGE: &str = "usage: broker [-c FILE] [-p | -m | -check live|ready] [-port PORT] [-name NAME] [-cluster CLUSTER]
               [-nameserver HOST:PORT[;HOST:PORT]] [-store DIR] [-ip IP] [-flush sync|async]
               [-autoCreateTopic true|false]
+  -check live|ready  health check of the broker this config describes, then exit: live =
+                   it answers; ready = it also accepts writes and a nameserver routes to it
   -p               print every setting (Java key=value) and exit; -m: the important ones
   -c FILE          config file: RON if it ends in .ron (conf/broker.ron), else a Java
                    broker.conf (conf/broker.conf, docs/CONFIG.md); flags override it
@@ -63,7 +65,75 @@ fn validate(mut raw: RawBrokerConfig) -> Result<BrokerConfig, ConfigError> {
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `broker -check live|ready [-c FILE] [flags]`: a health check for scripts, load balancers and
+/// service managers, against the broker the same config describes. `live`: it answers
+/// requests. `ready`: it answers, its store accepts writes, and a nameserver routes to it.
+/// Exit 0 when the check holds, 1 (with the reason on stderr) when not, 2 on a bad command line.
+fn check(kind: &str, args: &[String]) -> ExitCode {
+    let config = match rocketmq::config::load_raw::<RawBrokerConfig>(args) {
+        Ok(Some(raw)) => match validate(raw) {
+            Ok(c) => c,
+            Err(e) => return check_usage(&e.to_string()),
+        },
+        Ok(None) => return check_usage("-check takes live or ready"),
+        Err(e) => return check_usage(&e.to_string()),
+    };
+    let addr = config.advertised_addr.to_string();
+    let namesrv = config.namesrv_addrs.join(";");
+    let admin = rocketmq::client::Admin::builder()
+        .name_server(if namesrv.is_empty() { "127.0.0.1:9876" } else { &namesrv })
+        .timeout(std::time::Duration::from_secs(3))
+        .build();
+    let admin = match admin {
+        Ok(a) => a,
+        Err(e) => return check_failed(&format!("cannot build a client: {e}")),
+    };
+    let info = match admin.broker_runtime_info(&addr) {
+        Ok(info) => info,
+        Err(e) => return check_failed(&format!("broker {addr} does not answer: {e}")),
+    };
+    if kind == "live" {
+        println!("live: broker {addr} answers");
+        return ExitCode::SUCCESS;
+    }
+    if info.get("storeWritable").map(String::as_str) != Some("true") {
+        return check_failed(&format!("broker {addr} answers but its store refuses writes"));
+    }
+    let routed = admin.cluster_info().ok().is_some_and(|c| {
+        c.broker_addr_table.values().any(|b| b.broker_addrs.values().any(|a| *a == addr))
+    });
+    if !routed {
+        return check_failed(&format!("broker {addr} is not registered with {namesrv:?}"));
+    }
+    println!("ready: broker {addr} answers, accepts writes and is registered");
+    ExitCode::SUCCESS
+}
+
+fn check_failed(why: &str) -> ExitCode {
+    eprintln!("broker -check: {why}");
+    ExitCode::FAILURE
+}
+
+fn check_usage(why: &str) -> ExitCode {
+    eprintln!("broker -check: {why}\n{USAGE}");
+    ExitCode::from(2)
+}
+
 fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(i) = args.iter().position(|a| a == "-check" || a == "--check") {
+        let kind = args.get(i + 1).map(String::as_str).unwrap_or_default();
+        if !matches!(kind, "live" | "ready") {
+            return check_usage("-check takes live or ready");
+        }
+        let rest: Vec<String> = args
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i && *j != i + 1)
+            .map(|(_, a)| a.clone())
+            .collect();
+        return check(kind, &rest);
+    }
     let print = common::PrintConfig { pairs: broker_java_properties, important: IMPORTANT };
     let (config, stop) = match common::start("broker", USAGE, print, validate) {
         Ok(started) => started,

@@ -57,3 +57,39 @@ fn nameserver_and_broker_notify_ready_and_stopping() {
     ];
     check_server(env!("CARGO_BIN_EXE_broker"), args, port);
 }
+
+/// `broker -check live|ready` (issue #21): the health check scripts and load balancers use.
+#[test]
+fn broker_check_reports_live_and_ready() {
+    let ns = support::nameserver();
+    let store = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let args = |kind: &'static str| {
+        let port = port.to_string();
+        let store = store.path().display().to_string();
+        let ns = ns.addr.clone();
+        move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_broker"))
+                .env("RMQ_LOG_DIR", "-")
+                .args(["-check", kind, "-port", &port, "-ip", "127.0.0.1", "-nameserver", &ns])
+                .args(["-store", &store])
+                .output()
+                .unwrap()
+        }
+    };
+    let out = args("live")();
+    assert_eq!(out.status.code(), Some(1), "live before the broker started: {out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not answer"), "{out:?}");
+
+    let _broker = support::broker_on(port, &ns.addr, store.path(), "broker-a", &[]);
+    let out = args("live")();
+    assert!(out.status.success(), "{out:?}");
+    let out = args("ready")();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("ready:"), "{out:?}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_broker"))
+        .args(["-check", "maybe"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}

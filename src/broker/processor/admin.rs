@@ -313,6 +313,9 @@ fn runtime_info(ctx: &BrokerCtx) -> RemotingCommand {
     put("commitLogMaxOffset", s.commitlog_max_offset.to_string());
     put("commitLogDiskRatio", format!("{:.4}", f64::from(s.disk_used_percent) / 100.0));
     put("pullHoldCount", ctx.hold.len().to_string());
+    // For readiness checks (`broker -check ready`): sends would be accepted.
+    let writable = !s.disk_full && !s.store_failed && ctx.role.get().accepts_writes();
+    put("storeWritable", writable.to_string());
     put("consumerGroupsOnline", consumer_groups.to_string());
     put("producerGroupsOnline", producer_groups.to_string());
     put("flushDiskType", ctx.config.flush_disk_type_name.clone());
