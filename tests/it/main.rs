@@ -9,5 +9,6 @@ mod client_compat;
 mod client_e2e;
 mod config_files;
 mod service;
+mod stock_bodies;
 mod support;
 mod tools_e2e;

@@ -6,8 +6,9 @@
 
 use std::collections::BTreeMap;
 
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+
+use super::lenient::{de, Lenient};
 
 use crate::protocol::json::write_json_string;
 
@@ -16,10 +17,13 @@ use crate::protocol::json::write_json_string;
 #[serde(rename_all = "camelCase", default)]
 pub struct MessageQueue {
     /// The broker group holding the queue.
+    #[serde(deserialize_with = "de")]
     pub broker_name: String,
     /// The queue's index within the topic on that broker.
+    #[serde(deserialize_with = "de")]
     pub queue_id: i32,
     /// The topic.
+    #[serde(deserialize_with = "de")]
     pub topic: String,
 }
 
@@ -73,18 +77,20 @@ fn write_mq_map<V: Serialize>(
 }
 
 /// Reads the `name` map of a body in either object-key or string-key form.
-fn read_mq_map<V: DeserializeOwned>(
+fn read_mq_map<V: Lenient>(
     bytes: &[u8],
     name: &str,
 ) -> Result<(BTreeMap<MessageQueue, V>, serde_json::Value), Box<dyn std::error::Error + Send + Sync>>
 {
     let normalized = crate::protocol::json::normalize(bytes)?;
     let mut value: serde_json::Value = serde_json::from_str(&normalized)?;
+    crate::protocol::json::drop_null_members(&mut value);
     let mut table = BTreeMap::new();
     if let Some(serde_json::Value::Object(map)) = value.get_mut(name).map(serde_json::Value::take) {
         for (k, v) in map {
-            let mq: MessageQueue = serde_json::from_str(&k)?;
-            table.insert(mq, serde_json::from_value(v)?);
+            let mq =
+                MessageQueue::deserialize_lenient(&mut serde_json::Deserializer::from_str(&k))?;
+            table.insert(mq, V::deserialize_lenient(v)?);
         }
     }
     Ok((table, value))
@@ -95,12 +101,16 @@ fn read_mq_map<V: DeserializeOwned>(
 #[serde(rename_all = "camelCase", default)]
 pub struct OffsetWrapper {
     /// One past the last message in the queue.
+    #[serde(deserialize_with = "de")]
     pub broker_offset: i64,
     /// The group's committed offset.
+    #[serde(deserialize_with = "de")]
     pub consumer_offset: i64,
     /// Store time of the last consumed message (ms).
+    #[serde(deserialize_with = "de")]
     pub last_timestamp: i64,
     /// Where the group's next pull starts.
+    #[serde(deserialize_with = "de")]
     pub pull_offset: i64,
 }
 
@@ -123,7 +133,10 @@ impl ConsumeStats {
     /// Parses either key form.
     pub fn from_json(bytes: &[u8]) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let (offset_table, rest) = read_mq_map(bytes, "offsetTable")?;
-        let consume_tps = rest.get("consumeTps").and_then(serde_json::Value::as_f64).unwrap_or(0.0);
+        let consume_tps = match rest.get("consumeTps") {
+            Some(tps) => f64::deserialize_lenient(tps)?,
+            None => 0.0,
+        };
         Ok(Self { consume_tps, offset_table })
     }
 }
@@ -133,10 +146,13 @@ impl ConsumeStats {
 #[serde(rename_all = "camelCase", default)]
 pub struct TopicOffset {
     /// Store time of the newest message (ms), 0 if unknown.
+    #[serde(deserialize_with = "de")]
     pub last_update_timestamp: i64,
     /// One past the last message.
+    #[serde(deserialize_with = "de")]
     pub max_offset: i64,
     /// The first message still stored.
+    #[serde(deserialize_with = "de")]
     pub min_offset: i64,
 }
 
@@ -183,12 +199,16 @@ impl ResetOffsetBody {
 #[serde(rename_all = "camelCase", default)]
 pub struct LockBatchRequestBody {
     /// The client asking.
+    #[serde(deserialize_with = "de")]
     pub client_id: String,
     /// Its consumer group.
+    #[serde(deserialize_with = "de")]
     pub consumer_group: String,
     /// The queues to lock or unlock.
+    #[serde(deserialize_with = "de")]
     pub mq_set: Vec<MessageQueue>,
     /// Whether to lock on the receiving broker only.
+    #[serde(deserialize_with = "de")]
     pub only_this_broker: bool,
 }
 
@@ -198,8 +218,17 @@ pub struct LockBatchRequestBody {
 pub struct LockBatchResponseBody {
     #[serde(rename = "lockOKMQSet")]
     /// The queues now locked by the client.
+    #[serde(deserialize_with = "de")]
     pub lock_ok_mq_set: Vec<MessageQueue>,
 }
+
+lenient_struct!(
+    MessageQueue,
+    OffsetWrapper,
+    TopicOffset,
+    LockBatchRequestBody,
+    LockBatchResponseBody
+);
 
 #[cfg(test)]
 mod tests {
