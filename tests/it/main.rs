@@ -8,6 +8,7 @@ mod broker_e2e;
 mod client_compat;
 mod client_e2e;
 mod config_files;
+mod request_reply;
 mod service;
 mod stock_bodies;
 mod support;

@@ -227,7 +227,8 @@ macro_rules! lenient_int {
             fn deserialize_lenient<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 scalar(d, stringify!($t), |s| {
                     let v = integer(s)?;
-                    <$t>::try_from(v).map_err(|_| format!("{v} out of range for {}", stringify!($t)))
+                    <$t>::try_from(v)
+                        .map_err(|_| format!("{v} out of range for {}", stringify!($t)))
                 })
             }
         }
