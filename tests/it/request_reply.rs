@@ -14,7 +14,11 @@ use rocketmq::client::{
     create_reply, ClientError, ConsumeFrom, ConsumeStatus, Message, Producer, PushConsumer,
 };
 
-use crate::support::{broker, client, create_topic, nameserver};
+use rocketmq::net::RequestCode;
+
+use crate::support::{
+    broker, call, client, create_topic, nameserver, pull_n, send_header, send_v2,
+};
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// Env var naming the nameserver for the child requester (`child_requester_process`).
@@ -211,6 +215,69 @@ fn a_requester_killed_mid_flight_gets_a_clear_error_and_the_broker_goes_on() {
     warm_up(&requester, "RpcHeld");
     let reply = requester.request(&Message::new("RpcHeld", "still there?"), REQUEST_TIMEOUT);
     assert_eq!(reply.unwrap().body, b"reply:still there?");
+}
+
+/// The exchange as stock Java clients make it, in raw frames: a requester that heartbeats as
+/// a producer and sends a plain SEND_MESSAGE_V2 with the request properties, a responder that
+/// pulls it (the broker stamped CLUSTER) and answers with SEND_REPLY_MESSAGE and its V1 header.
+/// The push carries ReplyMessageRequestHeader's fields, and the reply is also stored.
+#[test]
+fn raw_frame_reply_with_the_v1_header_is_pushed_with_java_fields_and_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let ns = nameserver();
+    let b = broker(&ns.addr, dir.path(), &[]);
+    let responder = client();
+    create_topic(&responder, &b.addr, "RpcRaw", 1);
+
+    let requester = client();
+    let (push_tx, push_rx) = bounded(4);
+    requester.set_request_handler(Arc::new(move |_addr, cmd| {
+        let _ = push_tx.try_send(cmd);
+        Some(rocketmq::net::RemotingCommand::response(0, None))
+    }));
+    let client_id = "10.0.0.7@raw-requester";
+    let heartbeat = format!(
+        r#"{{"clientID":"{client_id}","producerDataSet":[{{"groupName":"raw_pg"}}],"consumerDataSet":[]}}"#
+    );
+    let hb = rocketmq::net::RemotingCommand::request(RequestCode::HeartBeat.to_i32())
+        .with_body(heartbeat.into_bytes());
+    assert_eq!(call(&requester, &b.addr, hb).code, 0);
+    let props = [("CORRELATION_ID", "corr-1"), ("REPLY_TO_CLIENT", client_id), ("TTL", "3000")];
+    assert_eq!(send_v2(&requester, &b.addr, "RpcRaw", 0, b"ping", &props).code, 0);
+
+    let request = pull_n(&responder, &b.addr, "raw_responder", "RpcRaw", 0, 0, 1).remove(0);
+    assert_eq!(request.property("CLUSTER"), Some("DefaultCluster"));
+    let reply_props = [
+        ("CORRELATION_ID", "corr-1"),
+        ("REPLY_TO_CLIENT", client_id),
+        ("TTL", "3000"),
+        ("MSG_TYPE", "reply"),
+    ];
+    let mut reply = rocketmq::net::RemotingCommand::request(RequestCode::SendReplyMessage.to_i32())
+        .with_body(b"pong".to_vec());
+    reply.ext_fields = send_header("DefaultCluster_REPLY_TOPIC", 0, &reply_props).to_v1();
+    let answer = call(&responder, &b.addr, reply);
+    assert_eq!(answer.code, 0, "{:?}", answer.remark);
+
+    let push = push_rx.recv_timeout(Duration::from_secs(5)).expect("no reply was pushed");
+    assert_eq!(push.code, RequestCode::PushReplyMessageToClient.to_i32());
+    assert_eq!(push.body, b"pong");
+    let f = &push.ext_fields;
+    assert_eq!(f.get("topic"), Some("DefaultCluster_REPLY_TOPIC"));
+    assert_eq!(f.get("queueId"), Some("0"));
+    assert_eq!(f.get("producerGroup"), Some("test_pg"));
+    for key in ["bornHost", "storeHost"] {
+        let host = f.get(key).unwrap_or_default();
+        assert!(host.parse::<std::net::SocketAddr>().is_ok(), "{key} = {host:?}");
+    }
+    let pushed = rocketmq::protocol::message::parse_properties(f.get("properties").unwrap());
+    assert_eq!(pushed.get("CORRELATION_ID").map(String::as_str), Some("corr-1"));
+    assert!(pushed.contains_key("PUSH_REPLY_TIME"));
+
+    let stored =
+        pull_n(&responder, &b.addr, "raw_reply_reader", "DefaultCluster_REPLY_TOPIC", 0, 0, 1);
+    assert_eq!(stored[0].body, b"pong");
+    assert_eq!(stored[0].property("CORRELATION_ID"), Some("corr-1"));
 }
 
 /// Runs `child_requester_process` of this very test binary in a child process and waits
