@@ -182,14 +182,45 @@ pub struct ResetOffsetBody {
     pub offset_table: BTreeMap<MessageQueue, i64>,
 }
 
+/// One entry of Java's `ResetOffsetBodyForC` (a MessageQueue with its offset inline).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct MessageQueueForC {
+    #[serde(deserialize_with = "de")]
+    broker_name: String,
+    #[serde(deserialize_with = "de")]
+    offset: i64,
+    #[serde(deserialize_with = "de")]
+    queue_id: i32,
+    #[serde(deserialize_with = "de")]
+    topic: String,
+}
+
+lenient_struct!(MessageQueueForC);
+
 impl ResetOffsetBody {
     /// fastjson object-key JSON (what Go's parser requires).
     pub fn to_json(&self) -> Vec<u8> {
         write_mq_map("offsetTable", &self.offset_table, &[])
     }
 
-    /// Parses either key form.
+    /// Parses either key form, or the list form Java's broker sends C++ clients
+    /// (`ResetOffsetBodyForC`: `{"offsetTable":[{"brokerName":…,"offset":42,…}]}`).
     pub fn from_json(bytes: &[u8]) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let list: Option<Vec<MessageQueueForC>> =
+            crate::protocol::json::from_slice_lenient::<serde_json::Value>(bytes).ok().and_then(
+                |mut v| match v.get_mut("offsetTable").map(serde_json::Value::take) {
+                    Some(list @ serde_json::Value::Array(_)) => Vec::deserialize_lenient(list).ok(),
+                    _ => None,
+                },
+            );
+        if let Some(list) = list {
+            let offset_table = list
+                .into_iter()
+                .map(|q| (MessageQueue::new(&q.topic, &q.broker_name, q.queue_id), q.offset))
+                .collect();
+            return Ok(Self { offset_table });
+        }
         Ok(Self { offset_table: read_mq_map(bytes, "offsetTable")?.0 })
     }
 }
@@ -252,6 +283,14 @@ mod tests {
             r#"{"consumeTps":1.5,"offsetTable":{{"brokerName":"broker-a","queueId":0,"topic":"TopicTest"}:{"brokerOffset":100,"consumerOffset":90,"lastTimestamp":1700000000000,"pullOffset":95}}}"#
         );
         assert_eq!(ConsumeStats::from_json(json.as_bytes()).unwrap(), s);
+    }
+
+    #[test]
+    fn reset_offset_body_for_c_is_read_too() {
+        let s =
+            r#"{"offsetTable":[{"brokerName":"broker-a","offset":42,"queueId":1,"topic":"T"}]}"#;
+        let b = ResetOffsetBody::from_json(s.as_bytes()).unwrap();
+        assert_eq!(b.offset_table[&MessageQueue::new("T", "broker-a", 1)], 42);
     }
 
     #[test]
