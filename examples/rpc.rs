@@ -3,7 +3,10 @@
 //!
 //! Usage: cargo run --example rpc -- [responder|requester|both] [topic] [count]
 //! `both` (the default) runs the two in one process. The nameserver comes from NAMESRV_ADDR
-//! (default 127.0.0.1:9876); the topic must exist or the broker must auto-create topics.
+//! (default 127.0.0.1:9876). Create the topic first (`mqadmin updateTopic -t RpcTopic -b …`):
+//! a push consumer that starts before its topic has a route heartbeats to no broker, so the
+//! responder would only join its group at its next heartbeat, 30 s later. `RUST_LOG=debug`
+//! shows the client's logs.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -16,6 +19,9 @@ use rocketmq::client::{
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
 
 fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+        .target(env_logger::Target::Stderr)
+        .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let role = args.first().map_or("both", String::as_str).to_string();
     let topic = args.get(1).cloned().unwrap_or_else(|| "RpcTopic".into());
