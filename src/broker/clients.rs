@@ -78,6 +78,13 @@ impl ClientTable {
             .insert(channel.client_id.clone(), channel);
     }
 
+    /// The connection of a registered producer client, whatever its group
+    /// (`ProducerManager.findChannel`): where a request-reply reply is pushed.
+    pub fn producer_connection(&self, client_id: &str) -> Option<Connection> {
+        let producers = self.producers.read();
+        producers.values().find_map(|g| g.get(client_id)).map(|c| c.conn.clone())
+    }
+
     /// UNREGISTER_CLIENT for a consumer group. Returns true if a member left.
     pub fn unregister_consumer(&self, group: &str, client_id: &str) -> bool {
         let mut groups = self.consumers.write();

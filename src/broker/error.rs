@@ -336,10 +336,53 @@ pub enum LockError {
     },
 }
 
+/// Failures of SEND_REPLY_MESSAGE(_V2) (request-reply, ADVANCED.md §9).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ReplyError {
+    /// The reply failed a send check (header, topic, store) before it was pushed.
+    Send(SendError),
+    /// The reply has no REPLY_TO_CLIENT property, so nobody can receive it.
+    NoReplyTo,
+    /// No producer connection of the requester is registered here (it is gone, or it never
+    /// sent a heartbeat to this broker).
+    RequesterGone {
+        /// The REPLY_TO_CLIENT client id.
+        client_id: String,
+    },
+    /// PUSH_REPLY_MESSAGE_TO_CLIENT failed or was refused.
+    PushFailed {
+        /// The REPLY_TO_CLIENT client id.
+        client_id: String,
+        /// The transport error or the client's answer.
+        reason: String,
+    },
+}
+
+impl From<HeaderError> for ReplyError {
+    fn from(e: HeaderError) -> Self {
+        Self::Send(SendError::BadHeader(e))
+    }
+}
+
+impl From<SendError> for ReplyError {
+    fn from(e: SendError) -> Self {
+        Self::Send(e)
+    }
+}
+
+impl From<ReplyError> for BrokerError {
+    fn from(e: ReplyError) -> Self {
+        Self::Reply(e)
+    }
+}
+
 /// Any failure a broker processor answers.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum BrokerError {
+    /// Replies of request-reply.
+    Reply(ReplyError),
     /// Sends and send-backs.
     Send(SendError),
     /// Pulls.
@@ -425,9 +468,32 @@ pub fn code_and_remark(e: &BrokerError) -> (ResponseCode, String) {
         BrokerError::Query(e) => query(e),
         BrokerError::Admin(e) => admin(e),
         BrokerError::Lock(e) => lock(e),
+        BrokerError::Reply(e) => reply(e),
         BrokerError::RequestNotSupported { code } => {
             (ResponseCode::RequestCodeNotSupported, format!(" request type {code} not supported"))
         }
+    }
+}
+
+/// Java's ReplyMessageProcessor answers a failed push with SYSTEM_ERROR
+/// `push reply message to <clientId>fail.`; we keep its start and say why.
+fn reply(e: &ReplyError) -> (ResponseCode, String) {
+    match e {
+        ReplyError::Send(e) => send(e),
+        ReplyError::NoReplyTo => {
+            with(ResponseCode::MessageIllegal, "reply message without REPLY_TO_CLIENT property")
+        }
+        ReplyError::RequesterGone { client_id } => with(
+            ResponseCode::SystemError,
+            format_args!(
+                "push reply message to {client_id}fail. the requester is not connected to this \
+                 broker"
+            ),
+        ),
+        ReplyError::PushFailed { client_id, reason } => with(
+            ResponseCode::SystemError,
+            format_args!("push reply message to {client_id}fail. {reason}"),
+        ),
     }
 }
 

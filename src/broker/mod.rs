@@ -164,6 +164,12 @@ impl Broker {
         };
         let topics = TopicTable::open(config_dir.join("topics.json"), &topic_defaults)
             .map_err(StartError::Metadata)?;
+        // Request-reply: repliers look up the route of the cluster's reply topic, so it exists
+        // from the start, with one queue as Java's TopicConfigManager makes it.
+        let reply_topic = crate::protocol::constants::reply::topic(&config.cluster_name);
+        topics
+            .create_if_absent(crate::protocol::body::register::TopicConfig::new(&reply_topic, 1))
+            .map_err(StartError::Metadata)?;
         let groups = GroupTable::open(
             config_dir.join("subscriptionGroup.json"),
             config.auto_create_subscription_group,
@@ -286,6 +292,11 @@ impl Drop for Broker {
     }
 }
 
+/// Threads of the `reply` pool (request-reply replies, each waiting on one push).
+const REPLY_THREADS: usize = 2;
+/// Replies queued for the `reply` pool before it answers SYSTEM_BUSY.
+const REPLY_QUEUE_CAPACITY: usize = 4096;
+
 fn start_server(ctx: &Arc<BrokerCtx>) -> std::io::Result<Server> {
     let cfg = &ctx.config;
     let mut server_cfg = ServerConfig::new(cfg.listen_addr);
@@ -310,6 +321,12 @@ fn start_server(ctx: &Arc<BrokerCtx>) -> std::io::Result<Server> {
         }
     }
     b.register(RequestCode::ConsumerSendMsgBack.to_i32(), send, send_proc.clone());
+    // A reply waits for the requester to take its push, so replies have their own pool and
+    // never hold a send worker (Java's replyMessageExecutor).
+    let reply = b.pool("reply", REPLY_THREADS, REPLY_QUEUE_CAPACITY);
+    for code in [RequestCode::SendReplyMessage, RequestCode::SendReplyMessageV2] {
+        b.register(code.to_i32(), reply, send_proc.clone());
+    }
     let pull_proc = Arc::new(processor::PullProcessor::new(ctx.clone()));
     for code in [RequestCode::PullMessage, RequestCode::LitePullMessage] {
         b.register(code.to_i32(), pull, pull_proc.clone());

@@ -98,6 +98,13 @@ pub enum ClientError {
         /// The producer's `max_async_in_flight`.
         limit: usize,
     },
+    /// A request-reply request got no reply within its timeout.
+    RequestTimeout {
+        /// The request's CORRELATION_ID.
+        correlation_id: String,
+        /// How long the requester waited.
+        timeout: Duration,
+    },
     /// The client is not started or has been shut down.
     NotRunning,
 }
@@ -208,6 +215,11 @@ impl fmt::Display for ClientError {
             Self::TooManyInFlight { limit } => {
                 write!(f, "{limit} async sends are already in flight; wait for their callbacks")
             }
+            Self::RequestTimeout { correlation_id, timeout } => write!(
+                f,
+                "request timeout: no reply to request {correlation_id} within {} ms",
+                timeout.as_millis()
+            ),
             Self::NotRunning => f.write_str("the client is not running (not started or shut down)"),
         }
     }

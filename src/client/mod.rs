@@ -51,6 +51,7 @@ mod producer;
 mod pull_consumer;
 mod push_consumer;
 mod rebalance;
+mod request;
 mod route;
 mod sync;
 
@@ -70,6 +71,7 @@ pub use producer::{
 pub use pull_consumer::{PullConsumer, PullConsumerBuilder};
 pub use push_consumer::{MessageListener, OrderlyListener, PushConsumer, PushConsumerBuilder};
 pub use rebalance::AllocateStrategy;
+pub use request::{create_reply, ReplyCallback};
 pub use route::{queue_index_for_key, select_queue, FaultTolerance};
 
 pub use crate::protocol::body::admin::{ConsumerConnection, SubscriptionGroupConfig};

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, Receiver, Sender};
 use log::{debug, warn};
 use parking_lot::{Mutex, RwLock};
-use rocketmq_net::{RemotingCommand, RequestCode};
+use rocketmq_net::{RemotingCommand, RequestCode, ResponseCode};
 
 use super::config::ClientConfig;
 use super::error::{ClientError, Result};
@@ -27,6 +27,7 @@ use super::instance::{response_header, ClientInstance};
 use super::message::{
     new_uniq_id, property, push_uniq_id, Message, SendResult, SendStatus, UNIQ_ID_LEN,
 };
+use super::request::Requests;
 use super::route::{
     publish_queues, queue_index_for_key, select_queue, template_publish_queues, FaultTolerance,
 };
@@ -156,6 +157,8 @@ struct Inner {
     running: AtomicBool,
     events: Mutex<Option<Sender<AsyncEvent>>>,
     callback_thread: Mutex<Option<JoinHandle<()>>>,
+    /// Requests waiting for their replies (request-reply, `request.rs`).
+    requests: Arc<Requests>,
 }
 
 /// An async send on its way.
@@ -194,7 +197,19 @@ impl Producer {
             running: AtomicBool::new(true),
             events: Mutex::new(Some(tx)),
             callback_thread: Mutex::new(None),
+            requests: Requests::new(),
         });
+        // Brokers push request-reply replies to producers (PUSH_REPLY_MESSAGE_TO_CLIENT).
+        let requests = Arc::downgrade(&inner.requests);
+        inner.instance.set_request_handler(Arc::new(move |addr, cmd| {
+            Some(match (RequestCode::from_i32(cmd.code), requests.upgrade()) {
+                (RequestCode::PushReplyMessageToClient, Some(r)) => r.on_push(addr, &cmd),
+                _ => RemotingCommand::response(
+                    ResponseCode::RequestCodeNotSupported.to_i32(),
+                    Some(format!("request type {} not supported by a producer", cmd.code)),
+                ),
+            })
+        }));
         let group = inner.opts.group.clone();
         inner.instance.set_heartbeat(Arc::new(move || HeartbeatData {
             producer_data_set: vec![ProducerData { group_name: group.clone() }],
@@ -218,6 +233,30 @@ impl Producer {
     /// The client id brokers know this producer by.
     pub fn client_id(&self) -> &str {
         &self.inner.instance.client_id
+    }
+
+    /// The table of requests waiting for replies.
+    pub(crate) fn requests(&self) -> Arc<Requests> {
+        Arc::clone(&self.inner.requests)
+    }
+
+    /// Sends a heartbeat to every known broker now; returns how many took it.
+    pub(crate) fn heartbeat_now(&self) -> usize {
+        self.inner.instance.send_heartbeat()
+    }
+
+    /// One synchronous send with request code `code` instead of SEND_MESSAGE_V2 (replies).
+    pub(crate) fn send_with_code(&self, msg: &Message, code: RequestCode) -> Result<SendResult> {
+        let msg = self.inner.prepare(msg)?;
+        let info = self.inner.publish_info(msg.topic())?;
+        let start = info.next.fetch_add(1, Ordering::Relaxed);
+        let mq = select_queue(&info.queues, start, None, &self.inner.faults)
+            .cloned()
+            .ok_or_else(|| ClientError::NoQueueAvailable { topic: msg.topic().into() })?;
+        let (addr, mut cmd) = self.inner.request_for(&msg, &mq, false)?;
+        cmd.code = code.to_i32();
+        let resp = self.inner.instance.call(&addr, cmd, self.inner.opts.send_timeout)?;
+        send_result(&addr, &mq, &msg, &resp)
     }
 
     /// Sends and waits for the broker's answer, retrying on another broker after a retriable

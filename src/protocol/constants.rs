@@ -72,6 +72,32 @@ pub fn dlq_topic(group: &str) -> String {
     format!("{DLQ_GROUP_TOPIC_PREFIX}{group}")
 }
 
+/// Request-reply (ADVANCED.md §9): the reply topic and the properties requests and replies
+/// carry.
+pub mod reply {
+    /// Ties a reply to its request: the requester's random id, copied into the reply.
+    pub const CORRELATION_ID: &str = "CORRELATION_ID";
+    /// The requester's client id; the broker pushes the reply on its connection.
+    pub const REPLY_TO_CLIENT: &str = "REPLY_TO_CLIENT";
+    /// The request's timeout in milliseconds (a decimal string).
+    pub const TTL: &str = "TTL";
+    /// `reply` on a reply message.
+    pub const MSG_TYPE: &str = "MSG_TYPE";
+    /// The value of [`MSG_TYPE`] on a reply.
+    pub const MSG_TYPE_REPLY: &str = "reply";
+    /// The cluster the broker that stored the request belongs to (the broker stamps it).
+    pub const CLUSTER: &str = "CLUSTER";
+    /// When the broker pushed the reply (ms), added by the broker.
+    pub const PUSH_REPLY_TIME: &str = "PUSH_REPLY_TIME";
+    /// When the requester received the reply (ms), added by the requester.
+    pub const ARRIVE_TIME: &str = "ARRIVE_TIME";
+
+    /// `<cluster>_REPLY_TOPIC`, where replies are stored (`MixAll.getReplyTopic`).
+    pub fn topic(cluster: &str) -> String {
+        format!("{cluster}_REPLY_TOPIC")
+    }
+}
+
 /// Why a topic name is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TopicNameError {

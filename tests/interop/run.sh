@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Interop test: the stock Node client ali-ons 3.12.0 against our nameserver and broker (and our
-# Rust client against ali-ons when examples/interop_peer.rs exists).
+# Interop test: the stock Node client ali-ons 3.12.0 and the official C++ client (PyPI rocketmq
+# 0.4.4, tests/interop/cpp) against our nameserver and broker (and our Rust client against
+# ali-ons when examples/interop_peer.rs exists).
 #
 #   tests/interop/run.sh            # from anywhere; .ci/run calls it after cargo test
 #
@@ -9,7 +10,8 @@
 # hard timeout, stops the servers on exit, and exits non-zero on any failure. The last line is
 # "interop: N passed, M failed".
 #
-# Environment: INTEROP_TIMEOUT (seconds for the node scenarios, default 150), INTEROP_KEEP=1 keeps
+# Environment: INTEROP_TIMEOUT (seconds for the node scenarios, default 150), INTEROP_CPP=0 skips
+# the C++ client (see tests/interop/cpp/run.sh for its own settings), INTEROP_KEEP=1 keeps
 # the temp dir (logs, store), INTEROP_VERBOSE=1 echoes ali-ons warnings, CARGO_TARGET_DIR honoured.
 set -uo pipefail
 
@@ -164,6 +166,21 @@ if [ "$RC" -eq 124 ] || [ "$RC" -eq 137 ]; then
 elif [ "$RC" -ne 0 ] && [ "$FAILED" -eq 0 ]; then
   log "FAILED: node exited with $RC without reporting a failed scenario"
   FAILED=1
+fi
+
+# 6. The C++ client (tests/interop/cpp) against the same servers, on its own topics and groups.
+if [ "${INTEROP_CPP:-1}" != "0" ]; then
+  NAMESRV_ADDR="127.0.0.1:$NS_PORT" BROKER_ADDR="127.0.0.1:$BROKER_PORT" \
+    MQADMIN="$TARGET_DIR/debug/mqadmin" "$HERE/cpp/run.sh" | tee "$WORK/interop-cpp.out"
+  CPP_RC=${PIPESTATUS[0]}
+  CPP_SUMMARY=$(grep -E '^interop-cpp: [0-9]+ passed, [0-9]+ failed$' "$WORK/interop-cpp.out" | tail -n 1)
+  CPP_PASSED=$(echo "$CPP_SUMMARY" | sed -nE 's/^interop-cpp: ([0-9]+) passed.*/\1/p')
+  CPP_FAILED=$(echo "$CPP_SUMMARY" | sed -nE 's/.* ([0-9]+) failed$/\1/p')
+  PASSED=$((PASSED + ${CPP_PASSED:-0}))
+  FAILED=$((FAILED + ${CPP_FAILED:-0}))
+  if [ "$CPP_RC" -ne 0 ] && [ "${CPP_FAILED:-0}" -eq 0 ]; then
+    FAILED=$((FAILED + 1))
+  fi
 fi
 
 # The servers must still be alive: a crash during the run is a failure even if the clients coped.

@@ -10,6 +10,8 @@ mod client_e2e;
 mod config_files;
 mod multihost;
 mod orderly;
+mod request_reply;
 mod service;
+mod stock_bodies;
 mod support;
 mod tools_e2e;

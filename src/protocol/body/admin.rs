@@ -5,6 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use super::lenient::{de, enum_name, ConsumeFromWhere, ConsumeType, LanguageCode, MessageModel};
+
 use super::heartbeat::SubscriptionData;
 
 /// `{"topicList":[…]}`.
@@ -12,9 +14,11 @@ use super::heartbeat::SubscriptionData;
 #[serde(rename_all = "camelCase", default)]
 pub struct TopicList {
     /// The topic names.
+    #[serde(deserialize_with = "de")]
     pub topic_list: BTreeSet<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     /// The broker that answered, when it says.
+    #[serde(deserialize_with = "de")]
     pub broker_addr: Option<String>,
 }
 
@@ -23,6 +27,7 @@ pub struct TopicList {
 #[serde(default)]
 pub struct KvTable {
     /// Key to value.
+    #[serde(deserialize_with = "de")]
     pub table: BTreeMap<String, String>,
 }
 
@@ -31,6 +36,7 @@ pub struct KvTable {
 #[serde(rename_all = "camelCase", default)]
 pub struct GroupList {
     /// The group names.
+    #[serde(deserialize_with = "de")]
     pub group_list: BTreeSet<String>,
 }
 
@@ -39,6 +45,7 @@ pub struct GroupList {
 #[serde(rename_all = "camelCase", default)]
 pub struct ConsumerIdList {
     /// The client ids of the group's live members.
+    #[serde(deserialize_with = "de")]
     pub consumer_id_list: Vec<String>,
 }
 
@@ -47,12 +54,16 @@ pub struct ConsumerIdList {
 #[serde(rename_all = "camelCase", default)]
 pub struct ConnectionInfo {
     /// The client's `host:port` as the broker sees it.
+    #[serde(deserialize_with = "de")]
     pub client_addr: String,
     /// The client id it sent.
+    #[serde(deserialize_with = "de")]
     pub client_id: String,
     /// Its language (`JAVA`, `CPP`, `GO`, `RUST`, …).
+    #[serde(deserialize_with = "enum_name::<_, LanguageCode>")]
     pub language: String,
     /// Its RocketMQ version code.
+    #[serde(deserialize_with = "de")]
     pub version: i32,
 }
 
@@ -61,14 +72,19 @@ pub struct ConnectionInfo {
 #[serde(rename_all = "camelCase", default)]
 pub struct ConsumerConnection {
     /// The group's connected clients.
+    #[serde(deserialize_with = "de")]
     pub connection_set: Vec<ConnectionInfo>,
     /// The Java `ConsumeFromWhere` name.
+    #[serde(deserialize_with = "enum_name::<_, ConsumeFromWhere>")]
     pub consume_from_where: String,
     /// `CONSUME_PASSIVELY` (push) or `CONSUME_ACTIVELY` (pull).
+    #[serde(deserialize_with = "enum_name::<_, ConsumeType>")]
     pub consume_type: String,
     /// `CLUSTERING` or `BROADCASTING`.
+    #[serde(deserialize_with = "enum_name::<_, MessageModel>")]
     pub message_model: String,
     /// Topic to subscription.
+    #[serde(deserialize_with = "de")]
     pub subscription_table: BTreeMap<String, SubscriptionData>,
 }
 
@@ -77,6 +93,7 @@ pub struct ConsumerConnection {
 #[serde(rename_all = "camelCase", default)]
 pub struct ProducerConnection {
     /// The group's connected clients.
+    #[serde(deserialize_with = "de")]
     pub connection_set: Vec<ConnectionInfo>,
 }
 
@@ -85,30 +102,43 @@ pub struct ProducerConnection {
 #[serde(rename_all = "camelCase", default)]
 pub struct SubscriptionGroupConfig {
     /// The consumer group.
+    #[serde(deserialize_with = "de")]
     pub group_name: String,
     /// Whether the group may consume.
+    #[serde(deserialize_with = "de")]
     pub consume_enable: bool,
     /// Whether a new group starts at the minimum offset.
+    #[serde(deserialize_with = "de")]
     pub consume_from_min_enable: bool,
     /// Whether broadcasting consumption is allowed.
+    #[serde(deserialize_with = "de")]
     pub consume_broadcast_enable: bool,
     /// Whether the group consumes orderly.
+    #[serde(deserialize_with = "de")]
     pub consume_message_orderly: bool,
     /// Queues of the group's retry topic.
+    #[serde(deserialize_with = "de")]
     pub retry_queue_nums: i32,
     /// Re-deliveries before the dead-letter queue.
+    #[serde(deserialize_with = "de")]
     pub retry_max_times: i32,
     /// The broker id the group prefers to consume from.
+    #[serde(deserialize_with = "de")]
     pub broker_id: i64,
     /// The broker id to switch to when consumption lags.
+    #[serde(deserialize_with = "de")]
     pub which_broker_when_consume_slowly: i64,
     /// Whether members are told when the group changes.
+    #[serde(deserialize_with = "de")]
     pub notify_consumer_ids_changed_enable: bool,
     /// System flag bits.
+    #[serde(deserialize_with = "de")]
     pub group_sys_flag: i32,
     /// The consume timeout, in minutes.
+    #[serde(deserialize_with = "de")]
     pub consume_timeout_minute: i32,
     /// Group attributes (5.x).
+    #[serde(deserialize_with = "de")]
     pub attributes: BTreeMap<String, String>,
 }
 
@@ -144,7 +174,21 @@ impl SubscriptionGroupConfig {
 #[serde(rename_all = "camelCase", default)]
 pub struct SubscriptionGroupWrapper {
     /// Group name to config.
+    #[serde(deserialize_with = "de")]
     pub subscription_group_table: BTreeMap<String, SubscriptionGroupConfig>,
     /// The version of the table.
+    #[serde(deserialize_with = "de")]
     pub data_version: super::register::DataVersion,
 }
+
+lenient_struct!(
+    TopicList,
+    KvTable,
+    GroupList,
+    ConsumerIdList,
+    ConnectionInfo,
+    ConsumerConnection,
+    ProducerConnection,
+    SubscriptionGroupConfig,
+    SubscriptionGroupWrapper
+);

@@ -2,22 +2,29 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::lenient::{de, enum_name, ConsumeFromWhere, ConsumeType, MessageModel};
+
 /// HEART_BEAT (34) body.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct HeartbeatData {
     #[serde(rename = "clientID")]
     /// The sending client's id (`ip@instance`).
+    #[serde(deserialize_with = "de")]
     pub client_id: String,
     /// Its consumer groups.
+    #[serde(deserialize_with = "de")]
     pub consumer_data_set: Vec<ConsumerData>,
     /// Its producer groups.
+    #[serde(deserialize_with = "de")]
     pub producer_data_set: Vec<ProducerData>,
     #[serde(skip_serializing_if = "Option::is_none")]
     /// A hash of the rest (5.x clients), letting a broker skip unchanged heartbeats.
+    #[serde(deserialize_with = "de")]
     pub heartbeat_fingerprint: Option<i32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     /// Set by 5.x clients when the subscriptions were left out as unchanged.
+    #[serde(deserialize_with = "de")]
     pub without_sub: Option<bool>,
 }
 
@@ -26,16 +33,22 @@ pub struct HeartbeatData {
 #[serde(rename_all = "camelCase", default)]
 pub struct ConsumerData {
     /// The Java `ConsumeFromWhere` name.
+    #[serde(deserialize_with = "enum_name::<_, ConsumeFromWhere>")]
     pub consume_from_where: String,
     /// `CONSUME_PASSIVELY` (push) or `CONSUME_ACTIVELY` (pull).
+    #[serde(deserialize_with = "enum_name::<_, ConsumeType>")]
     pub consume_type: String,
     /// The consumer group.
+    #[serde(deserialize_with = "de")]
     pub group_name: String,
     /// `CLUSTERING` or `BROADCASTING`.
+    #[serde(deserialize_with = "enum_name::<_, MessageModel>")]
     pub message_model: String,
     /// One entry per subscribed topic.
+    #[serde(deserialize_with = "de")]
     pub subscription_data_set: Vec<SubscriptionData>,
     /// Java unit mode (always false here).
+    #[serde(deserialize_with = "de")]
     pub unit_mode: bool,
 }
 
@@ -44,6 +57,7 @@ pub struct ConsumerData {
 #[serde(rename_all = "camelCase", default)]
 pub struct ProducerData {
     /// The producer group.
+    #[serde(deserialize_with = "de")]
     pub group_name: String,
 }
 
@@ -52,19 +66,26 @@ pub struct ProducerData {
 #[serde(rename_all = "camelCase", default)]
 pub struct SubscriptionData {
     /// Java class filters (unsupported; false).
+    #[serde(deserialize_with = "de")]
     pub class_filter_mode: bool,
     /// Java `String.hashCode` of each tag.
+    #[serde(deserialize_with = "de")]
     pub code_set: Vec<i32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     /// `TAG` or `SQL92`; absent means TAG.
+    #[serde(deserialize_with = "de")]
     pub expression_type: Option<String>,
     /// The expression as written (`*`, `TagA || TagB`).
+    #[serde(deserialize_with = "de")]
     pub sub_string: String,
     /// A version stamp (ms) that grows with each change.
+    #[serde(deserialize_with = "de")]
     pub sub_version: i64,
     /// The tags of a TAG expression.
+    #[serde(deserialize_with = "de")]
     pub tags_set: Vec<String>,
     /// The subscribed topic.
+    #[serde(deserialize_with = "de")]
     pub topic: String,
 }
 
@@ -107,6 +128,8 @@ impl SubscriptionData {
         self.is_all() || self.code_set.iter().any(|c| i64::from(*c) == tag_code)
     }
 }
+
+lenient_struct!(HeartbeatData, ConsumerData, ProducerData, SubscriptionData);
 
 #[cfg(test)]
 mod tests {

@@ -1,10 +1,16 @@
 //! JSON bodies, field names exactly as fastjson writes them (PROTOCOL.md §5.8).
 //!
 //! Structs derive serde with camelCase names; everything optional on the wire is
-//! `#[serde(default)]` so bodies from older or newer peers parse. MessageQueue-keyed maps are
-//! written in fastjson's object-key form by hand (see [`queue`]).
+//! `#[serde(default)]` so bodies from older or newer peers parse. Every field is read through
+//! the fastjson-lenient helpers of [`lenient`] (ordinals for enums, numeric strings, `0`/`1`
+//! booleans, `null` as absent), so any stock client's body decodes; what we write stays strict
+//! and Java-shaped. MessageQueue-keyed maps are written in fastjson's object-key form by hand
+//! (see [`queue`]).
 
 #![warn(missing_docs)]
+
+#[macro_use]
+pub mod lenient;
 
 pub mod admin;
 pub mod heartbeat;

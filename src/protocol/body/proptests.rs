@@ -1,6 +1,8 @@
 //! Property tests of every body decoder: what we write reads back the same (standard JSON, and
-//! fastjson's object-key and bare-number-key forms), and arbitrary or mutated bytes from a peer
-//! give an error, never a panic.
+//! fastjson's object-key and bare-number-key forms), every field rewritten in another form
+//! fastjson accepts (numeric strings, string and 0/1 booleans, enum ordinals, unknown and null
+//! members) still decodes to the same value, and arbitrary or mutated bytes from a peer give an
+//! error, never a panic.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -16,6 +18,9 @@ use super::admin::{
     SubscriptionGroupConfig, SubscriptionGroupWrapper, TopicList,
 };
 use super::heartbeat::{ConsumerData, HeartbeatData, ProducerData, SubscriptionData};
+use super::lenient::{
+    ConsumeFromWhere as Cfw, ConsumeType, JavaEnum, LanguageCode, MessageModel, TopicFilterType,
+};
 use super::queue::{
     ConsumeStats, LockBatchRequestBody, LockBatchResponseBody, MessageQueue, OffsetWrapper,
     ResetOffsetBody, TopicOffset, TopicStatsTable,
@@ -32,6 +37,11 @@ fn text() -> impl Strategy<Value = String> {
 
 fn texts() -> impl Strategy<Value = Vec<String>> {
     vec(text(), 0..4)
+}
+
+/// A Java enum field: one of its names, or a non-numeric name we do not know (kept as it is).
+fn enum_text<E: JavaEnum>() -> impl Strategy<Value = String> {
+    prop_oneof![prop::sample::select(E::NAMES).prop_map(str::to_string), "[A-Z_]{0,12}"]
 }
 
 fn text_set() -> impl Strategy<Value = BTreeSet<String>> {
@@ -70,8 +80,9 @@ fn subscription() -> impl Strategy<Value = SubscriptionData> {
 }
 
 fn consumer_data() -> impl Strategy<Value = ConsumerData> {
-    (text(), text(), text(), text(), vec(subscription(), 0..3), any::<bool>()).prop_map(
-        |(from, kind, group, model, subs, unit_mode)| ConsumerData {
+    let enums = (enum_text::<Cfw>(), enum_text::<ConsumeType>(), enum_text::<MessageModel>());
+    (enums, text(), vec(subscription(), 0..3), any::<bool>()).prop_map(
+        |((from, kind, model), group, subs, unit_mode)| ConsumerData {
             consume_from_where: from,
             consume_type: kind,
             group_name: group,
@@ -104,7 +115,7 @@ fn data_version() -> impl Strategy<Value = DataVersion> {
 
 fn topic_config() -> impl Strategy<Value = TopicConfig> {
     let a = (text_map(), any::<bool>(), any::<i32>(), any::<i32>());
-    let b = (text(), text(), any::<i32>(), any::<i32>());
+    let b = (enum_text::<TopicFilterType>(), text(), any::<i32>(), any::<i32>());
     (a, b).prop_map(|((attributes, order, perm, read_queue_nums), b)| TopicConfig {
         attributes,
         order,
@@ -172,7 +183,7 @@ fn cluster_info() -> impl Strategy<Value = ClusterInfo> {
 }
 
 fn connection() -> impl Strategy<Value = ConnectionInfo> {
-    (text(), text(), text(), any::<i32>()).prop_map(
+    (text(), text(), enum_text::<LanguageCode>(), any::<i32>()).prop_map(
         |(client_addr, client_id, language, version)| ConnectionInfo {
             client_addr,
             client_id,
@@ -184,8 +195,13 @@ fn connection() -> impl Strategy<Value = ConnectionInfo> {
 
 fn consumer_connection() -> impl Strategy<Value = ConsumerConnection> {
     let subs = btree_map(text(), subscription(), 0..3);
-    (vec(connection(), 0..3), text(), text(), text(), subs).prop_map(
-        |(connection_set, consume_from_where, consume_type, message_model, subscription_table)| {
+    let enums = (enum_text::<Cfw>(), enum_text::<ConsumeType>(), enum_text::<MessageModel>());
+    (vec(connection(), 0..3), enums, subs).prop_map(
+        |(
+            connection_set,
+            (consume_from_where, consume_type, message_model),
+            subscription_table,
+        )| {
             ConsumerConnection {
                 connection_set,
                 consume_from_where,
@@ -274,6 +290,103 @@ fn fastjson_bare_keys(json: &[u8], bare_under: &str) -> String {
     out
 }
 
+/// The members that hold a Java enum's name, with the enum's names in declaration order.
+const ENUM_MEMBERS: &[(&str, &[&str])] = &[
+    ("consumeFromWhere", Cfw::NAMES),
+    ("consumeType", ConsumeType::NAMES),
+    ("messageModel", MessageModel::NAMES),
+    ("topicFilterType", TopicFilterType::NAMES),
+    ("language", LanguageCode::NAMES),
+];
+
+/// The members whose objects are maps (arbitrary keys), not bodies with named fields.
+const MAP_MEMBERS: &[&str] = &[
+    "attributes",
+    "table",
+    "topicConfigTable",
+    "brokerAddrs",
+    "filterServerTable",
+    "brokerAddrTable",
+    "clusterAddrTable",
+    "subscriptionTable",
+    "subscriptionGroupTable",
+    "offsetTable",
+];
+
+/// Rewrites our strict JSON of a body into forms fastjson accepts as the same value, choosing
+/// the form of each scalar from `choices`: a number as a numeric string, a boolean as a string
+/// or as 0/1, an enum name as its ordinal; each body object also gains unknown members and a
+/// `null` one. `key` is the member holding `value`.
+fn fastjson_forms(
+    value: &Value,
+    choices: &mut impl Iterator<Item = u8>,
+    key: Option<&str>,
+) -> Value {
+    let mut pick = |n: u8| choices.next().unwrap_or(0) % n;
+    match value {
+        Value::Number(n) => match pick(2) {
+            0 => Value::Number(n.clone()),
+            _ => Value::String(n.to_string()),
+        },
+        Value::Bool(b) => match pick(5) {
+            0 => Value::Bool(*b),
+            1 => Value::String(b.to_string()),
+            2 => Value::from(u8::from(*b)),
+            3 => Value::String(u8::from(*b).to_string()),
+            _ => Value::String(b.to_string().to_uppercase()),
+        },
+        Value::String(name) => {
+            let names = ENUM_MEMBERS.iter().find(|(k, _)| Some(*k) == key).map(|(_, n)| *n);
+            match names.and_then(|n| n.iter().position(|x| x == name)) {
+                Some(ordinal) if pick(3) == 1 => Value::from(ordinal),
+                Some(ordinal) if pick(2) == 1 => Value::String(ordinal.to_string()),
+                _ => value.clone(),
+            }
+        }
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| fastjson_forms(v, choices, None)).collect())
+        }
+        Value::Object(map) => {
+            let is_map = key.is_some_and(|k| MAP_MEMBERS.contains(&k));
+            let mut out = serde_json::Map::new();
+            for (k, v) in map {
+                let inner_key = if is_map { None } else { Some(k.as_str()) };
+                out.insert(k.clone(), fastjson_forms(v, choices, inner_key));
+            }
+            if !is_map && choices.next().unwrap_or(0) % 2 == 1 {
+                out.insert("zzUnknownObject".into(), serde_json::json!({"a": [1, "x", null]}));
+                out.insert("zzUnknownNumber".into(), Value::from(7));
+                out.insert("zzUnknownNull".into(), Value::Null);
+            }
+            Value::Object(out)
+        }
+        Value::Null => Value::Null,
+    }
+}
+
+/// `json` (our strict encoding of `body`) rewritten by [`fastjson_forms`] still decodes to
+/// `body`.
+fn assert_fastjson_forms<T>(body: &T, json: &[u8], choices: &[u8])
+where
+    T: DeserializeOwned + PartialEq + std::fmt::Debug,
+{
+    let strict: Value = serde_json::from_slice(json).unwrap();
+    let loose =
+        serde_json::to_vec(&fastjson_forms(&strict, &mut choices.iter().copied().cycle(), None))
+            .unwrap();
+    let back: T =
+        from_json(&loose).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&loose)));
+    assert_eq!(&back, body, "{}", String::from_utf8_lossy(&loose));
+}
+
+/// The same for a MessageQueue-keyed body: its values are rewritten, its keys kept.
+fn mq_keyed_forms(json: &[u8], choices: &[u8]) -> Vec<u8> {
+    let strict: Value =
+        serde_json::from_str(&crate::protocol::json::normalize(json).unwrap()).unwrap();
+    serde_json::to_vec(&fastjson_forms(&strict, &mut choices.iter().copied().cycle(), None))
+        .unwrap()
+}
+
 /// JSON punctuation and a few others, so mutations hit the structure often.
 fn mutation_bytes() -> impl Strategy<Value = u8> {
     prop_oneof![prop::sample::select(b"{}[]:,\"\\ 0-9etn".to_vec()), any::<u8>()]
@@ -340,6 +453,74 @@ proptest! {
         assert_serde_round_trip(&heartbeat);
         assert_serde_round_trip(&register);
         assert_serde_round_trip(&config);
+    }
+
+    #[test]
+    fn heartbeat_and_registration_bodies_decode_in_every_fastjson_form(
+        heartbeat in heartbeat(),
+        register in register_body(),
+        config in topic_config(),
+        choices in vec(any::<u8>(), 1..64),
+    ) {
+        assert_fastjson_forms(&heartbeat, &to_json(&heartbeat), &choices);
+        assert_fastjson_forms(&register, &to_json(&register), &choices);
+        assert_fastjson_forms(&config, &to_json(&config), &choices);
+    }
+
+    #[test]
+    fn route_and_admin_bodies_decode_in_every_fastjson_form(
+        (route, cluster) in (route(), cluster_info()),
+        (topics, broker_addr, table) in (text_set(), proptest::option::of(text()), text_map()),
+        (groups, ids) in (text_set(), texts()),
+        (consumers, producers) in (consumer_connection(), vec(connection(), 0..3)),
+        (configs, version) in (btree_map(text(), group_config(), 0..3), data_version()),
+        choices in vec(any::<u8>(), 1..64),
+    ) {
+        assert_fastjson_forms(&route, &route.to_wire_json(), &choices);
+        assert_fastjson_forms(&cluster, &to_json(&cluster), &choices);
+        let topics = TopicList { topic_list: topics, broker_addr };
+        assert_fastjson_forms(&topics, &to_json(&topics), &choices);
+        let table = KvTable { table };
+        assert_fastjson_forms(&table, &to_json(&table), &choices);
+        let groups = GroupList { group_list: groups };
+        assert_fastjson_forms(&groups, &to_json(&groups), &choices);
+        let ids = ConsumerIdList { consumer_id_list: ids };
+        assert_fastjson_forms(&ids, &to_json(&ids), &choices);
+        assert_fastjson_forms(&consumers, &to_json(&consumers), &choices);
+        let producers = ProducerConnection { connection_set: producers };
+        assert_fastjson_forms(&producers, &to_json(&producers), &choices);
+        let wrapper =
+            SubscriptionGroupWrapper { subscription_group_table: configs, data_version: version };
+        assert_fastjson_forms(&wrapper, &to_json(&wrapper), &choices);
+    }
+
+    #[test]
+    fn queue_bodies_decode_in_every_fastjson_form(
+        offsets in btree_map(message_queue(), offset_wrapper(), 0..4),
+        tps in exact_f64(),
+        stats in btree_map(message_queue(), topic_offset(), 0..4),
+        resets in btree_map(message_queue(), any::<i64>(), 0..4),
+        (client_id, group, mqs, only) in (text(), text(), vec(message_queue(), 0..4), any::<bool>()),
+        choices in vec(any::<u8>(), 1..64),
+    ) {
+        let consume = ConsumeStats { consume_tps: tps, offset_table: offsets };
+        let loose = mq_keyed_forms(&consume.to_json(), &choices);
+        prop_assert_eq!(&ConsumeStats::from_json(&loose).unwrap(), &consume);
+        let topic = TopicStatsTable { offset_table: stats };
+        let loose = mq_keyed_forms(&topic.to_json(), &choices);
+        prop_assert_eq!(&TopicStatsTable::from_json(&loose).unwrap(), &topic);
+        let reset = ResetOffsetBody { offset_table: resets };
+        let loose = mq_keyed_forms(&reset.to_json(), &choices);
+        prop_assert_eq!(&ResetOffsetBody::from_json(&loose).unwrap(), &reset);
+        let lock = LockBatchRequestBody {
+            client_id,
+            consumer_group: group,
+            mq_set: mqs.clone(),
+            only_this_broker: only,
+        };
+        assert_fastjson_forms(&lock, &to_json(&lock), &choices);
+        let locked = LockBatchResponseBody { lock_ok_mq_set: mqs };
+        assert_fastjson_forms(&locked, &to_json(&locked), &choices);
     }
 
     #[test]

@@ -6,8 +6,9 @@
 
 use std::collections::BTreeMap;
 
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+
+use super::lenient::{de, Lenient};
 
 use crate::protocol::json::write_json_string;
 
@@ -16,10 +17,13 @@ use crate::protocol::json::write_json_string;
 #[serde(rename_all = "camelCase", default)]
 pub struct MessageQueue {
     /// The broker group holding the queue.
+    #[serde(deserialize_with = "de")]
     pub broker_name: String,
     /// The queue's index within the topic on that broker.
+    #[serde(deserialize_with = "de")]
     pub queue_id: i32,
     /// The topic.
+    #[serde(deserialize_with = "de")]
     pub topic: String,
 }
 
@@ -73,18 +77,20 @@ fn write_mq_map<V: Serialize>(
 }
 
 /// Reads the `name` map of a body in either object-key or string-key form.
-fn read_mq_map<V: DeserializeOwned>(
+fn read_mq_map<V: Lenient>(
     bytes: &[u8],
     name: &str,
 ) -> Result<(BTreeMap<MessageQueue, V>, serde_json::Value), Box<dyn std::error::Error + Send + Sync>>
 {
     let normalized = crate::protocol::json::normalize(bytes)?;
     let mut value: serde_json::Value = serde_json::from_str(&normalized)?;
+    crate::protocol::json::drop_null_members(&mut value);
     let mut table = BTreeMap::new();
     if let Some(serde_json::Value::Object(map)) = value.get_mut(name).map(serde_json::Value::take) {
         for (k, v) in map {
-            let mq: MessageQueue = serde_json::from_str(&k)?;
-            table.insert(mq, serde_json::from_value(v)?);
+            let mq =
+                MessageQueue::deserialize_lenient(&mut serde_json::Deserializer::from_str(&k))?;
+            table.insert(mq, V::deserialize_lenient(v)?);
         }
     }
     Ok((table, value))
@@ -95,12 +101,16 @@ fn read_mq_map<V: DeserializeOwned>(
 #[serde(rename_all = "camelCase", default)]
 pub struct OffsetWrapper {
     /// One past the last message in the queue.
+    #[serde(deserialize_with = "de")]
     pub broker_offset: i64,
     /// The group's committed offset.
+    #[serde(deserialize_with = "de")]
     pub consumer_offset: i64,
     /// Store time of the last consumed message (ms).
+    #[serde(deserialize_with = "de")]
     pub last_timestamp: i64,
     /// Where the group's next pull starts.
+    #[serde(deserialize_with = "de")]
     pub pull_offset: i64,
 }
 
@@ -123,7 +133,10 @@ impl ConsumeStats {
     /// Parses either key form.
     pub fn from_json(bytes: &[u8]) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let (offset_table, rest) = read_mq_map(bytes, "offsetTable")?;
-        let consume_tps = rest.get("consumeTps").and_then(serde_json::Value::as_f64).unwrap_or(0.0);
+        let consume_tps = match rest.get("consumeTps") {
+            Some(tps) => f64::deserialize_lenient(tps)?,
+            None => 0.0,
+        };
         Ok(Self { consume_tps, offset_table })
     }
 }
@@ -133,10 +146,13 @@ impl ConsumeStats {
 #[serde(rename_all = "camelCase", default)]
 pub struct TopicOffset {
     /// Store time of the newest message (ms), 0 if unknown.
+    #[serde(deserialize_with = "de")]
     pub last_update_timestamp: i64,
     /// One past the last message.
+    #[serde(deserialize_with = "de")]
     pub max_offset: i64,
     /// The first message still stored.
+    #[serde(deserialize_with = "de")]
     pub min_offset: i64,
 }
 
@@ -166,14 +182,45 @@ pub struct ResetOffsetBody {
     pub offset_table: BTreeMap<MessageQueue, i64>,
 }
 
+/// One entry of Java's `ResetOffsetBodyForC` (a MessageQueue with its offset inline).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct MessageQueueForC {
+    #[serde(deserialize_with = "de")]
+    broker_name: String,
+    #[serde(deserialize_with = "de")]
+    offset: i64,
+    #[serde(deserialize_with = "de")]
+    queue_id: i32,
+    #[serde(deserialize_with = "de")]
+    topic: String,
+}
+
+lenient_struct!(MessageQueueForC);
+
 impl ResetOffsetBody {
     /// fastjson object-key JSON (what Go's parser requires).
     pub fn to_json(&self) -> Vec<u8> {
         write_mq_map("offsetTable", &self.offset_table, &[])
     }
 
-    /// Parses either key form.
+    /// Parses either key form, or the list form Java's broker sends C++ clients
+    /// (`ResetOffsetBodyForC`: `{"offsetTable":[{"brokerName":…,"offset":42,…}]}`).
     pub fn from_json(bytes: &[u8]) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let list: Option<Vec<MessageQueueForC>> =
+            crate::protocol::json::from_slice_lenient::<serde_json::Value>(bytes).ok().and_then(
+                |mut v| match v.get_mut("offsetTable").map(serde_json::Value::take) {
+                    Some(list @ serde_json::Value::Array(_)) => Vec::deserialize_lenient(list).ok(),
+                    _ => None,
+                },
+            );
+        if let Some(list) = list {
+            let offset_table = list
+                .into_iter()
+                .map(|q| (MessageQueue::new(&q.topic, &q.broker_name, q.queue_id), q.offset))
+                .collect();
+            return Ok(Self { offset_table });
+        }
         Ok(Self { offset_table: read_mq_map(bytes, "offsetTable")?.0 })
     }
 }
@@ -183,12 +230,16 @@ impl ResetOffsetBody {
 #[serde(rename_all = "camelCase", default)]
 pub struct LockBatchRequestBody {
     /// The client asking.
+    #[serde(deserialize_with = "de")]
     pub client_id: String,
     /// Its consumer group.
+    #[serde(deserialize_with = "de")]
     pub consumer_group: String,
     /// The queues to lock or unlock.
+    #[serde(deserialize_with = "de")]
     pub mq_set: Vec<MessageQueue>,
     /// Whether to lock on the receiving broker only.
+    #[serde(deserialize_with = "de")]
     pub only_this_broker: bool,
 }
 
@@ -198,8 +249,17 @@ pub struct LockBatchRequestBody {
 pub struct LockBatchResponseBody {
     #[serde(rename = "lockOKMQSet")]
     /// The queues now locked by the client.
+    #[serde(deserialize_with = "de")]
     pub lock_ok_mq_set: Vec<MessageQueue>,
 }
+
+lenient_struct!(
+    MessageQueue,
+    OffsetWrapper,
+    TopicOffset,
+    LockBatchRequestBody,
+    LockBatchResponseBody
+);
 
 #[cfg(test)]
 mod tests {
@@ -223,6 +283,14 @@ mod tests {
             r#"{"consumeTps":1.5,"offsetTable":{{"brokerName":"broker-a","queueId":0,"topic":"TopicTest"}:{"brokerOffset":100,"consumerOffset":90,"lastTimestamp":1700000000000,"pullOffset":95}}}"#
         );
         assert_eq!(ConsumeStats::from_json(json.as_bytes()).unwrap(), s);
+    }
+
+    #[test]
+    fn reset_offset_body_for_c_is_read_too() {
+        let s =
+            r#"{"offsetTable":[{"brokerName":"broker-a","offset":42,"queueId":1,"topic":"T"}]}"#;
+        let b = ResetOffsetBody::from_json(s.as_bytes()).unwrap();
+        assert_eq!(b.offset_table[&MessageQueue::new("T", "broker-a", 1)], 42);
     }
 
     #[test]

@@ -5,15 +5,20 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::lenient::{de, enum_name, TopicFilterType};
+
 /// A version stamp for a broker's topic table.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct DataVersion {
     /// Bumped on every change of the table.
+    #[serde(deserialize_with = "de")]
     pub counter: i64,
     /// The broker's state version (5.x).
+    #[serde(deserialize_with = "de")]
     pub state_version: i64,
     /// When the version was made (ms).
+    #[serde(deserialize_with = "de")]
     pub timestamp: i64,
 }
 
@@ -22,20 +27,28 @@ pub struct DataVersion {
 #[serde(rename_all = "camelCase", default)]
 pub struct TopicConfig {
     /// Topic attributes (5.x), such as `+message.type`.
+    #[serde(deserialize_with = "de")]
     pub attributes: BTreeMap<String, String>,
     /// Whether the topic is ordered.
+    #[serde(deserialize_with = "de")]
     pub order: bool,
     /// PermName bits (2 write, 4 read, 6 both).
+    #[serde(deserialize_with = "de")]
     pub perm: i32,
     /// Queues consumers read.
+    #[serde(deserialize_with = "de")]
     pub read_queue_nums: i32,
     /// `SINGLE_TAG` or `MULTI_TAG`.
+    #[serde(deserialize_with = "enum_name::<_, TopicFilterType>")]
     pub topic_filter_type: String,
     /// The topic.
+    #[serde(deserialize_with = "de")]
     pub topic_name: String,
     /// System flag bits.
+    #[serde(deserialize_with = "de")]
     pub topic_sys_flag: i32,
     /// Queues producers write.
+    #[serde(deserialize_with = "de")]
     pub write_queue_nums: i32,
 }
 
@@ -71,8 +84,10 @@ impl TopicConfig {
 #[serde(rename_all = "camelCase", default)]
 pub struct TopicConfigSerializeWrapper {
     /// The version of the table.
+    #[serde(deserialize_with = "de")]
     pub data_version: DataVersion,
     /// Topic name to config.
+    #[serde(deserialize_with = "de")]
     pub topic_config_table: BTreeMap<String, TopicConfig>,
 }
 
@@ -81,10 +96,14 @@ pub struct TopicConfigSerializeWrapper {
 #[serde(rename_all = "camelCase", default)]
 pub struct RegisterBrokerBody {
     /// Filter servers of the broker (unused; empty).
+    #[serde(deserialize_with = "de")]
     pub filter_server_list: Vec<String>,
     /// The broker's topics.
+    #[serde(deserialize_with = "de")]
     pub topic_config_serialize_wrapper: TopicConfigSerializeWrapper,
 }
+
+lenient_struct!(DataVersion, TopicConfig, TopicConfigSerializeWrapper, RegisterBrokerBody);
 
 #[cfg(test)]
 mod tests {

@@ -4,18 +4,24 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use super::lenient::de;
+
 /// GET_ROUTEINFO_BY_TOPIC body.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct TopicRouteData {
     /// The broker groups serving the topic.
+    #[serde(deserialize_with = "de")]
     pub broker_datas: Vec<BrokerData>,
     /// Broker address to filter servers (unused; empty).
+    #[serde(deserialize_with = "de")]
     pub filter_server_table: BTreeMap<String, Vec<String>>,
     /// The topic's queues per broker.
+    #[serde(deserialize_with = "de")]
     pub queue_datas: Vec<QueueData>,
     #[serde(skip_serializing_if = "Option::is_none")]
     /// `broker:queues;…` of an ordered topic, from the nameserver's KV config.
+    #[serde(deserialize_with = "de")]
     pub order_topic_conf: Option<String>,
 }
 
@@ -25,15 +31,20 @@ pub struct TopicRouteData {
 pub struct BrokerData {
     /// Broker id → "ip:port". Id 0 is the master. serde writes the keys quoted ("0"), which is
     /// the standard form every client parses.
+    #[serde(deserialize_with = "de")]
     pub broker_addrs: BTreeMap<i64, String>,
     /// The broker group's name.
+    #[serde(deserialize_with = "de")]
     pub broker_name: String,
     /// The cluster it belongs to.
+    #[serde(deserialize_with = "de")]
     pub cluster: String,
     /// Whether a slave may act as master (5.x).
+    #[serde(deserialize_with = "de")]
     pub enable_acting_master: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     /// The zone, when configured.
+    #[serde(deserialize_with = "de")]
     pub zone_name: Option<String>,
 }
 
@@ -65,11 +76,17 @@ pub struct QueueData {
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", default)]
 struct QueueDataWire {
+    #[serde(deserialize_with = "de")]
     broker_name: String,
+    #[serde(deserialize_with = "de")]
     perm: i32,
+    #[serde(deserialize_with = "de")]
     read_queue_nums: i32,
+    #[serde(deserialize_with = "de")]
     topic_sys_flag: Option<i32>,
+    #[serde(deserialize_with = "de")]
     topic_syn_flag: Option<i32>,
+    #[serde(deserialize_with = "de")]
     write_queue_nums: i32,
 }
 
@@ -130,10 +147,14 @@ impl TopicRouteData {
 #[serde(rename_all = "camelCase", default)]
 pub struct ClusterInfo {
     /// Broker name to its group.
+    #[serde(deserialize_with = "de")]
     pub broker_addr_table: BTreeMap<String, BrokerData>,
     /// Cluster name to its broker names.
+    #[serde(deserialize_with = "de")]
     pub cluster_addr_table: BTreeMap<String, BTreeSet<String>>,
 }
+
+lenient_struct!(TopicRouteData, BrokerData, QueueData, ClusterInfo);
 
 #[cfg(test)]
 mod tests {

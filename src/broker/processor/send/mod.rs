@@ -8,7 +8,9 @@
 //! - `delay.rs`: delayed messages are diverted to SCHEDULE_TOPIC_XXXX (the `schedule` thread
 //!   delivers them when due);
 //! - `topic.rs`: the checks every send shares (role, topic, permission, auto-creation, queue);
-//! - `reply.rs`: the append, the reply, and sync-flush replies deferred to `flush-reply`.
+//! - `reply.rs`: the append, the reply, and sync-flush replies deferred to `flush-reply`;
+//! - `request_reply.rs`: SEND_REPLY_MESSAGE(_V2), a request-reply reply pushed to its
+//!   requester (on the `reply` pool, since the push waits for the requester).
 //!
 //! Every failure is a `SendError`; `process` and `process_inline` turn it into the response at
 //! the end, so the success path does no error work.
@@ -17,6 +19,7 @@ mod batch;
 mod delay;
 mod inline;
 mod reply;
+mod request_reply;
 mod retry;
 mod single;
 mod topic;
@@ -55,6 +58,9 @@ impl Processor for SendProcessor {
             RequestCode::SendMessage | RequestCode::SendMessageV2 => self.send_one(rc, req, None),
             RequestCode::SendBatchMessage => self.send_batch(rc, &req, None),
             RequestCode::ConsumerSendMsgBack => self.send_back(&req).map(Some),
+            RequestCode::SendReplyMessage | RequestCode::SendReplyMessageV2 => {
+                return self.send_reply(rc, req).unwrap_or_else(|e| Some(response(e)));
+            }
             _ => return Some(response(BrokerError::RequestNotSupported { code: req.code })),
         };
         // `Ok(None)`: the reply is written later by the flush-reply thread (sync flush).
