@@ -212,6 +212,17 @@ impl ClientTable {
             .unwrap_or_default()
     }
 
+    /// One live channel of a producer group (the most recently heard from), for
+    /// CHECK_TRANSACTION_STATE.
+    pub fn producer_channel(&self, group: &str) -> Option<Connection> {
+        let producers = self.producers.read();
+        let g = producers.get(group)?;
+        g.values()
+            .filter(|c| c.conn.is_open())
+            .max_by_key(|c| c.last_update_ms)
+            .map(|c| c.conn.clone())
+    }
+
     /// Number of (consumer groups, producer groups) online.
     pub fn counts(&self) -> (usize, usize) {
         (self.consumers.read().len(), self.producers.read().len())

@@ -57,6 +57,12 @@ pub struct RawBrokerConfig {
     pub max_transfer_bytes: u32,
     pub region_id: String,
     pub trace_on: bool,
+    /// A half message older than this is checked back with its producer.
+    pub transaction_timeout_ms: u64,
+    /// Checks before a half message is given up (moved to TRANS_CHECK_MAX_TIME_TOPIC).
+    pub transaction_check_max: u32,
+    /// How often the check-back service scans the half queue.
+    pub transaction_check_interval_ms: u64,
 }
 
 impl Default for RawBrokerConfig {
@@ -106,6 +112,9 @@ impl Default for RawBrokerConfig {
             max_transfer_bytes: 256 * 1024,
             region_id: crate::protocol::constants::DEFAULT_REGION.into(),
             trace_on: true,
+            transaction_timeout_ms: 6_000,
+            transaction_check_max: 15,
+            transaction_check_interval_ms: 30_000,
         }
     }
 }
@@ -140,10 +149,24 @@ pub struct BrokerConfig {
     pub region_id: String,
     pub trace_on: bool,
     pub flush_disk_type_name: String,
+    /// The transaction check-back settings.
+    pub txn: TxnConfig,
     /// The role at start; the running role is `RoleState` (it may change at run time).
     pub broker_role: BrokerRole,
     /// The raw values, for GET_BROKER_CONFIG.
     pub raw: RawBrokerConfig,
+}
+
+/// The transaction check-back service's settings (broker.conf `transactionTimeOut`,
+/// `transactionCheckMax`, `transactionCheckInterval`).
+#[derive(Debug, Clone, Copy)]
+pub struct TxnConfig {
+    /// Age after which an unresolved half message is checked back.
+    pub timeout_ms: u64,
+    /// Checks before a half message is given up.
+    pub check_max: u32,
+    /// Time between two scans of the half queue.
+    pub check_interval_ms: u64,
 }
 
 /// Worker pool sizes.
@@ -342,6 +365,11 @@ impl RawBrokerConfig {
             region_id: self.region_id.clone(),
             trace_on: self.trace_on,
             flush_disk_type_name: self.flush_disk_type.clone(),
+            txn: TxnConfig {
+                timeout_ms: self.transaction_timeout_ms,
+                check_max: self.transaction_check_max,
+                check_interval_ms: self.transaction_check_interval_ms.max(100),
+            },
             broker_role,
             raw: self,
         })

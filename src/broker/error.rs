@@ -99,8 +99,11 @@ pub enum SendError {
         /// The topic's write queue count.
         write_queue_nums: i32,
     },
-    /// A transaction half message (not supported yet).
-    TransactionNotSupported,
+    /// A transactional message that is also delayed or batched (Java refuses both).
+    TransactionNotAllowed {
+        /// What else the message asked for: "delayed" or "batched".
+        what: &'static str,
+    },
     /// The consumer group of a retry topic or send-back is unknown.
     GroupNotExist {
         /// The group.
@@ -377,6 +380,72 @@ impl From<ReplyError> for BrokerError {
     }
 }
 
+/// END_TRANSACTION failures. The request is oneway from stock clients, so most of these are
+/// only logged; a client that asks for an answer gets the remark.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum TxnError {
+    /// The request header does not decode.
+    BadHeader(HeaderError),
+    /// This broker does not take writes in its current role.
+    NotWritableRole {
+        /// The role now.
+        role: BrokerRole,
+    },
+    /// A wire number that must not be negative is (field named as on the wire).
+    NegativeField {
+        /// The wire name of the field.
+        field: &'static str,
+        /// The value sent.
+        value: i64,
+    },
+    /// `commitOrRollback` is none of 0, 8 and 12.
+    UnknownResolution {
+        /// The value sent.
+        value: i32,
+    },
+    /// No message starts at `commitLogOffset`.
+    HalfNotFound {
+        /// The offset sent.
+        phys_offset: PhysOffset,
+    },
+    /// The message at `commitLogOffset` does not parse.
+    HalfUnreadable {
+        /// The offset sent.
+        phys_offset: PhysOffset,
+        /// Why.
+        reason: RecordError,
+    },
+    /// The message at `commitLogOffset` is not a half message.
+    NotHalfMessage {
+        /// The offset sent.
+        phys_offset: PhysOffset,
+        /// The topic the message is stored in.
+        topic: String,
+    },
+    /// A field of the request differs from the half message.
+    Mismatch {
+        /// The wire name of the field.
+        field: &'static str,
+        /// The half message's value.
+        stored: String,
+        /// The request's value.
+        sent: String,
+    },
+    /// The half message has no REAL_TOPIC or REAL_QID.
+    HalfWithoutRealTopic {
+        /// Its offset.
+        phys_offset: PhysOffset,
+    },
+    /// A non-check END after the message's check-immunity window.
+    ImmunityExpired {
+        /// The window in seconds.
+        seconds: i64,
+    },
+    /// The store refused the committed message or the op entry.
+    Put(PutError),
+}
+
 /// Any failure a broker processor answers.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -397,6 +466,8 @@ pub enum BrokerError {
     Admin(AdminError),
     /// Queue locks of orderly consumers.
     Lock(LockError),
+    /// END_TRANSACTION.
+    Txn(TxnError),
     /// A request code no processor handles.
     RequestNotSupported {
         /// The code.
@@ -426,6 +497,7 @@ family_conversions!(
     ClientManageError => ClientManage,
     QueryError => Query,
     AdminError => Admin,
+    TxnError => Txn,
 );
 
 macro_rules! persist_conversions {
@@ -469,6 +541,7 @@ pub fn code_and_remark(e: &BrokerError) -> (ResponseCode, String) {
         BrokerError::Admin(e) => admin(e),
         BrokerError::Lock(e) => lock(e),
         BrokerError::Reply(e) => reply(e),
+        BrokerError::Txn(e) => txn(e),
         BrokerError::RequestNotSupported { code } => {
             (ResponseCode::RequestCodeNotSupported, format!(" request type {code} not supported"))
         }
@@ -539,9 +612,10 @@ fn send(e: &SendError) -> (ResponseCode, String) {
                  write queues"
             ),
         ),
-        SendError::TransactionNotSupported => {
-            with(NoPermission, "transactional messages are not supported by this broker yet")
-        }
+        SendError::TransactionNotAllowed { what } => with(
+            MessageIllegal,
+            format_args!("a transactional message cannot be {what}; send it without that"),
+        ),
         SendError::GroupNotExist { group } => {
             with(SubscriptionGroupNotExist, format_args!("subscription group [{group}] not exist"))
         }
@@ -752,6 +826,53 @@ fn admin(e: &AdminError) -> (ResponseCode, String) {
     }
 }
 
+fn txn(e: &TxnError) -> (ResponseCode, String) {
+    use ResponseCode::*;
+    match e {
+        TxnError::BadHeader(h) => bad_header(h),
+        TxnError::NotWritableRole { role } => with(
+            SlaveNotAvailable,
+            format_args!("the broker is a {role}; end the transaction on its master"),
+        ),
+        TxnError::NegativeField { field, value } => negative(field, *value),
+        TxnError::UnknownResolution { value } => with(
+            InvalidParameter,
+            format_args!("commitOrRollback[{value}] is illegal: use 0, 8 (commit) or 12"),
+        ),
+        TxnError::HalfNotFound { phys_offset } => with(
+            SystemError,
+            format_args!(
+                "find prepared transaction message failed: no message at {}",
+                phys_offset.0
+            ),
+        ),
+        TxnError::HalfUnreadable { phys_offset, reason } => with(
+            SystemError,
+            format_args!("the message at {} is unreadable: {reason}", phys_offset.0),
+        ),
+        TxnError::NotHalfMessage { phys_offset, topic } => with(
+            SystemError,
+            format_args!(
+                "the message at {} is not a prepared transaction message (topic {topic})",
+                phys_offset.0
+            ),
+        ),
+        TxnError::Mismatch { field, stored, sent } => with(
+            SystemError,
+            format_args!("the {field} of the half message is {stored}, the request says {sent}"),
+        ),
+        TxnError::HalfWithoutRealTopic { phys_offset } => with(
+            SystemError,
+            format_args!("the half message at {} has no REAL_TOPIC/REAL_QID", phys_offset.0),
+        ),
+        TxnError::ImmunityExpired { seconds } => with(
+            IllegalOperation,
+            format_args!("the check immunity time of {seconds}s has passed; wait for the check"),
+        ),
+        TxnError::Put(p) => put(p),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -794,7 +915,7 @@ mod tests {
                 SendError::QueueIdIllegal { topic: t(), queue_id: 9, write_queue_nums: 4 },
                 InvalidParameter,
             ),
-            (SendError::TransactionNotSupported, NoPermission),
+            (SendError::TransactionNotAllowed { what: "delayed" }, MessageIllegal),
             (SendError::GroupNotExist { group: "g".into() }, SubscriptionGroupNotExist),
             (SendError::BatchToRetryTopic, MessageIllegal),
             (SendError::BatchTopicTooLong { len: 200 }, MessageIllegal),

@@ -61,6 +61,9 @@ pub const BROKER_KEYS: &[JavaKey] = &[
     JavaKey::mapped("maxTransferBytesOnMessageInMemory", "max_transfer_bytes", Int),
     JavaKey::mapped("regionId", "region_id", Str),
     JavaKey::mapped("traceOn", "trace_on", Bool),
+    JavaKey::mapped("transactionTimeOut", "transaction_timeout_ms", Int),
+    JavaKey::mapped("transactionCheckMax", "transaction_check_max", Int),
+    JavaKey::mapped("transactionCheckInterval", "transaction_check_interval_ms", Int),
     // Known and not (yet) supported: they load with a warning.
     JavaKey::ignored("rocketmqHome", "the broker needs no installation directory"),
     JavaKey::ignored(
@@ -89,10 +92,7 @@ pub const BROKER_KEYS: &[JavaKey] = &[
     JavaKey::ignored("inSyncReplicas", "master/slave replication is not built yet"),
     JavaKey::ignored("minInSyncReplicas", "master/slave replication is not built yet"),
     JavaKey::ignored("queryMessageThreadPoolNums", "queries run on the admin pool"),
-    JavaKey::ignored("endTransactionThreadPoolNums", "transactions are not built yet"),
-    JavaKey::ignored("transactionTimeOut", "transactions are not built yet"),
-    JavaKey::ignored("transactionCheckMax", "transactions are not built yet"),
-    JavaKey::ignored("transactionCheckInterval", "transactions are not built yet"),
+    JavaKey::ignored("endTransactionThreadPoolNums", "END_TRANSACTION runs on the send pool"),
     JavaKey::ignored("flushCommitLogLeastPages", "the flush thread writes whatever is dirty"),
     JavaKey::ignored("flushCommitLogThoroughInterval", "the flush thread writes whatever is dirty"),
     JavaKey::ignored("commitIntervalCommitLog", "there is no transient store pool"),
@@ -263,6 +263,16 @@ mod tests {
         assert_eq!(raw.consume_queue_entries_per_file, 300_000);
         assert!(!raw.auto_create_topic_enable);
         assert_eq!(raw.idle_timeout_ms, 120_000);
+    }
+
+    #[test]
+    fn transaction_keys_map_to_the_check_back_settings() {
+        let text =
+            "transactionTimeOut=3000\ntransactionCheckMax=5\ntransactionCheckInterval=10000\n";
+        let config = load(text).unwrap().validate().unwrap();
+        assert_eq!(config.txn.timeout_ms, 3_000);
+        assert_eq!(config.txn.check_max, 5);
+        assert_eq!(config.txn.check_interval_ms, 10_000);
     }
 
     #[test]

@@ -1,11 +1,12 @@
 //! The broker: accepts sends, serves pulls (with long polling), keeps consumer offsets, topics,
-//! subscription groups and client channels, retries and dead letters, delay levels, and
-//! registers with every nameserver.
+//! subscription groups and client channels, retries and dead letters, delay levels and
+//! transactional messages (`txn/`), and registers with every nameserver.
 //!
 //! Threads (all named): the net server's `net-io` and its `send-N`, `pull-N`, `admin-N` pools;
 //! `pull-hold` (wakes parked long polls); `schedule` (delay levels); `register` (nameserver
 //! registration every 30 s and after topic changes); `broker-housekeeping` (offset flush, client
-//! expiry). The store runs its own flush, dispatch and cleanup threads.
+//! expiry); `txn-check` (transaction check-back). The store runs its own flush, dispatch and
+//! cleanup threads.
 
 pub mod clients;
 pub mod config;
@@ -22,6 +23,7 @@ pub mod role;
 mod schedule;
 mod stats;
 pub mod topics;
+mod txn;
 
 use std::net::{IpAddr, SocketAddr, SocketAddrV4};
 use std::sync::atomic::Ordering;
@@ -98,6 +100,8 @@ pub(crate) struct BrokerCtx {
     pub registrar: Arc<Registrar>,
     /// Sync-flush sends waiting for their group commit (answered by `flush-reply`).
     pub flush_waits: Sender<processor::send::FlushWait>,
+    /// Which transactions are resolved.
+    pub txn: Arc<txn::TxnLog>,
 }
 
 impl BrokerCtx {
@@ -177,6 +181,8 @@ impl Broker {
         .map_err(StartError::Metadata)?;
         let offsets = OffsetTable::open(config_dir.join("consumerOffset.json"))
             .map_err(StartError::Metadata)?;
+        txn::ensure_topics(&topics).map_err(StartError::Metadata)?;
+        let txn_log = Arc::new(txn::TxnLog::open(&store));
         let (hold, wake_rx) = PullHold::new();
         let hold = Arc::new(hold);
         let (flush_tx, flush_rx) = bounded(FLUSH_WAITS_MAX);
@@ -195,6 +201,7 @@ impl Broker {
             locks,
             stats: Arc::default(),
             flush_waits: flush_tx,
+            txn: txn_log,
         });
         ctx.stats.start_ms.store(crate::remoting::now_ms(), Ordering::Relaxed);
         // The listener holds only the pull hold: holding the context here would make
@@ -230,6 +237,19 @@ impl Broker {
             let h = Housekeeping::of(&ctx);
             let s = stop_rx.clone();
             threads.push(spawn("broker-housekeeping", Box::new(move || h.run(&s)))?);
+        }
+        {
+            let checker = txn::Checker {
+                store: ctx.store.clone(),
+                offsets: ctx.offsets.clone(),
+                clients: ctx.clients.clone(),
+                txn: ctx.txn.clone(),
+                config: ctx.config.txn,
+                retention_ms: u64::from(ctx.config.store.file_reserved_hours) * 3_600_000,
+                store_host: ctx.store_host(),
+            };
+            let s = stop_rx.clone();
+            threads.push(spawn("txn-check", Box::new(move || txn::run_check(&checker, &s)))?);
         }
         let server = start_server(&ctx).map_err(StartError::Io)?;
         // The first registration, before `boot success` (as Java's broker does): a nameserver
@@ -327,6 +347,8 @@ fn start_server(ctx: &Arc<BrokerCtx>) -> std::io::Result<Server> {
     for code in [RequestCode::SendReplyMessage, RequestCode::SendReplyMessageV2] {
         b.register(code.to_i32(), reply, send_proc.clone());
     }
+    let end_proc = Arc::new(txn::EndTransactionProcessor::new(ctx.clone()));
+    b.register(RequestCode::EndTransaction.to_i32(), send, end_proc);
     let pull_proc = Arc::new(processor::PullProcessor::new(ctx.clone()));
     for code in [RequestCode::PullMessage, RequestCode::LitePullMessage] {
         b.register(code.to_i32(), pull, pull_proc.clone());

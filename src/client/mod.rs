@@ -33,7 +33,7 @@
 //! (Message, SendResult, UNIQ_KEY ids), `instance` (remoting client, route cache, heartbeat
 //! timer), `route` (queue selection, fault tolerance), `rebalance` (allocation), `process_queue`
 //! (lowest-unconsumed offset tracking), `offset_store` (broker or file), `api` (typed broker
-//! calls), `producer`, `push_consumer` (rebalance, pull and consume services), `pull_consumer`,
+//! calls), `producer`, `transaction_producer`, `push_consumer` (rebalance, pull and consume services), `pull_consumer`,
 //! `admin`.
 
 #![warn(missing_docs)]
@@ -54,6 +54,7 @@ mod rebalance;
 mod request;
 mod route;
 mod sync;
+mod transaction_producer;
 
 pub use admin::{Admin, AdminBuilder, ConsumerProgress, QueueProgress, TopicSpec};
 pub use config::{local_ipv4, split_addrs, ClientConfig, NAMESRV_ADDR_ENV};
@@ -73,6 +74,9 @@ pub use push_consumer::{MessageListener, OrderlyListener, PushConsumer, PushCons
 pub use rebalance::AllocateStrategy;
 pub use request::{create_reply, ReplyCallback};
 pub use route::{queue_index_for_key, select_queue, FaultTolerance};
+pub use transaction_producer::{
+    LocalTransactionState, TransactionListener, TransactionProducer, TransactionSendResult,
+};
 
 pub use crate::protocol::body::admin::{ConsumerConnection, SubscriptionGroupConfig};
 pub use crate::protocol::body::queue::MessageQueue;

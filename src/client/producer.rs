@@ -230,6 +230,16 @@ impl Producer {
         Ok(Self { inner })
     }
 
+    /// The producer group.
+    pub fn group(&self) -> &str {
+        &self.inner.opts.group
+    }
+
+    /// The client runtime (for the transaction producer's check handler).
+    pub(crate) fn instance(&self) -> &Arc<ClientInstance> {
+        &self.inner.instance
+    }
+
     /// The client id brokers know this producer by.
     pub fn client_id(&self) -> &str {
         &self.inner.instance.client_id

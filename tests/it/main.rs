@@ -15,3 +15,4 @@ mod service;
 mod stock_bodies;
 mod support;
 mod tools_e2e;
+mod transactions;

@@ -1,6 +1,7 @@
 //! `mqbench`: a load generator for RocketMQ-compatible brokers, built on the blocking client.
 //!
-//! * `mqbench produce`: sync, async (bounded in-flight), oneway or batch sends from N threads,
+//! * `mqbench produce`: sync, async (bounded in-flight), oneway, batch or transactional
+//!   (prepare, then commit) sends from N threads,
 //!   for a count or a duration; a live line every second (TPS, p50, p99, failures); a final
 //!   report (sent, succeeded, failed by reason, TPS, MB/s, HDR-histogram percentiles) and
 //!   an accounting check: every async callback must arrive, and the broker's queue offsets
@@ -70,6 +71,8 @@ pub enum SendMode {
     Oneway,
     /// --batch-size messages per request, sent synchronously
     Batch,
+    /// Transactional: a half message then its commit (the local transaction does nothing)
+    Transaction,
 }
 
 impl SendMode {
@@ -80,6 +83,7 @@ impl SendMode {
             Self::Async => "async",
             Self::Oneway => "oneway",
             Self::Batch => "batch",
+            Self::Transaction => "transaction",
         }
     }
 }

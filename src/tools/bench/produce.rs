@@ -6,7 +6,9 @@
 //! counters are zeroed and the broker's queue offsets summed → the measured run → async sends
 //! are flushed (every callback must have run) → the offsets are summed again. The growth must
 //! cover every acknowledged message (oneway: every accepted one); anything less is reported
-//! as lost and makes the run exit 1.
+//! as lost and makes the run exit 1. In transaction mode a message is acknowledged when its
+//! half message is stored and its commit sent (oneway), and the topic's growth counts the
+//! committed messages, so a lost commit shows as lost.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,7 +23,8 @@ use serde::Serialize;
 use super::stats::{human_us, new_histogram, thousands, Counters, Latency, Recorder, Ticker};
 use super::{BenchError, ProduceArgs, RunOptions, SendMode};
 use crate::client::{
-    Admin, ClientConfig, ClientError, Message, Producer, SendResult, SendStatus, TopicSpec,
+    Admin, ClientConfig, ClientError, LocalTransactionState, Message, MessageExt, Producer,
+    SendResult, SendStatus, TopicSpec, TransactionListener, TransactionProducer,
 };
 use crate::tools::mqadmin::render::send_status;
 
@@ -86,6 +89,47 @@ pub struct Accounting {
     /// Messages the run lost track of: missing callbacks, or acknowledged (oneway: accepted)
     /// messages the broker does not have.
     pub lost: u64,
+}
+
+/// A producer of the run: plain, or transactional (transaction mode). Derefs to the
+/// underlying [`Producer`] for everything but the transactional send.
+enum BenchProducer {
+    Plain(Producer),
+    Txn(TransactionProducer),
+}
+
+impl std::ops::Deref for BenchProducer {
+    type Target = Producer;
+
+    fn deref(&self) -> &Producer {
+        match self {
+            Self::Plain(p) => p,
+            Self::Txn(t) => t.producer(),
+        }
+    }
+}
+
+impl BenchProducer {
+    /// Prepare, run the (empty) local transaction, commit; the half message's result.
+    fn send_in_transaction(&self, msg: &Message) -> Result<SendResult, ClientError> {
+        match self {
+            Self::Txn(t) => t.send_in_transaction(msg).map(|r| r.send),
+            Self::Plain(p) => p.send(msg),
+        }
+    }
+}
+
+/// The transaction mode's local transaction: nothing to do, always committed.
+struct CommitAll;
+
+impl TransactionListener for CommitAll {
+    fn execute_local_transaction(&self, _: &Message, _: &str) -> LocalTransactionState {
+        LocalTransactionState::Commit
+    }
+
+    fn check_local_transaction(&self, _: &MessageExt) -> LocalTransactionState {
+        LocalTransactionState::Commit
+    }
 }
 
 /// State shared by the workers, the callbacks and the reporter.
@@ -266,22 +310,26 @@ fn wait_stored(admin: &Admin, topic: &str, expected: u64) -> Result<u64, BenchEr
 fn start_producers(
     opts: &RunOptions,
     args: &ProduceArgs,
-) -> Result<Vec<Arc<Producer>>, BenchError> {
+) -> Result<Vec<Arc<BenchProducer>>, BenchError> {
     let mut producers = Vec::with_capacity(args.producers);
     for i in 0..args.producers {
         let mut config = ClientConfig::new();
         if let Some(us) = args.busy_poll_us {
             config.busy_poll_us = us;
         }
-        let p = Producer::builder()
+        let builder = Producer::builder()
             .client_config(config)
             .name_server(&opts.namesrv)
             .group(args.group.as_str())
             .instance_name(format!("mqbench-{}-{i}", std::process::id()))
             .send_timeout(Duration::from_millis(args.timeout_ms))
             .retries(args.retries)
-            .max_async_in_flight(args.in_flight)
-            .build()?;
+            .max_async_in_flight(args.in_flight);
+        let p = if args.mode == SendMode::Transaction {
+            BenchProducer::Txn(TransactionProducer::start(builder, CommitAll)?)
+        } else {
+            BenchProducer::Plain(builder.build()?)
+        };
         p.fetch_publish_queues(&args.topic)?;
         producers.push(Arc::new(p));
     }
@@ -299,7 +347,7 @@ fn share(total: u64, parts: usize, i: usize) -> u64 {
 struct Worker {
     id: usize,
     args: ProduceArgs,
-    producer: Arc<Producer>,
+    producer: Arc<BenchProducer>,
     shared: Arc<Shared>,
     payload: Arc<Vec<u8>>,
     warmed: Arc<Barrier>,
@@ -308,7 +356,7 @@ struct Worker {
 
 fn spawn_workers(
     args: &ProduceArgs,
-    producers: &[Arc<Producer>],
+    producers: &[Arc<BenchProducer>],
     shared: &Arc<Shared>,
     warmed: &Arc<Barrier>,
     go: &Arc<Barrier>,
@@ -369,7 +417,9 @@ impl Worker {
                 None => 1,
             };
             match self.args.mode {
-                SendMode::Sync | SendMode::Batch => self.send_blocking(n, &mut seq),
+                SendMode::Sync | SendMode::Batch | SendMode::Transaction => {
+                    self.send_blocking(n, &mut seq)
+                }
                 SendMode::Async => self.send_async(&mut seq),
                 SendMode::Oneway => self.send_oneway(&mut seq),
             }
@@ -398,16 +448,19 @@ impl Worker {
         m
     }
 
-    /// A sync send (n = 1) or a batch of `n`.
+    /// A sync send (n = 1), a batch of `n`, or one transaction (its latency covers the
+    /// prepare and the oneway commit).
     fn send_blocking(&self, n: u64, seq: &mut u64) {
         let s = &self.shared;
         s.counters.sent.fetch_add(n, Ordering::Relaxed);
         let started = Instant::now();
-        let result = if self.args.mode == SendMode::Batch {
-            let msgs: Vec<Message> = (0..n).map(|_| self.message(seq)).collect();
-            self.producer.send_batch(&msgs)
-        } else {
-            self.producer.send(&self.message(seq))
+        let result = match self.args.mode {
+            SendMode::Batch => {
+                let msgs: Vec<Message> = (0..n).map(|_| self.message(seq)).collect();
+                self.producer.send_batch(&msgs)
+            }
+            SendMode::Transaction => self.producer.send_in_transaction(&self.message(seq)),
+            _ => self.producer.send(&self.message(seq)),
         };
         let latency = started.elapsed();
         self.finish(n, result, latency, self.id);

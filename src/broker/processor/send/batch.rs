@@ -1,5 +1,6 @@
 //! SEND_BATCH_MESSAGE: the batch body (PROTOCOL.md §7) becomes one record per entry, all in
-//! one queue, appended together. Batches may not go to retry topics or be delayed.
+//! one queue, appended together. Batches may not go to retry topics, be delayed or be
+//! transactional.
 
 use rocketmq_net::{RemotingCommand, RequestContext};
 use rocketmq_store::record::MessageToStore;
@@ -38,6 +39,9 @@ impl SendProcessor {
         for entry in entries {
             let mut props = entry.properties;
             let scan = PropScan::of(&props);
+            if super::half::is_prepared(scan.is_transaction_prepared(), h.sys_flag) {
+                return Err(SendError::TransactionNotAllowed { what: "batched" });
+            }
             if scan.delay.is_some_and(|d| d != "0") {
                 return Err(SendError::DelayedInBatch);
             }

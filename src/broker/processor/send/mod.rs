@@ -4,6 +4,7 @@
 //! - `inline.rs`: which sends `net-io` runs itself (async flush, existing topic);
 //! - `single.rs`: one message, including re-sends to `%RETRY%` topics and their DLQ decision;
 //! - `batch.rs`: SEND_BATCH_MESSAGE;
+//! - `half.rs`: transactional prepares, stored as half messages (`broker::txn` resolves them);
 //! - `retry.rs`: CONSUMER_SEND_MSG_BACK (retry topic or DLQ);
 //! - `delay.rs`: delayed messages are diverted to SCHEDULE_TOPIC_XXXX (the `schedule` thread
 //!   delivers them when due);
@@ -17,6 +18,7 @@
 
 mod batch;
 mod delay;
+mod half;
 mod inline;
 mod reply;
 mod request_reply;
@@ -156,6 +158,11 @@ impl<'a> PropScan<'a> {
 
     fn is_transaction_prepared(&self) -> bool {
         self.transaction_prepared == Some(true)
+    }
+
+    /// A positive DELAY level (0 and junk mean no delay, as in `divert_delayed`).
+    fn is_delayed(&self) -> bool {
+        self.delay.and_then(|d| d.parse::<i64>().ok()).is_some_and(|l| l > 0)
     }
 
     fn stamps(&self) -> Stamps {

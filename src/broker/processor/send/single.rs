@@ -5,14 +5,13 @@ use rocketmq_net::{RemotingCommand, RequestContext};
 use rocketmq_store::record::{self, MessageToStore};
 use rocketmq_store::QueueId;
 
-use super::{Deferred, PropScan, SendProcessor, VERSION_HONOURS_MAX_RECONSUME};
+use super::{half, Deferred, PropScan, SendProcessor, VERSION_HONOURS_MAX_RECONSUME};
 use crate::broker::error::{persist, MetadataFile, SendError};
 use crate::broker::ipv4_of;
 use crate::broker::topics::QueueCounts;
 use crate::protocol::body::register::TopicConfig;
 use crate::protocol::constants;
 use crate::protocol::header::send::{decode_send_header, SendMessageRequestHeader};
-use crate::protocol::message::sys_flag;
 use crate::protocol::properties::set_prop;
 
 impl SendProcessor {
@@ -28,10 +27,17 @@ impl SendProcessor {
         let mut queue_id = self.pick_queue(&h, counts)?;
         let mut props = h.properties.take().unwrap_or_default();
         let mut scan = PropScan::of(&props);
-        if scan.is_transaction_prepared()
-            || h.sys_flag & sys_flag::TRANSACTION_MASK == sys_flag::TRANSACTION_PREPARED
-        {
-            return Err(SendError::TransactionNotSupported);
+        if half::is_prepared(scan.is_transaction_prepared(), h.sys_flag) {
+            let (stamps, delayed) = (scan.stamps(), scan.is_delayed());
+            let prepared = half::Prepared {
+                header: h,
+                body: req.body,
+                properties: props,
+                stamps,
+                delayed,
+                queue_id,
+            };
+            return self.send_half(rc, prepared);
         }
         let reconsume_times = h.reconsume_times.unwrap_or(0);
         let mut topic = h.topic.clone();
