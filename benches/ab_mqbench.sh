@@ -9,7 +9,8 @@
 # worktree of the baseline commit's target/release and this tree's. Prints one line per run:
 #   round build case tps p50_us lost
 # and at the end the median TPS and p50 of each case and build, and NEW/BASE ratios.
-# Bounded: ROUNDS x cases x SECONDS of load, loopback only.
+# Bounded: ROUNDS x cases x SECONDS of load, loopback only. AB_CASES="async256 batch32x16" runs
+# only the named cases.
 set -euo pipefail
 
 BASE=$1
@@ -91,6 +92,7 @@ for round in $(seq 1 "$ROUNDS"); do
   for case in "${CASES[@]}"; do
     name=${case%%|*}
     args=${case#*|}
+    if [ -n "${AB_CASES:-}" ] && [[ " $AB_CASES " != *" $name "* ]]; then continue; fi
     # Alternate which build goes first so neither always meets a warmer machine.
     if ((round % 2)); then order="base new"; else order="new base"; fi
     for label in $order; do
