@@ -11,6 +11,83 @@ use serde::{Deserialize, Serialize};
 use super::role::{BrokerRole, UnknownRole};
 use crate::config::{flag_value, ConfigError};
 
+/// The hours of the day at which expired files are deleted (Java's `deleteWhen`). In RON one
+/// hour (`delete_when: 4`), a list (`delete_when: [4, 16]`) or Java's text (`"04;16"`); it is
+/// written back as a number when it holds one hour and as a list otherwise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeleteWhen(pub Vec<u8>);
+
+impl DeleteWhen {
+    /// Java's form: two-digit hours joined by `;` ("04", "04;16").
+    pub fn to_java(&self) -> String {
+        let hours: Vec<String> = self.0.iter().map(|h| format!("{h:02}")).collect();
+        hours.join(";")
+    }
+
+    /// Parses Java's form; an error says what was expected.
+    pub fn parse_java(text: &str) -> Result<Self, String> {
+        let hours: Result<Vec<u8>, String> = text
+            .split(';')
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .map(|h| match h.parse::<u8>() {
+                Ok(hour) if hour < 24 => Ok(hour),
+                _ => Err(format!("{h:?} is not an hour 00-23")),
+            })
+            .collect();
+        let hours = hours?;
+        if hours.is_empty() {
+            return Err("expected one or more hours 00-23 joined by ';'".into());
+        }
+        Ok(Self(hours))
+    }
+}
+
+impl Serialize for DeleteWhen {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0.as_slice() {
+            [hour] => s.serialize_u8(*hour),
+            hours => hours.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for DeleteWhen {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(DeleteWhenVisitor)
+    }
+}
+
+struct DeleteWhenVisitor;
+
+impl<'de> serde::de::Visitor<'de> for DeleteWhenVisitor {
+    type Value = DeleteWhen;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an hour 0..=23, a list of hours, or Java's \"04;16\"")
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<DeleteWhen, E> {
+        u8::try_from(v).map(|h| DeleteWhen(vec![h])).map_err(|_| E::custom("an hour is 0..=23"))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<DeleteWhen, E> {
+        u64::try_from(v).map_err(|_| E::custom("an hour is 0..=23")).and_then(|v| self.visit_u64(v))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<DeleteWhen, E> {
+        DeleteWhen::parse_java(v).map_err(E::custom)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<DeleteWhen, A::Error> {
+        let mut hours = Vec::new();
+        while let Some(hour) = seq.next_element::<u8>()? {
+            hours.push(hour);
+        }
+        Ok(DeleteWhen(hours))
+    }
+}
+
 /// The file as users write it. Keys are RocketMQ's broker.conf keys in snake_case.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -28,7 +105,7 @@ pub struct RawBrokerConfig {
     pub auto_create_topic_enable: bool,
     pub auto_create_subscription_group: bool,
     pub default_topic_queue_nums: i32,
-    pub delete_when: u8,
+    pub delete_when: DeleteWhen,
     pub file_reserved_time_hours: u32,
     pub max_message_size_bytes: u32,
     pub commitlog_file_size_bytes: u64,
@@ -82,7 +159,7 @@ impl Default for RawBrokerConfig {
             auto_create_topic_enable: true,
             auto_create_subscription_group: true,
             default_topic_queue_nums: 8,
-            delete_when: 4,
+            delete_when: DeleteWhen(vec![4]),
             file_reserved_time_hours: 72,
             max_message_size_bytes: 4 * 1024 * 1024,
             commitlog_file_size_bytes: 1 << 30,
@@ -294,8 +371,8 @@ impl RawBrokerConfig {
         if !(1..=1024).contains(&self.default_topic_queue_nums) {
             return Err(invalid("default_topic_queue_nums", "must be between 1 and 1024"));
         }
-        if self.delete_when > 23 {
-            return Err(invalid("delete_when", "an hour of the day, 0..=23"));
+        if self.delete_when.0.is_empty() || self.delete_when.0.iter().any(|&h| h > 23) {
+            return Err(invalid("delete_when", "one or more hours of the day, each 0..=23"));
         }
         if !(10..=95).contains(&self.disk_max_used_space_ratio_percent) {
             return Err(invalid("disk_max_used_space_ratio_percent", "must be between 10 and 95"));
@@ -329,7 +406,7 @@ impl RawBrokerConfig {
         store.sync_flush_timeout_ms = self.sync_flush_timeout_ms;
         store.max_message_size_bytes = self.max_message_size_bytes;
         store.file_reserved_hours = self.file_reserved_time_hours;
-        store.delete_when_hour = self.delete_when;
+        store.delete_when_hours = self.delete_when.0.clone();
         store.disk_max_used_ratio_percent = self.disk_max_used_space_ratio_percent;
         store.delay_levels_ms = delay_levels_ms;
         Ok(BrokerConfig {
@@ -420,6 +497,22 @@ mod tests {
         assert_eq!(v, vec![1_000, 5_000, 60_000, 7_200_000, 86_400_000, 100]);
         assert!(parse_delay_levels("1x").is_err());
         assert!(parse_delay_levels("s").is_err());
+    }
+
+    #[test]
+    fn delete_when_takes_an_hour_a_list_or_java_text_and_writes_back() {
+        let hours = |text: &str| ron::from_str::<RawBrokerConfig>(text).map(|r| r.delete_when.0);
+        assert_eq!(hours("(delete_when: 4)").unwrap(), vec![4]);
+        assert_eq!(hours("(delete_when: [4, 16])").unwrap(), vec![4, 16]);
+        assert_eq!(hours("(delete_when: \"04;16\")").unwrap(), vec![4, 16]);
+        assert!(hours("(delete_when: \"4;x\")").unwrap_err().to_string().contains("\"x\""));
+        assert!(hours("(delete_when: 300)").is_err());
+        let two = RawBrokerConfig { delete_when: DeleteWhen(vec![4, 16]), ..Default::default() };
+        let text = ron::to_string(&two).unwrap();
+        assert!(text.contains("delete_when:[4,16]"), "{text}");
+        assert_eq!(ron::to_string(&DeleteWhen(vec![4])).unwrap(), "4");
+        let raw = RawBrokerConfig { delete_when: DeleteWhen(vec![24]), ..Default::default() };
+        assert!(raw.validate().is_err());
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use serde_json::Value;
 
-use super::config::RawBrokerConfig;
+use super::config::{DeleteWhen, RawBrokerConfig};
 use crate::config::properties::{self, parse_int, JavaKey, JavaKind};
 use crate::config::JavaKeys;
 
@@ -167,11 +167,14 @@ pub fn java_properties(raw: &RawBrokerConfig) -> Vec<(String, String)> {
 
 /// One of our values in the unit its Java key uses, where that differs.
 fn to_java_units(ours: &str, value: &Value) -> Option<String> {
+    if ours == "delete_when" {
+        let hours: DeleteWhen = serde_json::from_value(value.clone()).ok()?;
+        return Some(hours.to_java());
+    }
     let n = value.as_u64()?;
     match ours {
         "consume_queue_entries_per_file" => Some((n * 20).to_string()),
         "idle_timeout_ms" => Some((n / 1000).to_string()),
-        "delete_when" => Some(format!("{n:02}")),
         _ => None,
     }
 }
@@ -187,14 +190,8 @@ fn cq_file_size(value: &str) -> Result<Value, String> {
 
 /// Java's `deleteWhen` is one or more hours joined by `;` ("04", "04;16").
 fn delete_when(value: &str) -> Result<Value, String> {
-    let hours: Vec<&str> = value.split(';').map(str::trim).filter(|h| !h.is_empty()).collect();
-    match hours.as_slice() {
-        [hour] => match hour.parse::<u8>() {
-            Ok(h) if h < 24 => Ok(Value::from(h)),
-            _ => Err("expected an hour 00-23".into()),
-        },
-        _ => Err("several deletion hours are not supported yet; give one hour 00-23".into()),
-    }
+    let hours = DeleteWhen::parse_java(value)?;
+    serde_json::to_value(&hours).map_err(|e| e.to_string())
 }
 
 fn seconds_to_ms(value: &str) -> Result<Value, String> {
@@ -254,7 +251,7 @@ mod tests {
         assert_eq!(raw.broker_cluster_name, "DefaultCluster");
         assert_eq!(raw.broker_name, "broker-a");
         assert_eq!(raw.file_reserved_time_hours, 48);
-        assert_eq!(raw.delete_when, 4);
+        assert_eq!(raw.delete_when.0, vec![4]);
         assert_eq!(raw.namesrv_addr.as_deref(), Some("10.0.0.1:9876;10.0.0.2:9876"));
         assert_eq!(raw.broker_ip.as_deref(), Some("192.0.2.10"));
         assert_eq!(raw.store_path, std::path::PathBuf::from("/data/rocketmq/store"));
@@ -293,10 +290,21 @@ mod tests {
         assert!(err.contains("`aclEnable`") && err.contains("access control"), "{err}");
         let err = load("mappedFileSizeConsumeQueue=30").unwrap_err();
         assert!(err.contains("multiple of 20"), "{err}");
-        let err = load("deleteWhen=04;16").unwrap_err();
-        assert!(err.contains("`deleteWhen`"), "{err}");
+        let err = load("deleteWhen=04;25").unwrap_err();
+        assert!(err.contains("`deleteWhen`") && err.contains("00-23"), "{err}");
         let err = load("brokerNmae=x").unwrap_err();
         assert!(err.contains("unknown key `brokerNmae`"), "{err}");
+    }
+
+    #[test]
+    fn several_deletion_hours_load_and_print_back_as_java_does() {
+        let raw = load("deleteWhen=04;16\n").unwrap();
+        assert_eq!(raw.delete_when.0, vec![4, 16]);
+        let props = java_properties(&raw);
+        let get = |k: &str| props.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+        assert_eq!(get("deleteWhen").as_deref(), Some("04;16"));
+        let store = raw.validate().unwrap().store_config();
+        assert_eq!(store.delete_when_hours, vec![4, 16]);
     }
 
     #[test]

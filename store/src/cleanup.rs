@@ -5,7 +5,7 @@
 //! * usage > hard limit (90 %): refuse writes (`DiskFull`) and delete files at once;
 //! * usage > warning (85 %): delete files at once (oldest first, never the newest);
 //! * usage <= warning: accept writes again (hysteresis between 85 and 90 %);
-//! * usage > max used (75 %) or the hour is `delete_when_hour`: delete expired files.
+//! * usage > max used (75 %) or the hour is one of `delete_when_hours`: delete expired files.
 //!
 //! [`run_thread`] is the `rmq-store-clean` thread; [`clean_once`] one pass of it. Invariant:
 //! no commitlog segment is deleted before it is flushed and dispatched.
@@ -99,8 +99,9 @@ pub(crate) fn policy(cfg: &StoreConfig, used_percent: u8, hour: u8) -> CleanPoli
         None
     };
     let at_once = used_percent > cfg.disk_warning_ratio_percent;
-    let delete =
-        at_once || used_percent > cfg.disk_max_used_ratio_percent || hour == cfg.delete_when_hour;
+    let delete = at_once
+        || used_percent > cfg.disk_max_used_ratio_percent
+        || cfg.delete_when_hours.contains(&hour);
     CleanPolicy { delete, at_once, disk_full }
 }
 
@@ -131,5 +132,14 @@ mod tests {
         assert_eq!(p(80, 12), CleanPolicy { delete: true, at_once: false, disk_full: Some(false) });
         assert_eq!(p(88, 12), CleanPolicy { delete: true, at_once: true, disk_full: None });
         assert_eq!(p(95, 12), CleanPolicy { delete: true, at_once: true, disk_full: Some(true) });
+    }
+
+    #[test]
+    fn every_deletion_hour_deletes() {
+        let mut cfg = StoreConfig::new("/x");
+        cfg.delete_when_hours = vec![4, 16];
+        let deletes = |hour| policy(&cfg, 50, hour).delete;
+        assert!(deletes(4) && deletes(16));
+        assert!(!deletes(5) && !deletes(15) && !deletes(0));
     }
 }

@@ -45,8 +45,9 @@ pub struct StoreConfig {
     pub max_message_size_bytes: u32,
     /// Commitlog files older than this are deleted by cleanup (default 72 h).
     pub file_reserved_hours: u32,
-    /// Hour of day (local time, 0..=23) when expired files are deleted (default 4).
-    pub delete_when_hour: u8,
+    /// Hours of the day (local time, each 0..=23) when expired files are deleted (default
+    /// `[4]`; Java's `deleteWhen=04;16` is `[4, 16]`).
+    pub delete_when_hours: Vec<u8>,
     /// Above this disk usage expired files are deleted at any hour (default 75 %).
     pub disk_max_used_ratio_percent: u8,
     /// Above this usage files are deleted even if not expired; writes are allowed again
@@ -139,7 +140,7 @@ impl StoreConfig {
             sync_flush_timeout_ms: 5000,
             max_message_size_bytes: 4 << 20,
             file_reserved_hours: 72,
-            delete_when_hour: 4,
+            delete_when_hours: vec![4],
             disk_max_used_ratio_percent: 75,
             disk_warning_ratio_percent: 85,
             disk_hard_limit_ratio_percent: 90,
@@ -177,8 +178,8 @@ impl StoreConfig {
         if index_bytes > i32::MAX as u64 * 4 {
             return invalid("index_max_entries", "small enough for one index file");
         }
-        if self.delete_when_hour > 23 {
-            return invalid("delete_when_hour", "0..=23");
+        if self.delete_when_hours.is_empty() || self.delete_when_hours.iter().any(|&h| h > 23) {
+            return invalid("delete_when_hours", "one or more hours, each 0..=23");
         }
         let (max, warn, hard) = (
             self.disk_max_used_ratio_percent,
