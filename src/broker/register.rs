@@ -35,6 +35,9 @@ pub struct Registrar {
     client: Arc<RemotingClient>,
     /// The topic-table version last sent to the nameservers.
     registered_version: AtomicI64,
+    /// Nameservers whose last registration succeeded: a change either way is logged at INFO
+    /// (WARN when lost), the periodic repeats only at DEBUG.
+    registered_with: parking_lot::Mutex<std::collections::HashSet<String>>,
 }
 
 impl Registrar {
@@ -48,6 +51,7 @@ impl Registrar {
             namesrv_addrs: config.namesrv_addrs.clone(),
             client,
             registered_version: AtomicI64::new(i64::MIN),
+            registered_with: parking_lot::Mutex::new(std::collections::HashSet::new()),
         }
     }
 
@@ -116,15 +120,22 @@ impl Registrar {
     fn register_one(&self, namesrv: &str, cmd: RemotingCommand) -> Result<(), Option<String>> {
         match self.client.invoke_sync(namesrv, cmd, NAMESRV_TIMEOUT) {
             Ok(r) if r.code == ResponseCode::Success.to_i32() => {
-                log::debug!("registered with nameserver {namesrv}");
+                if self.registered_with.lock().insert(namesrv.to_string()) {
+                    let (name, addr) = (&self.broker_name, self.advertised_addr);
+                    log::info!("registered with nameserver {namesrv} as {name} ({addr})");
+                } else {
+                    log::debug!("registered with nameserver {namesrv}");
+                }
                 Ok(())
             }
             Ok(r) => {
+                self.registered_with.lock().remove(namesrv);
                 let remark = r.remark.unwrap_or_default();
                 log::warn!("nameserver {namesrv} refused registration: code {} {remark}", r.code);
                 Err(Some(remark))
             }
             Err(e) => {
+                self.registered_with.lock().remove(namesrv);
                 log::warn!("cannot register with nameserver {namesrv}: {e}");
                 Err(None)
             }

@@ -93,7 +93,10 @@ impl RoleState {
     /// Changes the role (replication and failover will call this).
     #[allow(dead_code)]
     pub fn set(&self, role: BrokerRole) {
-        self.0.store(role.to_u8(), Ordering::Release);
+        let before = BrokerRole::from_u8(self.0.swap(role.to_u8(), Ordering::AcqRel));
+        if before != role {
+            log::info!("broker role changed: {} -> {}", before.as_str(), role.as_str());
+        }
     }
 }
 

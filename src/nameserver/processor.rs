@@ -90,8 +90,20 @@ impl NamesrvProcessor {
             topics: wrapper.topic_config_table.into_values().collect(),
             conn: Some(ctx.conn().id()),
         };
+        let topic_count = reg.topics.len();
+        let (cluster, name, id) = (reg.cluster.clone(), reg.broker_name.clone(), reg.broker_id);
         let out = self.state.routes.write().register(reg, now_ms())?;
-        log::debug!("broker {} registered", h.broker_addr);
+        if out.new_broker {
+            log::info!(
+                "new broker registered: {} {name} id {id} in {cluster}, {topic_count} topics",
+                h.broker_addr
+            );
+        } else {
+            log::debug!("broker {} registered", h.broker_addr);
+        }
+        if let Some(before) = out.previous_id {
+            log::info!("broker {} of {name} changed role: id {before} -> {id}", h.broker_addr);
+        }
         let mut resp = success_with(&RegisterBrokerResponseHeader {
             ha_server_addr: out.ha_server_addr,
             master_addr: out.master_addr,

@@ -35,6 +35,10 @@ pub struct Registration {
 pub struct RegisterOutcome {
     pub master_addr: Option<String>,
     pub ha_server_addr: Option<String>,
+    /// The address was not live before this registration (first one, or back after expiry).
+    pub new_broker: bool,
+    /// The address was registered under another broker id before (a role change).
+    pub previous_id: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -83,6 +87,11 @@ impl RouteTable {
         });
         group.cluster = reg.cluster.clone();
         // The same address under another id means the broker changed role: forget the old id.
+        let previous_id = group
+            .broker_addrs
+            .iter()
+            .find(|(id, addr)| **addr == reg.broker_addr && **id != reg.broker_id)
+            .map(|(id, _)| *id);
         group.broker_addrs.retain(|id, addr| *addr != reg.broker_addr || *id == reg.broker_id);
         group.broker_addrs.insert(reg.broker_id, reg.broker_addr.clone());
         let master_addr = group.master_addr().map(str::to_string);
@@ -90,24 +99,27 @@ impl RouteTable {
         if reg.broker_id == MASTER_ID {
             self.replace_topics_of(&reg.broker_name, &reg.topics);
         }
-        self.live.insert(
-            reg.broker_addr.clone(),
-            LiveBroker {
-                cluster: reg.cluster,
-                broker_name: reg.broker_name,
-                broker_id: reg.broker_id,
-                ha_server_addr: reg.ha_server_addr,
-                last_update_ms: now_ms,
-                timeout_ms: reg.timeout_ms,
-                conn: reg.conn,
-            },
-        );
+        let new_broker = self
+            .live
+            .insert(
+                reg.broker_addr.clone(),
+                LiveBroker {
+                    cluster: reg.cluster,
+                    broker_name: reg.broker_name,
+                    broker_id: reg.broker_id,
+                    ha_server_addr: reg.ha_server_addr,
+                    last_update_ms: now_ms,
+                    timeout_ms: reg.timeout_ms,
+                    conn: reg.conn,
+                },
+            )
+            .is_none();
         if reg.broker_id == MASTER_ID {
-            return Ok(RegisterOutcome::default());
+            return Ok(RegisterOutcome { new_broker, previous_id, ..Default::default() });
         }
         let ha_server_addr =
             master_addr.as_ref().and_then(|m| self.live.get(m)).map(|l| l.ha_server_addr.clone());
-        Ok(RegisterOutcome { master_addr, ha_server_addr })
+        Ok(RegisterOutcome { master_addr, ha_server_addr, new_broker, previous_id })
     }
 
     /// Another address that holds `reg`'s broker name and id and is still live (registered
@@ -299,6 +311,20 @@ mod tests {
             topics: topics.iter().map(|t| TopicConfig::new(t, 4)).collect(),
             conn: Some(ConnectionId(id as u64 + 1)),
         }
+    }
+
+    #[test]
+    fn outcome_tells_a_new_broker_and_a_role_change() {
+        let mut t = RouteTable::default();
+        let first = t.register(reg("a", "1.1.1.1:10911", 0, &["T"]), 0).unwrap();
+        assert!(first.new_broker && first.previous_id.is_none());
+        let again = t.register(reg("a", "1.1.1.1:10911", 0, &["T"]), 1).unwrap();
+        assert!(!again.new_broker && again.previous_id.is_none());
+        let demoted = t.register(reg("a", "1.1.1.1:10911", 1, &["T"]), 2).unwrap();
+        assert_eq!(demoted.previous_id, Some(0));
+        assert!(!demoted.new_broker);
+        t.expire(1_000_000);
+        assert!(t.register(reg("a", "1.1.1.1:10911", 1, &["T"]), 1_000_001).unwrap().new_broker);
     }
 
     #[test]
