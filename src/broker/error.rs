@@ -15,6 +15,7 @@ use rocketmq_store::record::RecordError;
 use rocketmq_store::{PhysOffset, PutError};
 
 use super::role::BrokerRole;
+use super::runtime_conf::UpdateError;
 use crate::protocol::constants::TopicNameError;
 use crate::protocol::message::MessageDecodeError;
 
@@ -324,6 +325,8 @@ pub enum AdminError {
         /// The group.
         group: String,
     },
+    /// UPDATE_BROKER_CONFIG refused.
+    Config(UpdateError),
 }
 
 /// LOCK_BATCH_MQ and UNLOCK_BATCH_MQ failures.
@@ -823,6 +826,14 @@ fn admin(e: &AdminError) -> (ResponseCode, String) {
         AdminError::ProducerGroupNotExist { group } => {
             with(SystemError, format_args!("the producer group[{group}] not exist"))
         }
+        AdminError::Config(u) => {
+            let code = match u {
+                UpdateError::Refused(_) => NoPermission,
+                UpdateError::Body(_) | UpdateError::Persist(_) => SystemError,
+                _ => InvalidParameter,
+            };
+            with(code, u)
+        }
     }
 }
 
@@ -1020,6 +1031,10 @@ mod tests {
             (AdminError::TopicNotExist { topic: t() }, TopicNotExist),
             (AdminError::ConsumerNotOnline { group: g() }, ConsumerNotOnline),
             (AdminError::ProducerGroupNotExist { group: g() }, SystemError),
+            (AdminError::Config(UpdateError::Refused("brokerName".into())), NoPermission),
+            (AdminError::Config(UpdateError::UnknownKey("x".into())), InvalidParameter),
+            (AdminError::Config(UpdateError::Invalid("x".into())), InvalidParameter),
+            (AdminError::Config(UpdateError::Body("x".into())), SystemError),
         ];
         for (e, want) in admin {
             let shown = format!("{e:?}");

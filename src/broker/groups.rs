@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::io;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
@@ -24,14 +25,20 @@ struct Inner {
 pub struct GroupTable {
     inner: RwLock<Inner>,
     path: PathBuf,
-    auto_create: bool,
+    /// Changed at run time by UPDATE_BROKER_CONFIG (`autoCreateSubscriptionGroup`).
+    auto_create: AtomicBool,
 }
 
 impl GroupTable {
     /// Loads the file if present.
     pub fn open(path: PathBuf, auto_create: bool) -> io::Result<Self> {
         let inner = persist::load(&path)?.unwrap_or_default();
-        Ok(Self { inner: RwLock::new(inner), path, auto_create })
+        Ok(Self { inner: RwLock::new(inner), path, auto_create: AtomicBool::new(auto_create) })
+    }
+
+    /// Turns auto-creation of unknown groups on or off from now on.
+    pub fn set_auto_create(&self, on: bool) {
+        self.auto_create.store(on, Ordering::Release);
     }
 
     /// A group's config, auto-created with defaults when allowed. `None`: unknown and
@@ -40,7 +47,7 @@ impl GroupTable {
         if let Some(c) = self.inner.read().subscription_group_table.get(group) {
             return Ok(Some(c.clone()));
         }
-        if !self.auto_create {
+        if !self.auto_create.load(Ordering::Acquire) {
             return Ok(None);
         }
         let config = SubscriptionGroupConfig::new(group);

@@ -20,12 +20,14 @@ mod persist;
 mod processor;
 mod register;
 pub mod role;
+mod runtime_conf;
 mod schedule;
 mod stats;
 pub mod topics;
 mod txn;
 
 use std::net::{IpAddr, SocketAddr, SocketAddrV4};
+use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -64,6 +66,8 @@ pub enum StartError {
     Io(std::io::Error),
     /// A nameserver refused the registration: another live broker holds this name and id.
     NameTaken(String),
+    /// The settings stored by UPDATE_BROKER_CONFIG do not apply over this config.
+    Config(String),
 }
 
 impl std::fmt::Display for StartError {
@@ -73,6 +77,7 @@ impl std::fmt::Display for StartError {
             Self::Metadata(e) => write!(f, "cannot load broker metadata: {e}"),
             Self::Io(e) => write!(f, "cannot start: {e}"),
             Self::NameTaken(why) => write!(f, "refusing to start: {why}"),
+            Self::Config(why) => write!(f, "invalid runtime settings: {why}"),
         }
     }
 }
@@ -102,6 +107,8 @@ pub(crate) struct BrokerCtx {
     pub flush_waits: Sender<processor::send::FlushWait>,
     /// Which transactions are resolved.
     pub txn: Arc<txn::TxnLog>,
+    /// Settings as configured, UPDATE_BROKER_CONFIG's overrides included, and the live ones.
+    pub runtime: runtime_conf::RuntimeConf,
 }
 
 impl BrokerCtx {
@@ -122,6 +129,20 @@ impl BrokerCtx {
     pub fn notify_consumer_ids_changed(&self, group: &str) {
         notify_consumer_ids_changed(&self.groups, &self.clients, group);
     }
+}
+
+/// `config` with the settings an earlier UPDATE_BROKER_CONFIG stored in `path` applied over it
+/// (they win over the config file and flags), each logged at INFO.
+fn with_runtime_overrides(config: BrokerConfig, path: &Path) -> Result<BrokerConfig, StartError> {
+    let (raw, applied) = runtime_conf::with_overrides(config.raw.clone(), path)
+        .map_err(|e| StartError::Config(e.to_string()))?;
+    if applied.is_empty() {
+        return Ok(config);
+    }
+    for p in &applied {
+        log::info!("{}: {}={} (set by updateBrokerConfig)", path.display(), p.key, p.value);
+    }
+    raw.validate().map_err(|e| StartError::Config(format!("{}: {e}", path.display())))
 }
 
 /// Sends NOTIFY_CONSUMER_IDS_CHANGED to every member of `group` (unless the group turned it
@@ -157,6 +178,8 @@ pub struct Broker {
 impl Broker {
     /// Opens the store, loads metadata, binds the port and starts every thread.
     pub fn start(config: BrokerConfig) -> Result<Self, StartError> {
+        let runtime_file = config.store.store_path.join("config").join(runtime_conf::RUNTIME_FILE);
+        let config = with_runtime_overrides(config, &runtime_file)?;
         let store = Arc::new(MessageStore::open(config.store_config()).map_err(StartError::Store)?);
         let config_dir = store.config_dir();
         let topic_defaults = TopicDefaults {
@@ -189,6 +212,7 @@ impl Broker {
         let client = Arc::new(RemotingClient::new(rocketmq_net::ClientConfig::default()));
         let locks = LockTable::new(config.rebalance_lock_max_live_ms);
         let ctx = Arc::new(BrokerCtx {
+            runtime: runtime_conf::RuntimeConf::new(&config, runtime_file),
             role: RoleState::new(config.broker_role),
             registrar: Arc::new(Registrar::new(&config, client.clone())),
             config,

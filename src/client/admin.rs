@@ -582,6 +582,20 @@ impl Admin {
         Ok(parse_properties_text(&String::from_utf8_lossy(&resp.body)))
     }
 
+    /// Changes broker settings (UPDATE_BROKER_CONFIG) given in Java's key names. The answer's
+    /// remark, when there is one, names keys that take effect only when the broker restarts.
+    pub fn update_broker_config(
+        &self,
+        broker_addr: &str,
+        settings: &BTreeMap<String, String>,
+    ) -> Result<Option<String>> {
+        let body: String = settings.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+        let cmd = RemotingCommand::request(RequestCode::UpdateBrokerConfig.to_i32())
+            .with_body(body.into_bytes());
+        let resp = self.instance.call_ok(broker_addr, cmd)?;
+        Ok(resp.remark.filter(|r| !r.is_empty()))
+    }
+
     /// The consumer groups that consume `topic` or hold offsets on it, over its brokers
     /// (QUERY_TOPIC_CONSUME_BY_WHO).
     pub fn topic_consumer_groups(&self, topic: &str) -> Result<BTreeSet<String>> {

@@ -199,6 +199,57 @@ fn mqadmin_topics_messages_consumer_progress_and_reset() {
 }
 
 #[test]
+fn mqadmin_update_broker_config_switches_live_keys_and_keeps_every_change_across_a_restart() {
+    let mut c = Cluster::start();
+    let addr = c.broker.addr.clone();
+    let config = |c: &Cluster| c.json(&["getBrokerConfig", "-b", &addr]);
+    let before = config(&c);
+    assert_eq!(before[&addr]["autoCreateTopicEnable"], "true");
+    let ratio = before[&addr]["diskMaxUsedSpaceRatio"].clone();
+    assert_ne!(ratio, "99");
+    let producer = rocketmq::client::Producer::builder()
+        .name_server(&c.namesrv.addr)
+        .group("update_conf_pg")
+        .build()
+        .unwrap();
+    producer.send(&rocketmq::client::Message::new("AutoMadeBefore", "x")).unwrap();
+
+    let out =
+        c.ok(&["updateBrokerConfig", "-b", &addr, "-k", "autoCreateTopicEnable", "-v", "false"]);
+    assert_eq!(out.trim(), format!("update broker config success, {addr}"));
+    assert_eq!(config(&c)[&addr]["autoCreateTopicEnable"], "false");
+    // In effect at once: a send to a topic nobody created is refused.
+    let err = producer.send(&rocketmq::client::Message::new("AutoMadeAfter", "x")).unwrap_err();
+    assert!(err.to_string().contains("AutoMadeAfter"), "{err}");
+
+    // A key that needs a restart is stored, and the answer says so.
+    let out =
+        c.ok(&["updateBrokerConfig", "-c", "DefaultCluster", "-k", "deleteWhen", "-v", "03;15"]);
+    assert!(out.contains(&format!("update broker config success, {addr}")), "{out}");
+    assert!(out.contains("takes effect when the broker restarts: deleteWhen"), "{out}");
+    // Refusals name the key and change nothing.
+    for (key, value, why) in [
+        ("autoCreateTopicEnabel", "true", "unknown broker config key `autoCreateTopicEnabel`"),
+        ("brokerName", "other", "black list"),
+        ("diskMaxUsedSpaceRatio", "99", "disk_max_used_space_ratio"),
+    ] {
+        let out = c.admin(&["updateBrokerConfig", "-b", &addr, "-k", key, "-v", value]);
+        assert_eq!(out.status.code(), Some(1), "{key}: {}", stdout(&out));
+        assert!(stderr(&out).contains(why), "{key}: {}", stderr(&out));
+    }
+
+    // Every change survives a restart: the broker applies its stored overrides at start.
+    c.broker.terminate();
+    let port: u16 = addr.rsplit(':').next().unwrap().parse().unwrap();
+    c.broker = support::broker_on(port, &c.namesrv.addr, c._store.path(), "broker-a", &[]);
+    let after = config(&c);
+    assert_eq!(after[&addr]["autoCreateTopicEnable"], "false");
+    assert_eq!(after[&addr]["deleteWhen"], "03;15");
+    assert_eq!(after[&addr]["diskMaxUsedSpaceRatio"], ratio, "a refused value is not stored");
+    producer.shutdown();
+}
+
+#[test]
 fn mqadmin_exit_codes() {
     // Usage errors: 2, with the reason on stderr.
     for args in [

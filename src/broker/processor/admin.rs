@@ -117,6 +117,7 @@ fn admin_call(
         RequestCode::GetProducerConnectionList => producer_connections(ctx, req),
         RequestCode::QueryTopicConsumeByWho => consumed_by(ctx, req),
         RequestCode::GetBrokerConfig => Ok(broker_config(ctx)),
+        RequestCode::UpdateBrokerConfig => update_broker_config(ctx, req),
         RequestCode::InvokeBrokerToResetOffset => reset_offset(ctx, req),
         _ => return Err(BrokerError::RequestNotSupported { code: req.code }),
     };
@@ -330,8 +331,28 @@ fn runtime_info(ctx: &BrokerCtx) -> RemotingCommand {
     success().with_body(to_json(&KvTable { table }))
 }
 
+/// UPDATE_BROKER_CONFIG: properties text in Java's keys. Live keys switch now; the others are
+/// stored for the next start, and the remark names them (runtime_conf.rs).
+fn update_broker_config(ctx: &BrokerCtx, req: &RemotingCommand) -> Handled<AdminError> {
+    let body = String::from_utf8_lossy(&req.body);
+    let updated = ctx.runtime.update(&body).map_err(AdminError::Config)?;
+    ctx.groups.set_auto_create(ctx.runtime.auto_create_group());
+    log::info!(
+        "updateBrokerConfig: {} (now: {:?}, at the next start: {:?})",
+        body.trim().replace('\n', ", "),
+        updated.live,
+        updated.at_restart
+    );
+    let mut resp = success();
+    if !updated.at_restart.is_empty() {
+        let keys = updated.at_restart.join(", ");
+        resp.remark = Some(format!("stored; takes effect when the broker restarts: {keys}"));
+    }
+    Ok(resp)
+}
+
 fn broker_config(ctx: &BrokerCtx) -> RemotingCommand {
-    let text: String = crate::broker::java_conf::java_properties(&ctx.config.raw)
+    let text: String = crate::broker::java_conf::java_properties(&ctx.runtime.raw())
         .into_iter()
         .map(|(k, v)| format!("{k}={v}\n"))
         .collect();

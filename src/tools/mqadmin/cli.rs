@@ -86,6 +86,9 @@ pub enum Command {
     /// Print a broker's configuration
     #[command(name = "getBrokerConfig")]
     GetBrokerConfig(GetBrokerConfig),
+    /// Change a broker config key at runtime (Java's key names)
+    #[command(name = "updateBrokerConfig")]
+    UpdateBrokerConfig(UpdateBrokerConfig),
 }
 
 fn target_group() -> ArgGroup {
@@ -395,6 +398,26 @@ pub struct PrintMsg {
     /// Print the bodies (true|false)
     #[arg(short = 'd', long = "printBody", action = ArgAction::Set, default_value_t = true)]
     pub print_body: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group = target_group())]
+pub struct UpdateBrokerConfig {
+    /// Broker address (ip:port)
+    #[arg(short = 'b', long = "brokerAddr")]
+    pub broker_addr: Option<String>,
+    /// Every master of this cluster
+    #[arg(short = 'c', long = "clusterName")]
+    pub cluster_name: Option<String>,
+    /// Config key (Java's name, e.g. autoCreateTopicEnable)
+    #[arg(short = 'k', long = "key")]
+    pub key: String,
+    /// Config value
+    #[arg(short = 'v', long = "value")]
+    pub value: String,
+    /// Slaves too (accepted; this cluster has only masters)
+    #[arg(short = 'a', long = "updateAllBroker", action = ArgAction::Set, default_value_t = false)]
+    pub all: bool,
 }
 
 #[derive(Debug, Args)]

@@ -96,6 +96,7 @@ pub(super) fn execute(cli: &Cli, out: &mut dyn Write) -> Res {
         Command::ConsumeMessage(a) => consume_message(&mut ctx, a),
         Command::PrintMsg(a) => print_msg(&mut ctx, a),
         Command::GetBrokerConfig(a) => get_broker_config(&mut ctx, a),
+        Command::UpdateBrokerConfig(a) => update_broker_config(&mut ctx, a),
     }
 }
 
@@ -361,6 +362,29 @@ fn get_broker_config(ctx: &mut Ctx<'_>, a: &GetBrokerConfig) -> Res {
             s += &format!("{k:<50}=  {v}\n");
         }
         s.push('\n');
+    }
+    ctx.text(&s)
+}
+
+/// Java prints `update broker config success, ADDR` per broker; a note follows for keys that
+/// take effect at the broker's next start.
+fn update_broker_config(ctx: &mut Ctx<'_>, a: &UpdateBrokerConfig) -> Res {
+    let addrs = target_addrs(ctx, a.broker_addr.as_ref(), a.cluster_name.as_ref())?;
+    let settings = BTreeMap::from([(a.key.clone(), a.value.clone())]);
+    let mut done = BTreeMap::new();
+    for addr in &addrs {
+        let note = ctx.admin.update_broker_config(addr, &settings).map_err(failed)?;
+        done.insert(addr.clone(), note);
+    }
+    if ctx.json {
+        return ctx.json(&json!(done));
+    }
+    let mut s = String::new();
+    for (addr, note) in &done {
+        s += &format!("update broker config success, {addr}\n");
+        if let Some(note) = note {
+            s += &format!("  {note}\n");
+        }
     }
     ctx.text(&s)
 }

@@ -113,6 +113,7 @@ pub fn command_name(cmd: &Command) -> &'static str {
         Command::ConsumeMessage(_) => "consumeMessage",
         Command::PrintMsg(_) => "printMsg",
         Command::GetBrokerConfig(_) => "getBrokerConfig",
+        Command::UpdateBrokerConfig(_) => "updateBrokerConfig",
     }
 }
 

@@ -56,7 +56,7 @@ impl SendProcessor {
                     .retry_topic(group, queues)
                     .map_err(persist(MetadataFile::Topics))?,
             )
-        } else if self.ctx.config.auto_create_topic_enable && !h.default_topic.is_empty() {
+        } else if self.ctx.runtime.auto_create_topic() && !h.default_topic.is_empty() {
             self.ctx
                 .topics
                 .create_from_template(&h.topic, &h.default_topic, h.default_topic_queue_nums)
