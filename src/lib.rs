@@ -18,6 +18,7 @@ pub use rocketmq_net as net;
 #[cfg(feature = "server")]
 pub use rocketmq_store as store;
 
+pub mod acl;
 #[cfg(feature = "server")]
 pub mod broker;
 pub mod client;
