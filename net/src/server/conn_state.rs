@@ -10,7 +10,8 @@
 //! connection must complete its first frame within `handshake_timeout_ms` of its accept; bytes
 //! of an unfinished frame must become a whole frame within `frame_timeout_ms` (`partial_since`
 //! is reset by every completed frame); and a connection with no frame read and no byte written
-//! for `idle_timeout_ms` is idle. Idle connections give their buffers back
+//! for `idle_timeout_ms` is idle (a frame being received counts from its first byte). Idle
+//! connections give their buffers back
 //! ([`ConnState::release_buffers`]).
 
 use std::io;
@@ -242,7 +243,10 @@ impl ConnState {
         {
             return Some(CloseReason::StalledFrame);
         }
-        if now.duration_since(self.last_active) >= limits.idle {
+        // A frame being received counts from its start (the frame timeout governs it), so a
+        // connection quiet for a while may still send a large frame.
+        let quiet_since = self.partial_since.map_or(self.last_active, |t| t.max(self.last_active));
+        if now.duration_since(quiet_since) >= limits.idle {
             return Some(CloseReason::Idle);
         }
         None
