@@ -231,6 +231,8 @@ impl ServerBuilder {
     /// Binds, spawns the workers and the `net-io` thread.
     pub fn start(self) -> io::Result<Server> {
         self.validate()?;
+        // mio sets SO_REUSEADDR before binding on Unix (mio 1.x `TcpListener::bind`), so a
+        // restart binds the port while the old connections linger (test `restart_in_place`).
         let mut listener = mio::net::TcpListener::bind(self.config.bind_addr)?;
         let local_addr = listener.local_addr()?;
         let poll = Poll::new()?;
