@@ -15,8 +15,8 @@ use crate::support::*;
 /// Short handshake and frame timeouts, and an idle timeout the tests never reach.
 fn strict() -> ServerConfig {
     ServerConfig {
-        handshake_timeout_ms: 300,
-        frame_timeout_ms: 300,
+        handshake_timeout_ms: 500,
+        frame_timeout_ms: 500,
         idle_timeout_ms: 600_000,
         ..ServerConfig::default()
     }
@@ -73,14 +73,14 @@ fn a_later_frame_dripped_a_byte_at_a_time_is_cut_off() {
 
 #[test]
 fn whole_frames_keep_a_connection_open_past_every_timeout() {
-    let config = ServerConfig { idle_timeout_ms: 300, ..strict() };
+    let config = ServerConfig { idle_timeout_ms: 500, ..strict() };
     let server = echo_server(config);
     let mut raw = raw_connect(&server);
-    // Ten times the timeouts, a whole frame every 50 ms.
-    for i in 0..60 {
+    // Four times the timeouts, a whole frame every 25 ms.
+    for i in 0..80 {
         let text = i.to_string();
         raw_send(&mut raw, &echo_request(&text), SerializeType::Json);
         assert_eq!(raw_read(&mut raw).body, text.as_bytes(), "request {i} answered");
-        thread::sleep(Duration::from_millis(50));
+        thread::sleep(Duration::from_millis(25));
     }
 }
