@@ -146,12 +146,13 @@ impl ConnLimits {
         for (ip, (n, refusal)) in refused.iter().take(REFUSAL_LOG_ADDRS) {
             match refusal {
                 Refusal::AddressFull => warn!(
-                    "refused {n} connection(s) from {ip}: it has {} open, the limit per address \
-                     (connections_per_address_max)",
-                    self.open_from(*ip)
+                    "refused {n} connection(s) from {ip}: {} already open from that address \
+                     (connections_per_address_max {})",
+                    self.open_from(*ip),
+                    self.per_address_max
                 ),
                 Refusal::ServerFull => warn!(
-                    "refused {n} connection(s) from {ip}: the server has {} open \
+                    "refused {n} connection(s) from {ip}: the server already has {} open \
                      (connections_max)",
                     self.connections_max
                 ),
