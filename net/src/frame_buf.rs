@@ -2,11 +2,13 @@
 //! I/O thread and the client's reader threads.
 //!
 //! **Invariant:** `start <= end <= buf.len()`. The buffer only grows to hold a frame whose length
-//! prefix has already been checked against the frame limit, and shrinks back once drained.
+//! prefix has already been checked against the frame limit, and shrinks back once drained. It
+//! allocates nothing until the first read, and [`FrameBuf::release`] gives the memory back while
+//! no bytes are buffered, so an idle connection holds no read buffer.
 
 use crate::protocol::{frame_len, DecodeError};
 
-/// Initial (and shrink-back) size.
+/// Size allocated at the first read (and shrunk back to after a large frame).
 pub(crate) const FRAME_BUF_BYTES: usize = 64 * 1024;
 
 #[derive(Debug)]
@@ -19,7 +21,26 @@ pub(crate) struct FrameBuf {
 
 impl FrameBuf {
     pub(crate) fn new(frame_max_bytes: usize) -> Self {
-        Self { buf: vec![0; FRAME_BUF_BYTES], start: 0, end: 0, frame_max_bytes }
+        Self { buf: Vec::new(), start: 0, end: 0, frame_max_bytes }
+    }
+
+    /// Whether no bytes are buffered (no partial frame, no undispatched frame).
+    pub(crate) fn is_drained(&self) -> bool {
+        self.start == self.end
+    }
+
+    /// Bytes of memory the buffer holds.
+    pub(crate) fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// Frees the buffer if nothing is buffered; the next [`Self::spare`] allocates again.
+    pub(crate) fn release(&mut self) {
+        if self.is_drained() {
+            self.buf = Vec::new();
+            self.start = 0;
+            self.end = 0;
+        }
     }
 
     /// Free space to read into: compacts, or grows to fit the frame being received.
@@ -37,10 +58,11 @@ impl FrameBuf {
                 self.end -= self.start;
                 self.start = 0;
             } else {
-                // Full with one incomplete frame: its checked length says how much to grow.
+                // Full with one incomplete frame (or not allocated yet): its checked length
+                // says how much to grow.
                 let needed = frame_len(&self.buf, self.frame_max_bytes)?.unwrap_or(0);
                 assert!(needed <= self.frame_max_bytes, "grew past the checked frame limit");
-                self.buf.resize(needed.max(self.buf.len() + 1), 0);
+                self.buf.resize(needed.max(self.buf.len() + 1).max(FRAME_BUF_BYTES), 0);
             }
         }
         assert!(self.start <= self.end && self.end < self.buf.len(), "no spare space");
@@ -116,6 +138,22 @@ mod tests {
         spare[..4].copy_from_slice(&2000u32.to_be_bytes());
         fb.filled(4);
         assert!(matches!(fb.next_frame(), Err(DecodeError::FrameTooLarge { .. })));
+    }
+
+    #[test]
+    fn allocates_at_the_first_read_and_releases_only_when_drained() {
+        let mut fb = FrameBuf::new(1 << 20);
+        assert_eq!(fb.capacity(), 0, "nothing allocated before the first read");
+        let whole = frame(10);
+        assert_eq!(feed(&mut fb, &whole[..5], 5).len(), 0);
+        assert!(fb.capacity() >= FRAME_BUF_BYTES);
+        fb.release();
+        assert!(fb.capacity() > 0 && !fb.is_drained(), "a partial frame is kept");
+        assert_eq!(feed(&mut fb, &whole[5..], 100).len(), 1);
+        assert!(fb.is_drained());
+        fb.release();
+        assert_eq!(fb.capacity(), 0);
+        assert_eq!(feed(&mut fb, &frame(3), 100).len(), 1, "usable again after a release");
     }
 
     /// Feeds `bytes` in chunks of the given sizes (cycled); stops at the first error.

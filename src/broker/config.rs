@@ -122,6 +122,8 @@ pub struct RawBrokerConfig {
     pub client_channel_expire_ms: u64,
     pub rebalance_lock_max_live_ms: u64,
     pub idle_timeout_ms: u64,
+    /// See `ServerConfig::connections_per_address_max`.
+    pub connections_per_address_max: usize,
     pub net_busy_poll_us: u64,
     pub send_threads: usize,
     pub send_queue_capacity: usize,
@@ -177,6 +179,7 @@ impl Default for RawBrokerConfig {
             client_channel_expire_ms: 120_000,
             rebalance_lock_max_live_ms: super::lock::DEFAULT_LOCK_MAX_LIVE_MS,
             idle_timeout_ms: 120_000,
+            connections_per_address_max: 1_000,
             net_busy_poll_us: 50,
             send_threads: 1,
             send_queue_capacity: 10_000,
@@ -218,6 +221,8 @@ pub struct BrokerConfig {
     /// An orderly consumer's queue lock expires this long after its last renewal.
     pub rebalance_lock_max_live_ms: u64,
     pub idle_timeout_ms: u64,
+    /// See `ServerConfig::connections_per_address_max`.
+    pub connections_per_address_max: usize,
     /// See `ServerConfig::busy_poll_us`.
     pub net_busy_poll_us: u64,
     pub pools: PoolSizes,
@@ -427,6 +432,7 @@ impl RawBrokerConfig {
             client_channel_expire_ms: self.client_channel_expire_ms,
             rebalance_lock_max_live_ms: self.rebalance_lock_max_live_ms.max(1),
             idle_timeout_ms: self.idle_timeout_ms,
+            connections_per_address_max: self.connections_per_address_max.max(1),
             net_busy_poll_us: self.net_busy_poll_us,
             pools: PoolSizes {
                 send_threads: self.send_threads,

@@ -57,6 +57,8 @@ pub const BROKER_KEYS: &[JavaKey] = &[
     JavaKey::mapped("flushConsumerOffsetInterval", "consumer_offset_flush_interval_ms", Int),
     JavaKey::mapped("channelExpiredTimeout", "client_channel_expire_ms", Int),
     JavaKey::mapped("serverChannelMaxIdleTimeSeconds", "idle_timeout_ms", Convert(seconds_to_ms)),
+    // Ours (Java has no per-address limit), spelled as a Java key so broker.conf can set it.
+    JavaKey::mapped("connectionsPerAddressMax", "connections_per_address_max", Int),
     JavaKey::mapped("maxTransferCountOnMessageInMemory", "max_transfer_count", Int),
     JavaKey::mapped("maxTransferBytesOnMessageInMemory", "max_transfer_bytes", Int),
     JavaKey::mapped("regionId", "region_id", Str),

@@ -345,6 +345,7 @@ fn start_server(ctx: &Arc<BrokerCtx>) -> std::io::Result<Server> {
     let cfg = &ctx.config;
     let mut server_cfg = ServerConfig::new(cfg.listen_addr);
     server_cfg.idle_timeout_ms = cfg.idle_timeout_ms;
+    server_cfg.connections_per_address_max = cfg.connections_per_address_max;
     server_cfg.busy_poll_us = cfg.net_busy_poll_us;
     let mut b = ServerBuilder::new(server_cfg);
     let p = cfg.pools;

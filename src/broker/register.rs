@@ -1,14 +1,21 @@
 //! Registration with every nameserver: at start, every `register_interval_ms` (30 s), and soon
 //! after a topic change; UNREGISTER_BROKER at shutdown.
 //!
+//! **Fast route recovery.** A nameserver that was not reached, refused us, or whose connection
+//! closed (it stopped or restarted) is registered with again every [`RETRY_INTERVAL`] (1 s)
+//! until it accepts, instead of at the next 30 s round: a restarted nameserver has this
+//! broker's routes about a second after it is back. Only that nameserver is retried; the
+//! warning for a nameserver that stays unreachable is repeated once every
+//! [`FAILURE_LOG_EVERY`] attempts.
+//!
 //! [`Registrar`] owns what registration needs (the broker's identity, the nameserver client
 //! and the topic-table version last sent) and nothing else; the `register` thread gets it and
 //! the topic table, not the whole broker.
 
 use std::net::SocketAddrV4;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use rocketmq_net::{RemotingClient, RemotingCommand, RequestCode, ResponseCode};
@@ -23,6 +30,11 @@ use crate::protocol::header::namesrv::{
 };
 
 const NAMESRV_TIMEOUT: Duration = Duration::from_secs(3);
+/// How soon a nameserver that failed a registration, or whose connection closed, is
+/// registered with again.
+pub const RETRY_INTERVAL: Duration = Duration::from_secs(1);
+/// A failing nameserver's warning is logged on its first failure and every this many after.
+const FAILURE_LOG_EVERY: u32 = 30;
 
 /// Registers this broker with the nameservers.
 #[derive(Debug)]
@@ -35,9 +47,10 @@ pub struct Registrar {
     client: Arc<RemotingClient>,
     /// The topic-table version last sent to the nameservers.
     registered_version: AtomicI64,
-    /// Nameservers whose last registration succeeded: a change either way is logged at INFO
-    /// (WARN when lost), the periodic repeats only at DEBUG.
-    registered_with: parking_lot::Mutex<std::collections::HashSet<String>>,
+    /// Failed registrations in a row, one counter per entry of `namesrv_addrs`.
+    failures: Vec<AtomicU32>,
+    /// Whether nameserver `i` ever took a registration: the first success is logged at INFO.
+    announced: Vec<AtomicBool>,
 }
 
 impl Registrar {
@@ -51,7 +64,8 @@ impl Registrar {
             namesrv_addrs: config.namesrv_addrs.clone(),
             client,
             registered_version: AtomicI64::new(i64::MIN),
-            registered_with: parking_lot::Mutex::new(std::collections::HashSet::new()),
+            failures: config.namesrv_addrs.iter().map(|_| AtomicU32::new(0)).collect(),
+            announced: config.namesrv_addrs.iter().map(|_| AtomicBool::new(false)).collect(),
         }
     }
 
@@ -70,6 +84,23 @@ impl Registrar {
     /// [`Registrar::register_all`], failing when a nameserver refused us because another live
     /// broker holds our name and id (the broker then refuses to start).
     pub fn register_all_checked(&self, topics: &TopicTable) -> Result<(), String> {
+        self.register(topics, None)
+    }
+
+    /// The nameservers (indexes into `namesrv_addrs`) to register with again now: those whose
+    /// last registration failed and those whose connection closed since.
+    fn lost(&self) -> Vec<usize> {
+        (0..self.namesrv_addrs.len())
+            .filter(|&i| {
+                self.failures[i].load(Ordering::Relaxed) > 0
+                    || !self.client.is_connected(&self.namesrv_addrs[i])
+            })
+            .collect()
+    }
+
+    /// Registers with the nameservers listed in `only` (every one if `None`). The topic-table
+    /// version is recorded only for a registration with every nameserver.
+    fn register(&self, topics: &TopicTable, only: Option<&[usize]>) -> Result<(), String> {
         let wrapper = topics.wrapper();
         let version = wrapper.data_version.counter;
         if self.namesrv_addrs.is_empty() {
@@ -94,11 +125,14 @@ impl Registrar {
         };
         let mut all_ok = true;
         let mut taken = None;
-        for namesrv in &self.namesrv_addrs {
+        for (i, namesrv) in self.namesrv_addrs.iter().enumerate() {
+            if only.is_some_and(|only| !only.contains(&i)) {
+                continue;
+            }
             let cmd = RemotingCommand::request(RequestCode::RegisterBroker.to_i32())
                 .with_header(&header)
                 .with_body(body.clone());
-            match self.register_one(namesrv, cmd) {
+            match self.register_one(i, cmd) {
                 Ok(()) => {}
                 Err(Some(remark)) if remark.starts_with(BROKER_NAME_TAKEN) => {
                     all_ok = false;
@@ -107,37 +141,63 @@ impl Registrar {
                 Err(_) => all_ok = false,
             }
         }
-        // Recorded even after a failure: the periodic registration retries, and requests must
-        // not each wait for a dead nameserver.
-        self.registered_version.fetch_max(version, Ordering::AcqRel);
+        // Recorded even after a failure: the `register` thread retries the failed nameservers,
+        // and requests must not each wait for a dead one.
+        if only.is_none() {
+            self.registered_version.fetch_max(version, Ordering::AcqRel);
+        }
         if !all_ok {
             log::debug!("topic table version {version} not accepted by every nameserver yet");
         }
         taken.map_or(Ok(()), Err)
     }
 
-    /// One registration; a refusal carries the nameserver's remark, a failure to reach it none.
-    fn register_one(&self, namesrv: &str, cmd: RemotingCommand) -> Result<(), Option<String>> {
-        match self.client.invoke_sync(namesrv, cmd, NAMESRV_TIMEOUT) {
-            Ok(r) if r.code == ResponseCode::Success.to_i32() => {
-                if self.registered_with.lock().insert(namesrv.to_string()) {
+    /// One registration with nameserver `i`; a refusal carries the nameserver's remark, a
+    /// failure to reach it none.
+    fn register_one(&self, i: usize, cmd: RemotingCommand) -> Result<(), Option<String>> {
+        let namesrv = &self.namesrv_addrs[i];
+        let result = match self.client.invoke_sync(namesrv, cmd, NAMESRV_TIMEOUT) {
+            Ok(r) if r.code == ResponseCode::Success.to_i32() => Ok(()),
+            Ok(r) => Err((Some(r.remark.unwrap_or_default()), format!("code {}", r.code))),
+            Err(e) => Err((None, e.to_string())),
+        };
+        match result {
+            Ok(()) => {
+                let failed = self.failures[i].swap(0, Ordering::Relaxed);
+                let first = !self.announced[i].swap(true, Ordering::Relaxed);
+                if first {
                     let (name, addr) = (&self.broker_name, self.advertised_addr);
                     log::info!("registered with nameserver {namesrv} as {name} ({addr})");
+                } else if failed > 0 {
+                    log::info!("registered with nameserver {namesrv} after {failed} failure(s)");
                 } else {
                     log::debug!("registered with nameserver {namesrv}");
                 }
                 Ok(())
             }
-            Ok(r) => {
-                self.registered_with.lock().remove(namesrv);
-                let remark = r.remark.unwrap_or_default();
-                log::warn!("nameserver {namesrv} refused registration: code {} {remark}", r.code);
-                Err(Some(remark))
-            }
-            Err(e) => {
-                self.registered_with.lock().remove(namesrv);
-                log::warn!("cannot register with nameserver {namesrv}: {e}");
-                Err(None)
+            Err((remark, why)) => {
+                let failed = self.failures[i].fetch_add(1, Ordering::Relaxed);
+                let level = if failed % FAILURE_LOG_EVERY == 0 {
+                    log::Level::Warn
+                } else {
+                    log::Level::Debug
+                };
+                let retry = RETRY_INTERVAL.as_secs();
+                match &remark {
+                    Some(remark) => log::log!(
+                        level,
+                        "nameserver {namesrv} refused registration: {why} {remark} \
+                         (failure {}, retrying every {retry} s)",
+                        failed + 1
+                    ),
+                    None => log::log!(
+                        level,
+                        "cannot register with nameserver {namesrv}: {why} \
+                         (failure {}, retrying every {retry} s)",
+                        failed + 1
+                    ),
+                }
+                Err(remark)
             }
         }
     }
@@ -160,10 +220,22 @@ impl Registrar {
     }
 }
 
-/// The `register` thread: registers every `interval` (the first registration is the start's),
-/// until stopped.
+/// The `register` thread, until stopped: registers with every nameserver every `interval`
+/// (the first registration is the start's), and every [`RETRY_INTERVAL`] with the nameservers
+/// that failed or whose connection closed (see the module doc).
 pub fn run(registrar: &Registrar, topics: &TopicTable, interval: Duration, stop: &Receiver<()>) {
-    while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(interval) {
-        registrar.register_all(topics);
+    let tick = RETRY_INTERVAL.min(interval);
+    let mut next_round = Instant::now() + interval;
+    while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(tick) {
+        let now = Instant::now();
+        if now >= next_round {
+            next_round = now + interval;
+            registrar.register_all(topics);
+            continue;
+        }
+        let lost = registrar.lost();
+        if !lost.is_empty() {
+            let _ = registrar.register(topics, Some(&lost));
+        }
     }
 }

@@ -25,6 +25,9 @@ pub struct RawNamesrvConfig {
     pub worker_queue_capacity: usize,
     /// Idle client connections are closed after this long.
     pub idle_timeout_ms: u64,
+    /// Connections from one client address beyond this are refused (see
+    /// `ServerConfig::connections_per_address_max`).
+    pub connections_per_address_max: usize,
     /// Where KV config is persisted; none keeps it in memory.
     pub kv_config_path: Option<PathBuf>,
 }
@@ -39,6 +42,7 @@ impl Default for RawNamesrvConfig {
             worker_threads: 8,
             worker_queue_capacity: 10_000,
             idle_timeout_ms: 120_000,
+            connections_per_address_max: 1_000,
             kv_config_path: None,
         }
     }
@@ -53,6 +57,7 @@ pub struct NamesrvConfig {
     pub worker_threads: usize,
     pub worker_queue_capacity: usize,
     pub idle_timeout_ms: u64,
+    pub connections_per_address_max: usize,
     pub kv_config_path: Option<PathBuf>,
 }
 
@@ -107,6 +112,7 @@ impl RawNamesrvConfig {
             worker_threads: self.worker_threads,
             worker_queue_capacity: self.worker_queue_capacity,
             idle_timeout_ms: self.idle_timeout_ms,
+            connections_per_address_max: self.connections_per_address_max.max(1),
             kv_config_path: self.kv_config_path,
         })
     }

@@ -20,6 +20,8 @@ pub const NAMESRV_KEYS: &[JavaKey] = &[
     JavaKey::mapped("serverWorkerThreads", "worker_threads", Int),
     JavaKey::mapped("defaultThreadPoolNums", "worker_threads", Int),
     JavaKey::mapped("serverChannelMaxIdleTimeSeconds", "idle_timeout_ms", Convert(seconds_to_ms)),
+    // Ours (Java has no per-address limit), spelled as a Java key so the file can set it.
+    JavaKey::mapped("connectionsPerAddressMax", "connections_per_address_max", Int),
     JavaKey::mapped("scanNotActiveBrokerInterval", "scan_interval_ms", Int),
     JavaKey::mapped("kvConfigPath", "kv_config_path", Str),
     JavaKey::ignored("rocketmqHome", "the nameserver needs no installation directory"),

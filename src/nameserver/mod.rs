@@ -52,6 +52,7 @@ impl NameServer {
         });
         let mut server_cfg = ServerConfig::new(config.listen_addr);
         server_cfg.idle_timeout_ms = config.idle_timeout_ms;
+        server_cfg.connections_per_address_max = config.connections_per_address_max;
         let mut builder = ServerBuilder::new(server_cfg);
         let pool = builder.pool("namesrv", config.worker_threads, config.worker_queue_capacity);
         builder.default_processor(pool, Arc::new(NamesrvProcessor::new(state.clone())));

@@ -11,6 +11,7 @@ mod config_files;
 mod multihost;
 mod orderly;
 mod request_reply;
+mod route_recovery;
 mod service;
 mod stock_bodies;
 mod support;

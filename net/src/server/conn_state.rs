@@ -5,11 +5,19 @@
 //! **Invariants:** `write_pos <= write_buf.len()`; unsent bytes are `write_buf[write_pos..]`.
 //! A connection holding a oneway job (`held`) is not read until the job is queued. Frames are
 //! handled in arrival order, and a frame that does not decode closes only this connection.
+//!
+//! **Timeouts count whole frames, not bytes** (so a byte a second keeps nothing alive): a
+//! connection must complete its first frame within `handshake_timeout_ms` of its accept; bytes
+//! of an unfinished frame must become a whole frame within `frame_timeout_ms` (`partial_since`
+//! is reset by every completed frame); and a connection with no frame read and no byte written
+//! for `idle_timeout_ms` is idle (a frame being received counts from its first byte). Idle
+//! connections give their buffers back
+//! ([`ConnState::release_buffers`]).
 
 use std::io;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::TrySendError;
 use log::debug;
@@ -45,7 +53,13 @@ pub(super) struct ConnState {
     pub(super) dirty: bool,
     /// The last write hit `WouldBlock`; wait for a writable edge.
     pub(super) write_blocked: bool,
+    /// The last whole frame read, or bytes written (the accept, before either).
     pub(super) last_active: Instant,
+    accepted_at: Instant,
+    /// A whole frame has been read.
+    framed: bool,
+    /// Since when the buffered bytes have made no whole-frame progress (`None`: none buffered).
+    partial_since: Option<Instant>,
     /// A oneway job its full pool refused; while set, the socket is not read.
     pub(super) held: Option<HeldJob>,
     /// Unsent bytes beyond which the peer is closed as a slow reader.
@@ -59,6 +73,10 @@ pub(super) enum CloseReason {
     BadFrame(DecodeError),
     WriteQueueFull(usize),
     Idle,
+    /// No whole frame within `handshake_timeout_ms` of the accept.
+    Handshake,
+    /// An unfinished frame made no progress for `frame_timeout_ms`.
+    StalledFrame,
     Requested,
     Shutdown,
 }
@@ -71,8 +89,27 @@ impl std::fmt::Display for CloseReason {
             Self::BadFrame(e) => write!(f, "bad frame: {e}"),
             Self::WriteQueueFull(n) => write!(f, "write queue over its cap ({n} bytes pending)"),
             Self::Idle => f.write_str("idle timeout"),
+            Self::Handshake => f.write_str("no whole frame within the handshake timeout"),
+            Self::StalledFrame => f.write_str("a partial frame stalled past the frame timeout"),
             Self::Requested => f.write_str("closed by the application"),
             Self::Shutdown => f.write_str("server shutdown"),
+        }
+    }
+}
+
+/// The frame-counting timeouts of [`ConnState::timed_out`], from the `ServerConfig`.
+pub(super) struct Timeouts {
+    pub(super) handshake: Duration,
+    pub(super) frame: Duration,
+    pub(super) idle: Duration,
+}
+
+impl Timeouts {
+    pub(super) fn of(config: &ServerConfig) -> Self {
+        Self {
+            handshake: Duration::from_millis(config.handshake_timeout_ms),
+            frame: Duration::from_millis(config.frame_timeout_ms),
+            idle: Duration::from_millis(config.idle_timeout_ms),
         }
     }
 }
@@ -101,6 +138,9 @@ impl ConnState {
             dirty: false,
             write_blocked: false,
             last_active: now,
+            accepted_at: now,
+            framed: false,
+            partial_since: None,
             held: None,
             write_max_bytes: config.write_queue_max_bytes,
         }
@@ -136,9 +176,9 @@ impl ConnState {
                 Ok(0) => return ReadOutcome::Close(CloseReason::PeerClosed),
                 Ok(n) => {
                     self.frames.filled(n);
-                    self.last_active = now;
-                    if let Err(e) = self.handle_frames(router) {
-                        return ReadOutcome::Close(CloseReason::BadFrame(e));
+                    match self.handle_frames(router) {
+                        Ok(frames) => self.note_progress(frames, now),
+                        Err(e) => return ReadOutcome::Close(CloseReason::BadFrame(e)),
                     }
                     if self.held.is_some() {
                         // Back-pressure: leave the rest in the socket until the job is queued.
@@ -166,14 +206,68 @@ impl ConnState {
     }
 
     /// Decodes and dispatches every complete frame in the read buffer, stopping early when a
-    /// oneway job is held (the later frames stay buffered).
-    pub(super) fn handle_frames(&mut self, router: Option<&Router>) -> Result<(), DecodeError> {
+    /// oneway job is held (the later frames stay buffered). Returns how many it handled.
+    pub(super) fn handle_frames(&mut self, router: Option<&Router>) -> Result<usize, DecodeError> {
+        let mut handled = 0;
         while self.held.is_none() {
             let Some(frame) = self.frames.next_frame()? else { break };
             let (cmd, _) = RemotingCommand::decode(frame)?;
             self.dispatch(cmd, router);
+            handled += 1;
         }
-        Ok(())
+        Ok(handled)
+    }
+
+    /// Books `frames` whole frames handled at `now` for the timeouts (see the module doc).
+    pub(super) fn note_progress(&mut self, frames: usize, now: Instant) {
+        if frames > 0 {
+            self.last_active = now;
+            self.framed = true;
+            self.partial_since = None;
+        }
+        if self.frames.is_drained() {
+            self.partial_since = None;
+        } else if self.partial_since.is_none() {
+            self.partial_since = Some(now);
+        }
+    }
+
+    /// Which timeout, if any, this connection has run past at `now`. A connection holding a
+    /// oneway job is paused by the server, so only the idle timeout applies to it.
+    pub(super) fn timed_out(&self, now: Instant, limits: &Timeouts) -> Option<CloseReason> {
+        if !self.framed && now.duration_since(self.accepted_at) >= limits.handshake {
+            return Some(CloseReason::Handshake);
+        }
+        if self.held.is_none()
+            && self.partial_since.is_some_and(|t| now.duration_since(t) >= limits.frame)
+        {
+            return Some(CloseReason::StalledFrame);
+        }
+        // A frame being received counts from its start (the frame timeout governs it), so a
+        // connection quiet for a while may still send a large frame.
+        let quiet_since = self.partial_since.map_or(self.last_active, |t| t.max(self.last_active));
+        if now.duration_since(quiet_since) >= limits.idle {
+            return Some(CloseReason::Idle);
+        }
+        None
+    }
+
+    /// Frees the read and write buffers if nothing is buffered in them (an idle connection);
+    /// the next read or reply allocates again.
+    pub(super) fn release_buffers(&mut self) {
+        if self.held.is_some() {
+            return;
+        }
+        self.frames.release();
+        if self.unsent() == 0 {
+            self.write_buf = Vec::new();
+            self.write_pos = 0;
+        }
+    }
+
+    /// Bytes of memory held by this connection's read and write buffers.
+    pub(super) fn buffer_bytes(&self) -> usize {
+        self.frames.capacity() + self.write_buf.capacity()
     }
 
     fn dispatch(&mut self, cmd: RemotingCommand, router: Option<&Router>) {

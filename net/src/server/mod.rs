@@ -14,6 +14,7 @@
 
 mod conn;
 mod conn_state;
+mod limits;
 mod pool;
 mod processor;
 mod reactor;
@@ -21,7 +22,7 @@ mod transport;
 
 use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -30,6 +31,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use log::warn;
 use mio::{Poll, Waker};
+use parking_lot::Mutex;
 
 use crate::protocol::{SerializeType, FRAME_MAX_BYTES_DEFAULT};
 
@@ -39,7 +41,7 @@ pub use processor::{
 };
 
 use conn::{IoHandle, IoMsg};
-use reactor::{CloseHook, Reactor, Route, Router};
+use reactor::{CloseHook, Reactor, Route, Router, Shared};
 
 /// Server settings. Build with [`ServerConfig::new`] or `Default` (127.0.0.1, any port).
 #[derive(Debug, Clone)]
@@ -48,14 +50,28 @@ pub struct ServerConfig {
     pub bind_addr: SocketAddr,
     /// Largest frame accepted or sent, 4-byte prefix included (16 MiB, as Java).
     pub frame_max_bytes: usize,
-    /// Connections with no traffic for this long are closed (Java: 120 s).
+    /// Connections with no whole frame read and no byte written for this long are closed
+    /// (Java: 120 s). Bytes of an unfinished frame do not count as traffic.
     pub idle_timeout_ms: u64,
+    /// A connection that has not sent one whole frame this long after its accept is closed
+    /// (Java has none; RocketMQ clients send their first request at once).
+    pub handshake_timeout_ms: u64,
+    /// Bytes of an unfinished frame must become a whole frame within this long, or the
+    /// connection is closed: a peer sending a byte a second (slowloris) cannot hold it open.
+    /// At the default, a 16 MiB frame must arrive at 0.5 MiB/s at least.
+    pub frame_timeout_ms: u64,
     /// Unsent bytes one connection may hold before it is closed as a slow reader.
     pub write_queue_max_bytes: usize,
     /// Header encoding of responses. JSON is the only one every client reads.
     pub response_serialize: SerializeType,
     /// Connections beyond this are accepted and closed at once.
     pub connections_max: usize,
+    /// Connections from one client IP address beyond this are accepted and closed at once, so
+    /// that one client cannot fill `connections_max` and lock everyone else out. Java has no
+    /// such limit; a RocketMQ client opens one connection per broker and nameserver, so the
+    /// default (1000) leaves room for many clients behind one address (NAT, a host of
+    /// processes) while one runaway client is stopped at a tenth of `connections_max`.
+    pub connections_per_address_max: usize,
     /// How long a graceful shutdown waits for workers and for replies to be written.
     pub shutdown_timeout_ms: u64,
     /// After a wake-up with work, `net-io` polls without sleeping for this long, so that a
@@ -82,14 +98,29 @@ impl Default for ServerConfig {
             bind_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             frame_max_bytes: FRAME_MAX_BYTES_DEFAULT,
             idle_timeout_ms: 120_000,
+            handshake_timeout_ms: 10_000,
+            frame_timeout_ms: 30_000,
             write_queue_max_bytes: 64 * 1024 * 1024,
             response_serialize: SerializeType::Json,
             connections_max: 10_000,
+            connections_per_address_max: 1_000,
             shutdown_timeout_ms: 5_000,
             busy_poll_us: 0,
             reply_queue_max: 4096,
         }
     }
+}
+
+/// A snapshot of the server's connection table, published by `net-io` every 500 ms (so it
+/// may lag by that much). See [`Server::stats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServerStats {
+    /// Open connections.
+    pub connections: usize,
+    /// Connections the table has room for without growing (it shrinks after a flood).
+    pub connection_table_capacity: usize,
+    /// Bytes held by every connection's read and write buffers (idle ones hold none).
+    pub buffer_bytes: usize,
 }
 
 /// Names a pool declared with [`ServerBuilder::pool`].
@@ -200,6 +231,8 @@ impl ServerBuilder {
     /// Binds, spawns the workers and the `net-io` thread.
     pub fn start(self) -> io::Result<Server> {
         self.validate()?;
+        // mio sets SO_REUSEADDR before binding on Unix (mio 1.x `TcpListener::bind`), so a
+        // restart binds the port while the old connections linger (test `restart_in_place`).
         let mut listener = mio::net::TcpListener::bind(self.config.bind_addr)?;
         let local_addr = listener.local_addr()?;
         let poll = Poll::new()?;
@@ -223,6 +256,9 @@ impl ServerBuilder {
             workers.extend(handles);
         }
         drop(done_tx);
+        let refusals = Arc::new(Mutex::new(limits::RefusalBook::default()));
+        let stats = Arc::new(Mutex::new(ServerStats::default()));
+        let shared = Shared { refusals: Arc::clone(&refusals), stats: Arc::clone(&stats) };
         let rejected = Arc::new(AtomicU64::new(0));
         let router = Router {
             pools: queues,
@@ -241,6 +277,7 @@ impl ServerBuilder {
             self.config,
             router,
             self.on_close,
+            shared,
         );
         let io_thread =
             thread::Builder::new().name("net-io".into()).spawn(move || reactor.run())?;
@@ -252,6 +289,8 @@ impl ServerBuilder {
             workers_done: done_rx,
             shutdown_timeout,
             rejected,
+            refusals,
+            stats,
         })
     }
 
@@ -259,6 +298,9 @@ impl ServerBuilder {
         let invalid = |msg: String| Err(io::Error::new(io::ErrorKind::InvalidInput, msg));
         if self.config.reply_queue_max == 0 {
             return invalid("reply_queue_max must be at least 1".to_owned());
+        }
+        if self.config.connections_per_address_max == 0 {
+            return invalid("connections_per_address_max must be at least 1".to_owned());
         }
         if let Some(p) = self.pools.iter().find(|p| p.threads == 0 || p.capacity == 0) {
             return invalid(format!("pool '{}' needs at least one thread and queue slot", p.name));
@@ -281,6 +323,8 @@ pub struct Server {
     workers_done: Receiver<()>,
     shutdown_timeout: Duration,
     rejected: Arc<AtomicU64>,
+    refusals: Arc<Mutex<limits::RefusalBook>>,
+    stats: Arc<Mutex<ServerStats>>,
 }
 
 impl Server {
@@ -288,6 +332,24 @@ impl Server {
     /// (Oneway requests are never refused: their connection is paused until the pool has room.)
     pub fn rejected_requests(&self) -> u64 {
         self.rejected.load(Ordering::Relaxed)
+    }
+
+    /// Connections closed at accept because `connections_max` or
+    /// `connections_per_address_max` was reached, since the start.
+    pub fn refused_connections_total(&self) -> u64 {
+        self.refusals.lock().total()
+    }
+
+    /// Connections closed at accept since the start, by client address, most refused first.
+    /// At most 4096 addresses are listed; refusals of further ones count only in
+    /// [`Server::refused_connections_total`].
+    pub fn refused_connections(&self) -> Vec<(IpAddr, u64)> {
+        self.refusals.lock().by_addr()
+    }
+
+    /// The connection table as last published by `net-io` (at most 500 ms old).
+    pub fn stats(&self) -> ServerStats {
+        *self.stats.lock()
     }
 
     /// Panics caught in processors and hooks (each answered SYSTEM_ERROR), since the start.

@@ -19,10 +19,18 @@
 //! already buffered are dispatched and the socket is read again. Other connections are served
 //! meanwhile. Frames a peer sent before closing its side are still processed (the FIN is seen
 //! once reading resumes); a reset, the idle timeout or `Connection::close` drops the held job.
+//!
+//! **Admission and clean-up.** Connections over `connections_max` or over
+//! `connections_per_address_max` from one address are closed at accept (`limits.rs`: counted by
+//! address, warned about once a second). Every [`IDLE_SCAN_INTERVAL`] the loop closes the
+//! connections past a timeout (`ConnState::timed_out`), frees the buffers of connections idle
+//! for [`BUFFER_RELEASE_AFTER`], gives back the connection table's spare room after a flood and
+//! publishes [`ServerStats`]. None of it runs per request.
 
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::io;
+use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,15 +39,17 @@ use crossbeam_channel::{Receiver, TrySendError};
 use log::{debug, info, warn};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Poll, Token};
+use parking_lot::Mutex;
 
 use crate::panic_policy;
 
 use super::conn::{Connection, ConnectionId, IoHandle, IoMsg};
-use super::conn_state::{CloseReason, ConnState, HeldJob, ReadOutcome};
+use super::conn_state::{CloseReason, ConnState, HeldJob, ReadOutcome, Timeouts};
+use super::limits::{self, ConnLimits, Refusal};
 use super::pool::PoolQueue;
 use super::processor::Processor;
 use super::transport::Transport;
-use super::ServerConfig;
+use super::{ServerConfig, ServerStats};
 
 pub(crate) const LISTENER: Token = Token(0);
 pub(crate) const WAKER: Token = Token(1);
@@ -51,6 +61,8 @@ const LONE_JOBS_MAX: usize = 2;
 const LONE_REPLY_SPIN: Duration = Duration::from_micros(30);
 /// How often idle connections are looked for.
 const IDLE_SCAN_INTERVAL: Duration = Duration::from_millis(500);
+/// A connection with no frame read and nothing written for this long gives its buffers back.
+const BUFFER_RELEASE_AFTER: Duration = Duration::from_secs(1);
 /// Poll timeout while a oneway job waits for room in its pool.
 const HELD_RETRY_INTERVAL: Duration = Duration::from_millis(1);
 /// At most one "pool full" warning per pool per this interval.
@@ -104,6 +116,17 @@ pub(crate) struct Reactor {
     stopping: bool,
     /// When the current "pool full" warning window started.
     reject_window: Option<Instant>,
+    /// The connection caps and the refusal counts.
+    admission: ConnLimits,
+    timeouts: Timeouts,
+    /// Published every scan, read by `Server::stats`.
+    stats: Arc<Mutex<ServerStats>>,
+}
+
+/// What `net-io` shares with the `Server` handle.
+pub(crate) struct Shared {
+    pub(crate) refusals: Arc<Mutex<limits::RefusalBook>>,
+    pub(crate) stats: Arc<Mutex<ServerStats>>,
 }
 
 impl Reactor {
@@ -116,9 +139,18 @@ impl Reactor {
         config: ServerConfig,
         router: Router,
         on_close: Vec<CloseHook>,
+        shared: Shared,
     ) -> Self {
         let now = Instant::now();
+        let admission = ConnLimits::new(
+            config.connections_max,
+            config.connections_per_address_max,
+            shared.refusals,
+        );
         Self {
+            admission,
+            timeouts: Timeouts::of(&config),
+            stats: shared.stats,
             poll,
             listener: Some(listener),
             inbox,
@@ -255,7 +287,10 @@ impl Reactor {
         }
         conn.last_active = self.now;
         let mut outcome = match conn.handle_frames(Some(router)) {
-            Ok(()) => ReadOutcome::Open,
+            Ok(frames) => {
+                conn.note_progress(frames, self.now);
+                ReadOutcome::Open
+            }
             Err(e) => ReadOutcome::Close(CloseReason::BadFrame(e)),
         };
         if conn.held.is_none() && !self.stopping {
@@ -334,11 +369,23 @@ impl Reactor {
         }
     }
 
-    fn add_conn(&mut self, stream: TcpStream, peer: std::net::SocketAddr) {
-        if self.conns.len() >= self.config.connections_max {
-            warn!("refusing {peer}: {} connections already open", self.conns.len());
+    /// Registers an accepted connection, or closes it at once (by dropping `stream`) if a
+    /// connection cap refuses it.
+    fn add_conn(&mut self, stream: TcpStream, peer: SocketAddr) {
+        if let Err(refusal) = self.admission.admit(peer.ip(), self.conns.len()) {
+            match refusal {
+                Refusal::ServerFull => debug!("refusing {peer}: the server is full"),
+                Refusal::AddressFull => debug!("refusing {peer}: its address is at its limit"),
+            }
             return;
         }
+        if !self.register_conn(stream, peer) {
+            self.admission.release(peer.ip());
+        }
+    }
+
+    /// Registers an admitted connection; `false` if it could not be.
+    fn register_conn(&mut self, stream: TcpStream, peer: SocketAddr) -> bool {
         let mut transport = Transport::Plain(stream);
         if let Err(e) = transport.set_nodelay() {
             debug!("set_nodelay on {peer}: {e}");
@@ -347,16 +394,17 @@ impl Reactor {
         self.next_id += 1;
         let Ok(token) = usize::try_from(id).map(Token) else {
             warn!("refusing {peer}: connection ids exhausted");
-            return;
+            return false;
         };
         if let Err(e) = transport.register(self.poll.registry(), token) {
             warn!("cannot register {peer}: {e}");
-            return;
+            return false;
         }
         debug!("accepted {peer} as connection {id}");
         assert!(id >= FIRST_CONN_ID && !self.conns.contains_key(&token), "token {id} reused");
         let handle = Connection::new(ConnectionId(id), peer, Arc::clone(&self.io));
         self.conns.insert(token, ConnState::new(transport, handle, self.now, &self.config));
+        true
     }
 
     fn conn_event(&mut self, token: Token, event: &mio::event::Event) {
@@ -474,21 +522,38 @@ impl Reactor {
         self.router = None;
     }
 
+    /// Every [`IDLE_SCAN_INTERVAL`]: closes connections past a timeout, frees idle buffers,
+    /// shrinks the tables after a flood, warns about refusals and publishes the stats.
     fn scan_idle(&mut self) {
         if self.now < self.next_idle_scan {
             return;
         }
         self.next_idle_scan = self.now + IDLE_SCAN_INTERVAL;
-        let idle_max = Duration::from_millis(self.config.idle_timeout_ms);
-        let idle: Vec<Token> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| self.now.duration_since(c.last_active) >= idle_max)
-            .map(|(t, _)| *t)
-            .collect();
-        for token in idle {
-            self.close(token, CloseReason::Idle);
+        let now = self.now;
+        let mut expired = Vec::new();
+        for (token, conn) in &mut self.conns {
+            if let Some(reason) = conn.timed_out(now, &self.timeouts) {
+                expired.push((*token, reason));
+            } else if now.duration_since(conn.last_active) >= BUFFER_RELEASE_AFTER {
+                conn.release_buffers();
+            }
         }
+        for (token, reason) in expired {
+            self.close(token, reason);
+        }
+        limits::shrink_map(&mut self.conns);
+        self.admission.shrink();
+        self.admission.report(now);
+        self.publish_stats();
+    }
+
+    fn publish_stats(&self) {
+        let stats = ServerStats {
+            connections: self.conns.len(),
+            connection_table_capacity: self.conns.capacity(),
+            buffer_bytes: self.conns.values().map(ConnState::buffer_bytes).sum(),
+        };
+        *self.stats.lock() = stats;
     }
 
     fn finished(&self) -> bool {
@@ -509,6 +574,7 @@ impl Reactor {
             debug!("deregister: {e}");
         }
         let peer = conn.handle.peer_addr();
+        self.admission.release(peer.ip());
         match &reason {
             CloseReason::BadFrame(_) | CloseReason::WriteQueueFull(_) => {
                 warn!("closing {peer}: {reason}")

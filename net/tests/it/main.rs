@@ -3,6 +3,7 @@
 
 mod support;
 
+mod connection_limits;
 mod golden_frames;
 mod hooks;
 mod inline;
@@ -10,6 +11,8 @@ mod malformed_input;
 mod oneway_backpressure;
 mod panic_policy;
 mod reply_channel;
+mod restart_in_place;
 mod round_trips;
 mod server_behaviour;
 mod server_requests;
+mod timeouts;

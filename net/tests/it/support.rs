@@ -76,3 +76,56 @@ pub fn closed_by_server(stream: &mut TcpStream) -> bool {
         }
     }
 }
+
+/// Waits until `done` holds, failing the test after `deadline`.
+pub fn wait_until(what: &str, deadline: Duration, mut done: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(start.elapsed() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Connects to `server` from the local address `local` (any port): a second client address on
+/// loopback, where every 127.0.0.0/8 address is local. `std` cannot bind before connecting.
+pub fn connect_from(local: std::net::Ipv4Addr, server: std::net::SocketAddr) -> TcpStream {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let std::net::SocketAddr::V4(server) = server else { panic!("an IPv4 server address") };
+    let sockaddr = |ip: std::net::Ipv4Addr, port: u16| libc::sockaddr_in {
+        sin_family: libc::sa_family_t::try_from(libc::AF_INET).unwrap(),
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr { s_addr: u32::from(ip).to_be() },
+        sin_zero: [0; 8],
+    };
+    let len = libc::socklen_t::try_from(std::mem::size_of::<libc::sockaddr_in>()).unwrap();
+    // SAFETY: plain socket(2); the result is checked before use.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+    // SAFETY: `fd` is a fresh socket that nothing else owns; `OwnedFd` closes it.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let local = sockaddr(local, 0);
+    let remote = sockaddr(*server.ip(), server.port());
+    // SAFETY: `local` is a valid sockaddr_in of `len` bytes that outlives the call.
+    let rc = unsafe { libc::bind(fd.as_raw_fd(), std::ptr::from_ref(&local).cast(), len) };
+    assert_eq!(rc, 0, "bind: {}", std::io::Error::last_os_error());
+    // SAFETY: `remote` is a valid sockaddr_in of `len` bytes that outlives the call.
+    let rc = unsafe { libc::connect(fd.as_raw_fd(), std::ptr::from_ref(&remote).cast(), len) };
+    assert_eq!(rc, 0, "connect: {}", std::io::Error::last_os_error());
+    let stream = TcpStream::from(fd);
+    stream.set_read_timeout(Some(TIMEOUT)).expect("read timeout");
+    stream
+}
+
+/// Whether the server has closed `stream` already, without waiting (EOF or reset pending).
+pub fn closed_now(stream: &TcpStream) -> bool {
+    stream.set_nonblocking(true).expect("nonblocking");
+    let mut byte = [0u8; 1];
+    let closed = match stream.peek(&mut byte) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => false,
+        Err(_) => true,
+    };
+    stream.set_nonblocking(false).expect("blocking");
+    closed
+}
