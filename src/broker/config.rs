@@ -124,6 +124,11 @@ pub struct RawBrokerConfig {
     pub idle_timeout_ms: u64,
     /// See `ServerConfig::connections_per_address_max`.
     pub connections_per_address_max: usize,
+    /// Check every request against the ACL files (Java's `aclEnable`).
+    pub acl_enable: bool,
+    /// The main ACL file; default `$ROCKETMQ_HOME/conf/plain_acl.yml` (or `./conf/…` without
+    /// ROCKETMQ_HOME). Every `*.yml` under the `acl/` directory beside it is loaded too.
+    pub acl_file: Option<PathBuf>,
     pub net_busy_poll_us: u64,
     pub send_threads: usize,
     pub send_queue_capacity: usize,
@@ -180,6 +185,8 @@ impl Default for RawBrokerConfig {
             rebalance_lock_max_live_ms: super::lock::DEFAULT_LOCK_MAX_LIVE_MS,
             idle_timeout_ms: 120_000,
             connections_per_address_max: 1_000,
+            acl_enable: false,
+            acl_file: None,
             net_busy_poll_us: 50,
             send_threads: 1,
             send_queue_capacity: 10_000,
@@ -223,6 +230,8 @@ pub struct BrokerConfig {
     pub idle_timeout_ms: u64,
     /// See `ServerConfig::connections_per_address_max`.
     pub connections_per_address_max: usize,
+    /// The ACL files when `aclEnable` is on.
+    pub acl: Option<super::acl::AclFiles>,
     /// See `ServerConfig::busy_poll_us`.
     pub net_busy_poll_us: u64,
     pub pools: PoolSizes,
@@ -269,6 +278,17 @@ impl BrokerConfig {
     pub fn store_config(&self) -> StoreConfig {
         self.store.clone()
     }
+}
+
+/// The main ACL file and the `acl/` directory beside it (Java: `$ROCKETMQ_HOME/conf/`).
+fn acl_files(file: Option<&std::path::Path>) -> super::acl::AclFiles {
+    let main = file.map(PathBuf::from).unwrap_or_else(|| {
+        let home =
+            std::env::var_os("ROCKETMQ_HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
+        home.join("conf").join("plain_acl.yml")
+    });
+    let extra_dir = main.parent().map(|d| d.join("acl"));
+    super::acl::AclFiles { main, extra_dir }
 }
 
 fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
@@ -433,6 +453,7 @@ impl RawBrokerConfig {
             rebalance_lock_max_live_ms: self.rebalance_lock_max_live_ms.max(1),
             idle_timeout_ms: self.idle_timeout_ms,
             connections_per_address_max: self.connections_per_address_max.max(1),
+            acl: self.acl_enable.then(|| acl_files(self.acl_file.as_deref())),
             net_busy_poll_us: self.net_busy_poll_us,
             pools: PoolSizes {
                 send_threads: self.send_threads,

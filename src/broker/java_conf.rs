@@ -156,7 +156,8 @@ pub const BROKER_KEYS: &[JavaKey] = &[
         "net-io is one thread; worker pools are sized per family",
     ),
     // Switches whose `true` would promise what this broker does not do.
-    JavaKey::checked("aclEnable", acl_enable),
+    JavaKey::mapped("aclEnable", "acl_enable", Bool),
+    JavaKey::mapped("aclFile", "acl_file", Str),
     JavaKey::checked("enablePropertyFilter", property_filter),
     JavaKey::checked("enableControllerMode", controller_mode),
     JavaKey::checked("enableDLegerCommitLog", dledger),
@@ -208,10 +209,6 @@ fn only_off(value: &str, why: &str) -> Result<Value, String> {
         "true" => Err(format!("{why}; set it to false or remove it")),
         _ => Err("expected true or false".into()),
     }
-}
-
-fn acl_enable(value: &str) -> Result<Value, String> {
-    only_off(value, "ACL is not built yet, and the broker would run without access control")
 }
 
 fn property_filter(value: &str) -> Result<Value, String> {
@@ -288,8 +285,8 @@ mod tests {
     fn bad_values_and_refused_switches_name_the_key() {
         let err = load("listenPort=abc").unwrap_err();
         assert!(err.contains("`listenPort`") && err.contains("integer"), "{err}");
-        let err = load("aclEnable=true").unwrap_err();
-        assert!(err.contains("`aclEnable`") && err.contains("access control"), "{err}");
+        let err = load("aclEnable=yes").unwrap_err();
+        assert!(err.contains("`aclEnable`") && err.contains("true or false"), "{err}");
         let err = load("mappedFileSizeConsumeQueue=30").unwrap_err();
         assert!(err.contains("multiple of 20"), "{err}");
         let err = load("deleteWhen=04;25").unwrap_err();

@@ -8,6 +8,7 @@
 //! expiry); `txn-check` (transaction check-back). The store runs its own flush, dispatch and
 //! cleanup threads.
 
+pub mod acl;
 pub mod clients;
 pub mod config;
 mod error;
@@ -275,7 +276,23 @@ impl Broker {
             let s = stop_rx.clone();
             threads.push(spawn("txn-check", Box::new(move || txn::run_check(&checker, &s)))?);
         }
-        let server = start_server(&ctx).map_err(StartError::Io)?;
+        let acl = match &ctx.config.acl {
+            Some(files) => {
+                let loaded = files.load().map_err(|e| StartError::Config(format!("ACL: {e}")))?;
+                log::info!(
+                    "ACL enabled: {} account(s), {} global white address pattern(s) from {}",
+                    loaded.accounts.len(),
+                    loaded.global_white.len(),
+                    files.main.display()
+                );
+                let hook = Arc::new(acl::AclHook::new(loaded));
+                let (h, f, s) = (hook.clone(), files.clone(), stop_rx.clone());
+                threads.push(spawn("acl-watch", Box::new(move || acl::run_watch(&h, &f, &s)))?);
+                Some(hook)
+            }
+            None => None,
+        };
+        let server = start_server(&ctx, acl).map_err(StartError::Io)?;
         // The first registration, before `boot success` (as Java's broker does): a nameserver
         // that says another live broker holds our name and id makes the start fail instead of
         // taking its route over.
@@ -341,13 +358,17 @@ const REPLY_THREADS: usize = 2;
 /// Replies queued for the `reply` pool before it answers SYSTEM_BUSY.
 const REPLY_QUEUE_CAPACITY: usize = 4096;
 
-fn start_server(ctx: &Arc<BrokerCtx>) -> std::io::Result<Server> {
+fn start_server(ctx: &Arc<BrokerCtx>, acl: Option<Arc<acl::AclHook>>) -> std::io::Result<Server> {
     let cfg = &ctx.config;
     let mut server_cfg = ServerConfig::new(cfg.listen_addr);
     server_cfg.idle_timeout_ms = cfg.idle_timeout_ms;
     server_cfg.connections_per_address_max = cfg.connections_per_address_max;
     server_cfg.busy_poll_us = cfg.net_busy_poll_us;
     let mut b = ServerBuilder::new(server_cfg);
+    if let Some(hook) = acl {
+        // Before every processor, inline sends included (ADVANCED.md §1.2).
+        b.hook(hook);
+    }
     let p = cfg.pools;
     let send = b.pool("send", p.send_threads, p.send_queue_capacity);
     let pull = b.pool("pull", p.pull_threads, p.pull_queue_capacity);

@@ -298,7 +298,7 @@ mod tests {
             matches!(refused("diskMaxUsedSpaceRatio=99"), UpdateError::Invalid(e) if e.contains("disk_max_used_space_ratio"))
         );
         assert!(
-            matches!(refused("aclEnable=true"), UpdateError::Invalid(e) if e.contains("aclEnable"))
+            matches!(refused("enableDLegerCommitLog=true"), UpdateError::Invalid(e) if e.contains("enableDLegerCommitLog"))
         );
         // One bad key refuses the whole body.
         assert!(rc.update("autoCreateTopicEnable=false\nnope=1").is_err());

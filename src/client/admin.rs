@@ -132,6 +132,13 @@ impl AdminBuilder {
         self
     }
 
+    /// Signs every request with these ACL 1.0 credentials (`AccessKey` / `SecretKey` of an
+    /// account in the broker's `plain_acl.yml`).
+    pub fn credentials(mut self, access_key: &str, secret_key: &str) -> Self {
+        self.config.credentials = Some(crate::acl::SessionCredentials::new(access_key, secret_key));
+        self
+    }
+
     /// Timeout of each admin call (default 3 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.config.rpc_timeout = timeout;

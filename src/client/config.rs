@@ -38,6 +38,9 @@ pub struct ClientConfig {
     /// on VMs with halt polling off). 0 turns it off: less CPU when many threads share few
     /// cores and throughput matters more than latency.
     pub busy_poll_us: u64,
+    /// ACL 1.0 credentials: every request is signed with them (`AccessKey`, `Signature`),
+    /// nameserver calls included, as Java's `AclClientRPCHook` does.
+    pub credentials: Option<crate::acl::SessionCredentials>,
 }
 
 impl Default for ClientConfig {
@@ -51,6 +54,7 @@ impl Default for ClientConfig {
             heartbeat_interval: Duration::from_secs(30),
             persist_offset_interval: Duration::from_secs(5),
             busy_poll_us: rocketmq_net::ClientConfig::default().busy_poll_us,
+            credentials: None,
         }
     }
 }

@@ -86,6 +86,11 @@ impl ClientInstance {
             next_namesrv: AtomicUsize::new(0),
             timer: Mutex::new(None),
         });
+        if let Some(c) = &instance.config.credentials {
+            let hook = Arc::new(crate::acl::AclRpcHook::new(c.clone()));
+            // A fresh remoting client has no hook yet, so this cannot fail.
+            let _ = instance.remoting.set_rpc_hook(hook);
+        }
         let (stop_tx, stop_rx) = bounded::<()>(1);
         let weak = Arc::downgrade(&instance);
         let handle = std::thread::Builder::new()

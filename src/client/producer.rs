@@ -86,6 +86,13 @@ impl ProducerBuilder {
         self
     }
 
+    /// Signs every request with these ACL 1.0 credentials (`AccessKey` / `SecretKey` of an
+    /// account in the broker's `plain_acl.yml`).
+    pub fn credentials(mut self, access_key: &str, secret_key: &str) -> Self {
+        self.config.credentials = Some(crate::acl::SessionCredentials::new(access_key, secret_key));
+        self
+    }
+
     /// The producer group (default `DEFAULT_PRODUCER`).
     pub fn group(mut self, group: impl Into<String>) -> Self {
         self.group = group.into();

@@ -89,6 +89,13 @@ impl PullConsumerBuilder {
         self
     }
 
+    /// Signs every request with these ACL 1.0 credentials (`AccessKey` / `SecretKey` of an
+    /// account in the broker's `plain_acl.yml`).
+    pub fn credentials(mut self, access_key: &str, secret_key: &str) -> Self {
+        self.config.credentials = Some(crate::acl::SessionCredentials::new(access_key, secret_key));
+        self
+    }
+
     /// The consumer group.
     pub fn group(mut self, group: impl Into<String>) -> Self {
         self.group = group.into();

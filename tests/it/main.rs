@@ -4,6 +4,7 @@
 //!
 //! Run one family with `cargo test --test it client_e2e::`.
 
+mod acl;
 mod broker_e2e;
 mod client_compat;
 mod client_e2e;
