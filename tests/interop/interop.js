@@ -44,8 +44,14 @@ const httpclient = {
 const httpclientCalls = [];
 
 const logStream = process.env.INTEROP_LOG ? fs.createWriteStream(process.env.INTEROP_LOG, { flags: 'a' }) : null;
+// The last WARN/ERROR lines ali-ons logged (it reports some broker remarks only there).
+const recentWarnings = [];
 function logLine(level, args) {
   const text = args.map(a => (a instanceof Error ? (a.stack || a.message) : typeof a === 'string' ? a : JSON.stringify(a))).join(' ');
+  if (level === 'WARN' || level === 'ERROR') {
+    recentWarnings.push(text);
+    if (recentWarnings.length > 500) recentWarnings.shift();
+  }
   const line = `${new Date().toISOString()} ${level} ${text}\n`;
   if (logStream) logStream.write(line);
   if (VERBOSE && (level === 'WARN' || level === 'ERROR')) process.stderr.write(`[ali-ons] ${line}`);
@@ -650,6 +656,81 @@ scenario(`Rust client -> ali-ons: ${RUST_N} messages consumed intact by an ali-o
 
 // ---------------------------------------------------------------------------------------------
 
+// ---------------------------------------------------------------------------------------------
+// ACL 1.0: a second broker with aclEnable and a plain_acl.yml (tests/interop/run.sh writes it).
+const ACL_NAMESRV = process.env.ACL_NAMESRV_ADDR;
+const ACL_BROKER = process.env.ACL_BROKER_ADDR;
+const ACL_TOPIC = 'AclInterop';
+
+scenario('ACL: signed with the right secret ali-ons produces and consumes; a wrong secret is refused with the AclException text', async details => {
+  // ali-ons shares one MQClient (and its signing channels) per instanceName: each account
+  // needs its own.
+  const acl = (ak, sk) => ({ nameSrv: ACL_NAMESRV, httpclient, logger, accessKey: ak, secretKey: sk, instanceName: `acl-${ak}-${sk}` });
+  const errors = [];
+  const admin = new Producer(Object.assign(acl('interop_admin', 'interop_admin_secret'), { producerGroup: `interop_${RUN}_acl_admin` }));
+  const app = new Producer(Object.assign(acl('interop_app', 'interop_app_secret'), { producerGroup: `interop_${RUN}_acl_pg` }));
+  const forger = new Producer(Object.assign(acl('interop_app', 'not_the_secret'), { producerGroup: `interop_${RUN}_acl_forger` }));
+  let consumer = null;
+  trackErrors(admin, 'acl-admin', errors);
+  trackErrors(app, 'acl-app', errors);
+  const forgerErrors = [];
+  trackErrors(forger, 'acl-forger', forgerErrors);
+  try {
+    await withTimeout(admin.ready(), 15000, 'ACL admin producer start');
+    // UPDATE_AND_CREATE_TOPIC (17) is an admin code: only the admin account may send it.
+    await admin._mqClient.createTopic(ACL_BROKER, 'TBW102', {
+      topicName: ACL_TOPIC, readQueueNums: 2, writeQueueNums: 2, perm: 6,
+      topicFilterType: 'SINGLE_TAG', topicSysFlag: 0, order: false,
+    }, 5000);
+    const routed = await waitFor(() => withConnection(ACL_NAMESRV, async conn => {
+      const resp = await conn.invoke(RequestCode.GET_ROUTEINFO_BY_TOPIC, { topic: ACL_TOPIC });
+      return resp.code === 0;
+    }), 35000, 100);
+    if (!routed) throw new Error(`no route for ${ACL_TOPIC} on the ACL nameserver`);
+    await withTimeout(app.ready(), 15000, 'ACL app producer start');
+    const bodies = Array.from({ length: 10 }, (_, i) => `acl-${RUN}-${i}`);
+    for (const b of bodies) {
+      const r = await app.send(new Message(ACL_TOPIC, 'TagA', b));
+      if (r.sendStatus !== 'SEND_OK') throw new Error(`send ${b}: ${r.sendStatus}`);
+    }
+    const got = new Set();
+    consumer = new Consumer(Object.assign(acl('interop_app', 'interop_app_secret'), {
+      consumerGroup: `interop_${RUN}_acl_cg`,
+      consumeFromWhere: 'CONSUME_FROM_FIRST_OFFSET', isBroadcast: false,
+    }));
+    trackErrors(consumer, 'acl-consumer', errors);
+    consumer.subscribe(ACL_TOPIC, '*', async msg => { got.add(msg.body.toString()); });
+    await withTimeout(consumer.ready(), 15000, 'ACL consumer start');
+    const all = await waitFor(() => bodies.every(b => got.has(b)), 30000, 100);
+    details.push(`signed: sent ${bodies.length}, received ${got.size}`);
+    if (!all) throw new Error(`received ${got.size} of ${bodies.length}; ali-ons errors: ${errors.slice(0, 3).join(' | ')}`);
+
+    await withTimeout(forger.ready(), 15000, 'ACL forger producer start');
+    let refusal = null;
+    try {
+      await forger.send(new Message(ACL_TOPIC, 'TagA', 'forged'));
+    } catch (err) {
+      refusal = err;
+    }
+    if (!refusal) throw new Error('a send signed with the wrong secret was accepted');
+    details.push(`wrong secret: ${refusal.name}: ${String(refusal.message).slice(0, 120)}`);
+    // ali-ons retries a SYSTEM_ERROR send silently and throws "Send [n] times, still
+    // failed"; its UNREGISTER_CLIENT on close reports the broker's remark, so close it now.
+    await closeQuietly(forger, 'ACL forger');
+    const why = /Check signature failed for accessKey=interop_app/;
+    const seen = () => [ refusal.message, ...forgerErrors, ...recentWarnings ].some(e => why.test(e));
+    if (!await waitFor(seen, 5000, 100)) {
+      throw new Error(`refused, but not with the AclException text: ${refusal.message} | ${forgerErrors.slice(0, 3).join(' | ')}`);
+    }
+    details.push('the broker\'s remark reached the client: "Check signature failed for accessKey=interop_app"');
+  } finally {
+    await closeQuietly(consumer, 'ACL consumer');
+    await closeQuietly(forger, 'ACL forger');
+    await closeQuietly(app, 'ACL app producer');
+    await closeQuietly(admin, 'ACL admin producer');
+  }
+}, { needsAcl: true });
+
 async function main() {
   progress(`nameserver ${NAMESRV}, broker ${BROKER}, run ${RUN}, ali-ons ${require('ali-ons/package.json').version}`);
   const rustPath = process.env.INTEROP_RUST_PEER;
@@ -660,6 +741,11 @@ async function main() {
   let failed = 0;
   const pending = [];
   for (const s of scenarios) {
+    if (s.opts.needsAcl && !(ACL_NAMESRV && ACL_BROKER)) {
+      pending.push(s.name);
+      progress(`PENDING ${s.name} (ACL_NAMESRV_ADDR / ACL_BROKER_ADDR unset)`);
+      continue;
+    }
     if (s.opts.needsRust && !state.rustPeer) {
       pending.push(s.name);
       progress(`PENDING ${s.name} (no Rust peer: ${rustPath ? `${rustPath} not found` : 'INTEROP_RUST_PEER unset'})`);

@@ -68,7 +68,7 @@ trap 'exit 130' INT TERM
 
 show_logs() {
   local f
-  for f in "$WORK"/nameserver.log "$WORK"/broker.log; do
+  for f in "$WORK"/nameserver.log "$WORK"/broker.log "$WORK"/acl-broker.log; do
     [ -f "$f" ] || continue
     echo "---- last lines of $(basename "$f")"
     tail -n 40 "$f"
@@ -103,16 +103,20 @@ log "installing ali-ons from package-lock.json"
 ALI_VERSION=$(cd "$HERE" && node -p "require('ali-ons/package.json').version") || die "ali-ons not installed"
 [ "$ALI_VERSION" = "3.12.0" ] || die "expected ali-ons 3.12.0, npm installed $ALI_VERSION"
 
-# 3. Free loopback ports (both sockets held open together, so they differ).
-read -r NS_PORT BROKER_PORT < <(node -e '
+# 3. Free loopback ports (all sockets held open together, so they differ): a nameserver and a
+# broker, and a second pair with ACL enabled.
+read -r NS_PORT BROKER_PORT ACL_NS_PORT ACL_BROKER_PORT < <(node -e '
   const net = require("net");
-  const a = net.createServer().listen(0, "127.0.0.1", () => {
-    const b = net.createServer().listen(0, "127.0.0.1", () => {
-      console.log(a.address().port, b.address().port);
-      a.close(); b.close();
+  const servers = [0, 1, 2, 3].map(() => net.createServer());
+  let listening = 0;
+  for (const s of servers) {
+    s.listen(0, "127.0.0.1", () => {
+      if (++listening < servers.length) return;
+      console.log(servers.map(x => x.address().port).join(" "));
+      for (const x of servers) x.close();
     });
-  });') || die "could not pick free ports"
-[ -n "${NS_PORT:-}" ] && [ -n "${BROKER_PORT:-}" ] || die "could not pick free ports"
+  }') || die "could not pick free ports"
+[ -n "${NS_PORT:-}" ] && [ -n "${ACL_BROKER_PORT:-}" ] || die "could not pick free ports"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/rocketmq-interop.XXXXXX")" || die "mktemp failed"
 mkdir -p "$WORK/store"
@@ -148,8 +152,35 @@ PIDS+=($!)
 wait_boot "${PIDS[1]}" "$WORK/broker.log" broker
 log "nameserver 127.0.0.1:$NS_PORT, broker 127.0.0.1:$BROKER_PORT, store $WORK/store"
 
+# The ACL pair: its own nameserver, so the other scenarios' topics never route to it. Accounts:
+# an admin (creates the topic) and an app account that may produce and consume AclInterop.
+mkdir -p "$WORK/acl-store" "$WORK/acl-conf"
+cat >"$WORK/acl-conf/plain_acl.yml" <<'YML'
+globalWhiteRemoteAddresses:
+accounts:
+  - accessKey: interop_admin
+    secretKey: interop_admin_secret
+    admin: true
+  - accessKey: interop_app
+    secretKey: interop_app_secret
+    defaultTopicPerm: DENY
+    defaultGroupPerm: SUB
+    topicPerms:
+      - AclInterop=PUB|SUB
+YML
+echo "(acl_enable: true, acl_file: Some(\"$WORK/acl-conf/plain_acl.yml\"))" >"$WORK/acl-broker.ron"
+"$NAMESERVER_BIN" -port "$ACL_NS_PORT" -bind 127.0.0.1 >"$WORK/acl-nameserver.log" 2>&1 &
+PIDS+=($!)
+wait_boot "${PIDS[2]}" "$WORK/acl-nameserver.log" "ACL nameserver"
+"$BROKER_BIN" -c "$WORK/acl-broker.ron" -port "$ACL_BROKER_PORT" -ip 127.0.0.1 -bind 127.0.0.1 \
+  -nameserver "127.0.0.1:$ACL_NS_PORT" -store "$WORK/acl-store" -name broker-acl >"$WORK/acl-broker.log" 2>&1 &
+PIDS+=($!)
+wait_boot "${PIDS[3]}" "$WORK/acl-broker.log" "ACL broker"
+log "ACL nameserver 127.0.0.1:$ACL_NS_PORT, ACL broker 127.0.0.1:$ACL_BROKER_PORT"
+
 # 5. Scenarios, under a hard timeout. Output is streamed and kept to recompute the summary.
 (cd "$HERE" && NAMESRV_ADDR="127.0.0.1:$NS_PORT" BROKER_ADDR="127.0.0.1:$BROKER_PORT" \
+  ACL_NAMESRV_ADDR="127.0.0.1:$ACL_NS_PORT" ACL_BROKER_ADDR="127.0.0.1:$ACL_BROKER_PORT" \
   INTEROP_RUST_PEER="$RUST_PEER" INTEROP_LOG="$WORK/ali-ons.log" \
   timeout --kill-after=5 "$NODE_TIMEOUT" node interop.js) | tee "$WORK/interop.out"
 RC=${PIPESTATUS[0]}
@@ -187,7 +218,8 @@ fi
 I=0
 for pid in "${PIDS[@]}"; do
   if ! kill -0 "$pid" 2>/dev/null; then
-    log "FAILED: the $([ $I -eq 0 ] && echo nameserver || echo broker) (pid $pid) died during the run"
+    NAMES=(nameserver broker "ACL nameserver" "ACL broker")
+    log "FAILED: the ${NAMES[$I]} (pid $pid) died during the run"
     FAILED=$((FAILED + 1))
   fi
   I=$((I + 1))
