@@ -137,6 +137,31 @@ fn signed_requests_pass_wrong_ones_are_refused_and_an_edited_file_applies_at_onc
     assert_eq!(msgs.len(), 1);
     assert_eq!(msgs[0].body, b"signed");
 
+    // mqadmin signs with --accessKey/--secretKey; mqbench with --access-key/--secret-key.
+    let mqadmin = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_mqadmin"))
+            .args([&["-n", ns.addr.as_str()], args].concat())
+            .env_remove("ROCKETMQ_HOME")
+            .output()
+            .unwrap()
+    };
+    let create = ["updateTopic", "-b", broker.addr.as_str(), "-t", "AclByTool"];
+    let out = mqadmin(&create);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("No accessKey is configured"));
+    let signed =
+        [&create[..], &["--accessKey", "admin_user", "--secretKey", "admin_secret_1"]].concat();
+    let out = mqadmin(&signed);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mqbench"))
+        .args(["-n", ns.addr.as_str(), "--access-key", "app_user", "--secret-key", "app_secret_1"])
+        .args(["produce", "-t", TOPIC, "-m", "sync", "-c", "200", "-q", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["accounting"]["lost"], 0, "{report}");
+    assert_eq!(report["accounting"]["broker_stored"], 200, "{report}");
     producer.shutdown();
     forger.shutdown();
 }

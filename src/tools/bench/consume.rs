@@ -166,6 +166,7 @@ fn start(
     match args.client {
         ConsumerKind::Push | ConsumerKind::Orderly => {
             let c = PushConsumer::builder()
+                .client_config(opts.client_config())
                 .name_server(&opts.namesrv)
                 .group(args.group.as_str())
                 .consume_from(from)
@@ -192,6 +193,7 @@ fn start(
         ConsumerKind::Lite => {
             let c = Arc::new(
                 PullConsumer::builder()
+                    .client_config(opts.client_config())
                     .name_server(&opts.namesrv)
                     .group(args.group.as_str())
                     .consume_from(from)

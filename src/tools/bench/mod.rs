@@ -47,6 +47,12 @@ pub struct Cli {
     /// Seconds between live lines
     #[arg(long, global = true, default_value_t = 1.0, value_name = "SECONDS")]
     pub interval: f64,
+    /// ACL 1.0 access key: sign every request (with --secret-key)
+    #[arg(long = "access-key", global = true, value_name = "AK", requires = "secret_key")]
+    pub access_key: Option<String>,
+    /// ACL 1.0 secret key
+    #[arg(long = "secret-key", global = true, value_name = "SK", requires = "access_key")]
+    pub secret_key: Option<String>,
     #[command(subcommand)]
     pub command: BenchCommand,
 }
@@ -239,10 +245,21 @@ impl From<crate::client::ClientError> for BenchError {
     }
 }
 
+impl RunOptions {
+    /// A client config with these options' credentials (the nameserver is set by builders).
+    pub fn client_config(&self) -> crate::client::ClientConfig {
+        let mut config = crate::client::ClientConfig::new();
+        config.credentials = self.credentials.clone();
+        config
+    }
+}
+
 /// Settings every run shares.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     pub namesrv: String,
+    /// Signs every request when set (ACL 1.0).
+    pub credentials: Option<crate::acl::SessionCredentials>,
     pub quiet: bool,
     pub interval: std::time::Duration,
 }
@@ -288,8 +305,13 @@ fn execute(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<bool, 
     if !(cli.interval > 0.0 && cli.interval.is_finite()) {
         return Err(BenchError::Usage("--interval must be a positive number of seconds".into()));
     }
+    let credentials = match (&cli.access_key, &cli.secret_key) {
+        (Some(ak), Some(sk)) => Some(crate::acl::SessionCredentials::new(ak, sk)),
+        _ => None,
+    };
     let opts = RunOptions {
         namesrv,
+        credentials,
         quiet: cli.quiet,
         interval: std::time::Duration::from_secs_f64(cli.interval),
     };

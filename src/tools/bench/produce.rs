@@ -23,8 +23,8 @@ use serde::Serialize;
 use super::stats::{human_us, new_histogram, thousands, Counters, Latency, Recorder, Ticker};
 use super::{BenchError, ProduceArgs, RunOptions, SendMode};
 use crate::client::{
-    Admin, ClientConfig, ClientError, LocalTransactionState, Message, MessageExt, Producer,
-    SendResult, SendStatus, TopicSpec, TransactionListener, TransactionProducer,
+    Admin, ClientError, LocalTransactionState, Message, MessageExt, Producer, SendResult,
+    SendStatus, TopicSpec, TransactionListener, TransactionProducer,
 };
 use crate::tools::mqadmin::render::send_status;
 
@@ -151,7 +151,8 @@ pub fn run(
     err: &mut dyn Write,
 ) -> Result<ProduceReport, BenchError> {
     validate(args)?;
-    let admin = Admin::builder().name_server(&opts.namesrv).build()?;
+    let admin =
+        Admin::builder().client_config(opts.client_config()).name_server(&opts.namesrv).build()?;
     if ensure_topic(&admin, args)? {
         let _ = writeln!(err, "mqbench: created topic {} on cluster {}", args.topic, args.cluster);
     }
@@ -313,7 +314,7 @@ fn start_producers(
 ) -> Result<Vec<Arc<BenchProducer>>, BenchError> {
     let mut producers = Vec::with_capacity(args.producers);
     for i in 0..args.producers {
-        let mut config = ClientConfig::new();
+        let mut config = opts.client_config();
         if let Some(us) = args.busy_poll_us {
             config.busy_poll_us = us;
         }

@@ -22,6 +22,13 @@ pub struct Cli {
     /// Print JSON for scripts instead of the column layout
     #[arg(long, global = true)]
     pub json: bool,
+    /// ACL 1.0 access key to sign requests with (default: accessKey of
+    /// $ROCKETMQ_HOME/conf/tools.yml, as Java's mqadmin)
+    #[arg(long = "accessKey", global = true, value_name = "AK", requires = "secret_key")]
+    pub access_key: Option<String>,
+    /// ACL 1.0 secret key (default: secretKey of $ROCKETMQ_HOME/conf/tools.yml)
+    #[arg(long = "secretKey", global = true, value_name = "SK", requires = "access_key")]
+    pub secret_key: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -62,6 +62,30 @@ fn failed(e: ClientError) -> CliError {
     CliError::failed(e)
 }
 
+/// The access and secret key to sign with: the flags, else `$ROCKETMQ_HOME/conf/tools.yml`
+/// (`accessKey: …`, `secretKey: …`, as Java's `AclUtils.getAclRPCHook` reads it), else none.
+fn credentials(cli: &Cli) -> Result<Option<(String, String)>, CliError> {
+    if let (Some(ak), Some(sk)) = (&cli.access_key, &cli.secret_key) {
+        return Ok(Some((ak.clone(), sk.clone())));
+    }
+    let Some(home) = std::env::var_os("ROCKETMQ_HOME") else { return Ok(None) };
+    let path = std::path::Path::new(&home).join("conf").join("tools.yml");
+    let Ok(text) = std::fs::read_to_string(&path) else { return Ok(None) };
+    let bad = |why: String| CliError::Usage(format!("{}: {why}", path.display()));
+    let docs = yaml_rust2::YamlLoader::load_from_str(&text).map_err(|e| bad(e.to_string()))?;
+    let Some(doc) = docs.first() else { return Ok(None) };
+    let field = |k: &str| match &doc[k] {
+        yaml_rust2::Yaml::String(s) => Some(s.clone()),
+        yaml_rust2::Yaml::Integer(n) => Some(n.to_string()),
+        _ => None,
+    };
+    match (field("accessKey"), field("secretKey")) {
+        (Some(ak), Some(sk)) => Ok(Some((ak, sk))),
+        (None, None) => Ok(None),
+        _ => Err(bad("names only one of accessKey and secretKey".into())),
+    }
+}
+
 /// Runs `cli`'s command.
 pub(super) fn execute(cli: &Cli, out: &mut dyn Write) -> Res {
     let namesrv = cli
@@ -74,7 +98,11 @@ pub(super) fn execute(cli: &Cli, out: &mut dyn Write) -> Res {
                 "no nameserver address: pass -n host:9876 or set {NAMESRV_ADDR_ENV}"
             ))
         })?;
-    let admin = Admin::builder().name_server(&namesrv).build().map_err(failed)?;
+    let mut builder = Admin::builder().name_server(&namesrv);
+    if let Some((ak, sk)) = credentials(cli)? {
+        builder = builder.credentials(&ak, &sk);
+    }
+    let admin = builder.build().map_err(failed)?;
     let mut ctx = Ctx { admin, namesrv, json: cli.json, out };
     match &cli.command {
         Command::UpdateTopic(a) => update_topic(&mut ctx, a),
