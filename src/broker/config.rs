@@ -147,6 +147,12 @@ pub struct RawBrokerConfig {
     pub transaction_check_max: u32,
     /// How often the check-back service scans the half queue.
     pub transaction_check_interval_ms: u64,
+    /// Accept timer messages (Java `timerWheelEnable`).
+    pub timer_wheel_enable: bool,
+    /// Furthest a timer message may be (Java `timerMaxDelaySec`, default 3 days).
+    pub timer_max_delay_sec: u64,
+    /// Timer granularity: delivery times round down to it (Java `timerPrecisionMs`).
+    pub timer_precision_ms: u64,
 }
 
 impl Default for RawBrokerConfig {
@@ -202,6 +208,9 @@ impl Default for RawBrokerConfig {
             transaction_timeout_ms: 6_000,
             transaction_check_max: 15,
             transaction_check_interval_ms: 30_000,
+            timer_wheel_enable: true,
+            timer_max_delay_sec: 3 * 24 * 3600,
+            timer_precision_ms: 1_000,
         }
     }
 }
@@ -242,6 +251,8 @@ pub struct BrokerConfig {
     pub flush_disk_type_name: String,
     /// The transaction check-back settings.
     pub txn: TxnConfig,
+    /// Timer messages.
+    pub timer: TimerConfig,
     /// The role at start; the running role is `RoleState` (it may change at run time).
     pub broker_role: BrokerRole,
     /// The raw values, for GET_BROKER_CONFIG.
@@ -258,6 +269,17 @@ pub struct TxnConfig {
     pub check_max: u32,
     /// Time between two scans of the half queue.
     pub check_interval_ms: u64,
+}
+
+/// Timer messages (broker.conf `timerWheelEnable`, `timerMaxDelaySec`, `timerPrecisionMs`).
+#[derive(Debug, Clone, Copy)]
+pub struct TimerConfig {
+    /// Timer messages are accepted.
+    pub enable: bool,
+    /// Furthest delivery time accepted, from now.
+    pub max_delay_ms: u64,
+    /// Delivery times round down to a multiple of this.
+    pub precision_ms: u64,
 }
 
 /// Worker pool sizes.
@@ -399,6 +421,9 @@ impl RawBrokerConfig {
         if self.delete_when.0.is_empty() || self.delete_when.0.iter().any(|&h| h > 23) {
             return Err(invalid("delete_when", "one or more hours of the day, each 0..=23"));
         }
+        if !(1..=60_000).contains(&self.timer_precision_ms) {
+            return Err(invalid("timer_precision_ms", "between 1 and 60000 ms (Java: 100-1000)"));
+        }
         if !(10..=95).contains(&self.disk_max_used_space_ratio_percent) {
             return Err(invalid("disk_max_used_space_ratio_percent", "must be between 10 and 95"));
         }
@@ -473,6 +498,11 @@ impl RawBrokerConfig {
                 timeout_ms: self.transaction_timeout_ms,
                 check_max: self.transaction_check_max,
                 check_interval_ms: self.transaction_check_interval_ms.max(100),
+            },
+            timer: TimerConfig {
+                enable: self.timer_wheel_enable,
+                max_delay_ms: self.timer_max_delay_sec.saturating_mul(1000),
+                precision_ms: self.timer_precision_ms,
             },
             broker_role,
             raw: self,

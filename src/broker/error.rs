@@ -110,6 +110,8 @@ pub enum SendError {
         /// The group.
         group: String,
     },
+    /// A timer message refused (ADVANCED.md §5.2).
+    Timer(TimerRefusal),
     /// A batch to a `%RETRY%` topic.
     BatchToRetryTopic,
     /// A batch topic longer than 127 characters.
@@ -327,6 +329,19 @@ pub enum AdminError {
     },
     /// UPDATE_BROKER_CONFIG refused.
     Config(UpdateError),
+}
+
+/// Why a timer message is refused, as Java's `HookUtils.handleScheduleMessage` decides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TimerRefusal {
+    /// `timerWheelEnable` is off.
+    NotEnabled,
+    /// Further out than `timerMaxDelaySec`, a property that is not a number, or a timer
+    /// delete in the past.
+    Illegal {
+        /// `timerMaxDelaySec` in ms, for the remark.
+        max_delay_ms: u64,
+    },
 }
 
 /// LOCK_BATCH_MQ and UNLOCK_BATCH_MQ failures.
@@ -622,6 +637,17 @@ fn send(e: &SendError) -> (ResponseCode, String) {
         SendError::GroupNotExist { group } => {
             with(SubscriptionGroupNotExist, format_args!("subscription group [{group}] not exist"))
         }
+        SendError::Timer(TimerRefusal::NotEnabled) => {
+            with(SystemError, "accurate timer message is not enabled, timerWheelEnable is false")
+        }
+        SendError::Timer(TimerRefusal::Illegal { max_delay_ms }) => with(
+            MessageIllegal,
+            format_args!(
+                "timer message illegal, the delay time should not be bigger than the max delay \
+                 {max_delay_ms}ms; or if set del msg, the delay time should be bigger than the \
+                 current time"
+            ),
+        ),
         SendError::BatchToRetryTopic => {
             with(MessageIllegal, "batch sends to retry topics are not allowed")
         }
@@ -927,6 +953,8 @@ mod tests {
                 InvalidParameter,
             ),
             (SendError::TransactionNotAllowed { what: "delayed" }, MessageIllegal),
+            (SendError::Timer(TimerRefusal::NotEnabled), SystemError),
+            (SendError::Timer(TimerRefusal::Illegal { max_delay_ms: 1 }), MessageIllegal),
             (SendError::GroupNotExist { group: "g".into() }, SubscriptionGroupNotExist),
             (SendError::BatchToRetryTopic, MessageIllegal),
             (SendError::BatchTopicTooLong { len: 200 }, MessageIllegal),

@@ -138,9 +138,9 @@ pub const BROKER_KEYS: &[JavaKey] = &[
     JavaKey::ignored("waitTimeMillsInPullQueue", "full queues answer SYSTEM_BUSY at once"),
     JavaKey::ignored("enableCalcFilterBitMap", "property filters are not built yet"),
     JavaKey::ignored("enableConsumeQueueExt", "property filters are not built yet"),
-    JavaKey::ignored("timerWheelEnable", "timer messages are not built yet"),
-    JavaKey::ignored("timerMaxDelaySec", "timer messages are not built yet"),
-    JavaKey::ignored("timerPrecisionMs", "timer messages are not built yet"),
+    JavaKey::mapped("timerWheelEnable", "timer_wheel_enable", Bool),
+    JavaKey::mapped("timerMaxDelaySec", "timer_max_delay_sec", Int),
+    JavaKey::mapped("timerPrecisionMs", "timer_precision_ms", Int),
     JavaKey::ignored("clusterTopicEnable", "cluster-name topics are not created"),
     JavaKey::ignored("brokerTopicEnable", "broker-name topics are not created"),
     JavaKey::ignored(

@@ -24,6 +24,7 @@ pub mod role;
 mod runtime_conf;
 mod schedule;
 mod stats;
+mod timer;
 pub mod topics;
 mod txn;
 
@@ -108,6 +109,8 @@ pub(crate) struct BrokerCtx {
     pub flush_waits: Sender<processor::send::FlushWait>,
     /// Which transactions are resolved.
     pub txn: Arc<txn::TxnLog>,
+    /// What the `timer` thread reports.
+    pub timer: Arc<timer::TimerStats>,
     /// Settings as configured, UPDATE_BROKER_CONFIG's overrides included, and the live ones.
     pub runtime: runtime_conf::RuntimeConf,
 }
@@ -214,6 +217,7 @@ impl Broker {
         let locks = LockTable::new(config.rebalance_lock_max_live_ms);
         let ctx = Arc::new(BrokerCtx {
             runtime: runtime_conf::RuntimeConf::new(&config, runtime_file),
+            timer: Arc::default(),
             role: RoleState::new(config.broker_role),
             registrar: Arc::new(Registrar::new(&config, client.clone())),
             config,
@@ -250,6 +254,11 @@ impl Broker {
             };
             let s = stop_rx.clone();
             threads.push(spawn("schedule", Box::new(move || schedule::run(&schedule, &s)))?);
+        }
+        {
+            let svc = timer::TimerService { store: ctx.store.clone(), stats: ctx.timer.clone() };
+            let s = stop_rx.clone();
+            threads.push(spawn("timer", Box::new(move || timer::run(&svc, &s)))?);
         }
         {
             let (c, s) = (ctx.clone(), stop_rx.clone());

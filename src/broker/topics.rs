@@ -205,6 +205,9 @@ fn system_topics(d: &TopicDefaults) -> Vec<TopicConfig> {
     let mut schedule = TopicConfig::new(constants::SCHEDULE_TOPIC, d.delay_level_count);
     schedule.perm = perm::READ_WRITE;
     topics.push(schedule);
+    let mut timer = TopicConfig::new(constants::TIMER_TOPIC, 1);
+    timer.perm = perm::READ_WRITE;
+    topics.push(timer);
     topics.push(TopicConfig::new("SELF_TEST_TOPIC", 1));
     topics.push(TopicConfig::new("OFFSET_MOVED_EVENT", 1));
     // Java brokers route their cluster and broker names as topics so admin tools can find them.

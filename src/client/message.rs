@@ -91,6 +91,19 @@ impl Message {
         self
     }
 
+    /// Delivers the message at `epoch_ms` (a 5.x timer message, `TIMER_DELIVER_MS`): the broker
+    /// holds it until then, rounded down to its `timerPrecisionMs` (1 s by default), at most
+    /// `timerMaxDelaySec` (3 days) ahead. A time in the past delivers at once.
+    pub fn with_deliver_time_ms(self, epoch_ms: u64) -> Self {
+        self.with_property("TIMER_DELIVER_MS", epoch_ms.to_string())
+    }
+
+    /// Delivers the message `delay` after the broker receives it (`TIMER_DELAY_MS`).
+    pub fn with_delay(self, delay: std::time::Duration) -> Self {
+        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.with_property("TIMER_DELAY_MS", ms.to_string())
+    }
+
     /// Delivers the message after a delay level: 1 = 1 s, 2 = 5 s, 3 = 10 s, … 18 = 2 h.
     pub fn with_delay_level(self, level: i32) -> Self {
         self.with_property(property::DELAY, level.to_string())

@@ -33,6 +33,8 @@ pub mod perm {
 pub const AUTO_CREATE_TOPIC_KEY: &str = "TBW102";
 /// Where delayed messages wait.
 pub const SCHEDULE_TOPIC: &str = "SCHEDULE_TOPIC_XXXX";
+/// Where timer messages (TIMER_DELIVER_MS …) wait, queue 0.
+pub const TIMER_TOPIC: &str = "rmq_sys_wheel_timer";
 /// Transaction half messages.
 pub const TRANS_HALF_TOPIC: &str = "RMQ_SYS_TRANS_HALF_TOPIC";
 /// Transaction operation records.
@@ -55,6 +57,7 @@ pub const RETRY_TOPIC_MAX_LENGTH: usize = 255;
 /// Topics producers may not send to directly.
 pub const NOT_ALLOWED_SEND_TOPICS: &[&str] = &[
     SCHEDULE_TOPIC,
+    TIMER_TOPIC,
     TRANS_HALF_TOPIC,
     TRANS_OP_HALF_TOPIC,
     "TRANS_CHECK_MAX_TIME_TOPIC",
@@ -170,4 +173,24 @@ mod tests {
         assert_eq!(validate_topic(&long), Err(TopicNameError::TooLong { len: 128, max: 127 }));
         assert!(validate_topic(&format!("%RETRY%{long}")).is_ok());
     }
+}
+
+/// Timer-message properties (ADVANCED.md §5.1, §5.2).
+pub mod timer {
+    /// Absolute delivery time, epoch ms.
+    pub const DELIVER_MS: &str = "TIMER_DELIVER_MS";
+    /// Relative delay in seconds from the broker's receipt.
+    pub const DELAY_SEC: &str = "TIMER_DELAY_SEC";
+    /// Relative delay in ms from the broker's receipt.
+    pub const DELAY_MS: &str = "TIMER_DELAY_MS";
+    /// Cancels the timer message with this UNIQ_KEY.
+    pub const DEL_UNIQKEY: &str = "TIMER_DEL_UNIQKEY";
+    /// The delivery time the broker settled on (rounded down to the precision).
+    pub const OUT_MS: &str = "TIMER_OUT_MS";
+    /// When the timer service took the message in.
+    pub const ENQUEUE_MS: &str = "TIMER_ENQUEUE_MS";
+    /// When it was delivered to its real topic.
+    pub const DEQUEUE_MS: &str = "TIMER_DEQUEUE_MS";
+    /// How many times it was put back for a later round.
+    pub const ROLL_TIMES: &str = "TIMER_ROLL_TIMES";
 }

@@ -16,5 +16,6 @@ mod route_recovery;
 mod service;
 mod stock_bodies;
 mod support;
+mod timers;
 mod tools_e2e;
 mod transactions;

@@ -327,6 +327,18 @@ fn runtime_info(ctx: &BrokerCtx) -> RemotingCommand {
     put("getTransferredTps", get_tps);
     put("sendThreadPoolQueueCapacity", ctx.config.pools.send_queue_capacity.to_string());
     put("pullThreadPoolQueueCapacity", ctx.config.pools.pull_queue_capacity.to_string());
+    let t = &ctx.timer;
+    put("timerPending", t.pending.load(std::sync::atomic::Ordering::Relaxed).to_string());
+    put(
+        "timerDequeueBehindMs",
+        t.dequeue_behind_ms.load(std::sync::atomic::Ordering::Relaxed).to_string(),
+    );
+    put(
+        "timerOffsetBehind",
+        t.enqueue_behind.load(std::sync::atomic::Ordering::Relaxed).to_string(),
+    );
+    put("timerDelivered", t.delivered.load(std::sync::atomic::Ordering::Relaxed).to_string());
+    put("timerCancelled", t.cancelled.load(std::sync::atomic::Ordering::Relaxed).to_string());
     put("now", now_ms().to_string());
     success().with_body(to_json(&KvTable { table }))
 }

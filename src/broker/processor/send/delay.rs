@@ -22,6 +22,8 @@ pub(crate) fn divert_delayed(ctx: &BrokerCtx, msg: &mut MessageToStore, props: &
     let max_level = ctx.config.store.delay_levels_ms.len();
     let level = usize::try_from(level).unwrap_or(max_level).min(max_level);
     set_prop(props, record::PROPERTY_DELAY_TIME_LEVEL, level.to_string());
+    // A delay level wins over timer properties (Java's HookUtils removes them).
+    super::timer::strip_timer_properties(props);
     set_prop(props, record::PROPERTY_REAL_TOPIC, msg.topic.clone());
     set_prop(props, record::PROPERTY_REAL_QUEUE_ID, msg.queue_id.0.to_string());
     msg.topic = constants::SCHEDULE_TOPIC.to_string();

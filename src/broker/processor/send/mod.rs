@@ -6,6 +6,8 @@
 //! - `batch.rs`: SEND_BATCH_MESSAGE;
 //! - `half.rs`: transactional prepares, stored as half messages (`broker::txn` resolves them);
 //! - `retry.rs`: CONSUMER_SEND_MSG_BACK (retry topic or DLQ);
+//! - `timer.rs`: timer messages (TIMER_DELIVER_MS …) are diverted to rmq_sys_wheel_timer (the
+//!   `timer` thread puts them back when due).
 //! - `delay.rs`: delayed messages are diverted to SCHEDULE_TOPIC_XXXX (the `schedule` thread
 //!   delivers them when due);
 //! - `topic.rs`: the checks every send shares (role, topic, permission, auto-creation, queue);
@@ -24,6 +26,7 @@ mod reply;
 mod request_reply;
 mod retry;
 mod single;
+mod timer;
 mod topic;
 
 use std::net::SocketAddrV4;
@@ -126,6 +129,8 @@ struct PropScan<'a> {
     cluster: bool,
     delay: Option<&'a str>,
     transaction_prepared: Option<bool>,
+    /// Any timer property (TIMER_DELIVER_MS …) is present.
+    timer: bool,
 }
 
 /// Which broker-side properties a message already has.
@@ -150,6 +155,7 @@ impl<'a> PropScan<'a> {
                 record::PROPERTY_TRANSACTION_PREPARED => {
                     scan.transaction_prepared.get_or_insert(value == "true");
                 }
+                k if timer::has_timer_property(k) => scan.timer = true,
                 _ => {}
             }
         }

@@ -52,6 +52,7 @@ impl SendProcessor {
             }
         }
         let delayed = scan.delay.is_some();
+        let timed = scan.timer;
         let stamps = scan.stamps();
         let uniq = Some(self.stamp(&mut props, stamps));
         let mut msg = MessageToStore {
@@ -70,6 +71,13 @@ impl SendProcessor {
         if delayed {
             let mut pairs = record::decode_properties(&msg.properties);
             super::divert_delayed(&self.ctx, &mut msg, &mut pairs);
+            msg.properties = record::encode_properties(&pairs);
+        }
+        if timed {
+            let mut pairs = record::decode_properties(&msg.properties);
+            let now = crate::remoting::now_ms();
+            super::timer::divert_timer(&self.ctx.config.timer, now, &mut msg, &mut pairs)
+                .map_err(SendError::Timer)?;
             msg.properties = record::encode_properties(&pairs);
         }
         self.put_and_reply(rc, &[msg], queue_id, uniq)
