@@ -61,6 +61,7 @@ pub const BROKER_KEYS: &[JavaKey] = &[
     JavaKey::mapped("maxTransferBytesOnMessageInMemory", "max_transfer_bytes", Int),
     JavaKey::mapped("regionId", "region_id", Str),
     JavaKey::mapped("traceOn", "trace_on", Bool),
+    JavaKey::mapped("enablePropertyFilter", "enable_property_filter", Bool),
     JavaKey::mapped("transactionTimeOut", "transaction_timeout_ms", Int),
     JavaKey::mapped("transactionCheckMax", "transaction_check_max", Int),
     JavaKey::mapped("transactionCheckInterval", "transaction_check_interval_ms", Int),
@@ -155,7 +156,6 @@ pub const BROKER_KEYS: &[JavaKey] = &[
     ),
     // Switches whose `true` would promise what this broker does not do.
     JavaKey::checked("aclEnable", acl_enable),
-    JavaKey::checked("enablePropertyFilter", property_filter),
     JavaKey::checked("enableControllerMode", controller_mode),
     JavaKey::checked("enableDLegerCommitLog", dledger),
 ];
@@ -213,10 +213,6 @@ fn only_off(value: &str, why: &str) -> Result<Value, String> {
 
 fn acl_enable(value: &str) -> Result<Value, String> {
     only_off(value, "ACL is not built yet, and the broker would run without access control")
-}
-
-fn property_filter(value: &str) -> Result<Value, String> {
-    only_off(value, "SQL92 property filters are not built yet")
 }
 
 fn controller_mode(value: &str) -> Result<Value, String> {

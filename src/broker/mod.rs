@@ -21,6 +21,7 @@ mod processor;
 mod register;
 pub mod role;
 mod schedule;
+mod sql_filter;
 mod stats;
 pub mod topics;
 mod txn;
@@ -102,6 +103,8 @@ pub(crate) struct BrokerCtx {
     pub flush_waits: Sender<processor::send::FlushWait>,
     /// Which transactions are resolved.
     pub txn: Arc<txn::TxnLog>,
+    /// Compiled SQL92 selectors of subscriptions, by expression text.
+    pub selectors: sql_filter::SelectorCache,
 }
 
 impl BrokerCtx {
@@ -202,6 +205,7 @@ impl Broker {
             stats: Arc::default(),
             flush_waits: flush_tx,
             txn: txn_log,
+            selectors: sql_filter::SelectorCache::default(),
         });
         ctx.stats.start_ms.store(crate::remoting::now_ms(), Ordering::Relaxed);
         // The listener holds only the pull hold: holding the context here would make

@@ -12,6 +12,7 @@ mod multihost;
 mod orderly;
 mod request_reply;
 mod service;
+mod sql92;
 mod stock_bodies;
 mod support;
 mod tools_e2e;
