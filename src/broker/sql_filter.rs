@@ -93,3 +93,91 @@ pub(crate) fn filter_records(result: &mut GetResult, selector: &Selector) {
         result.status = GetStatus::NoMatchedMessage;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, SocketAddrV4};
+
+    use rocketmq_store::record::{encode_properties, encode_record, MessageToStore};
+    use rocketmq_store::{MessageInfo, PhysOffset, QueueId, QueueOffset};
+
+    use super::*;
+
+    fn record(a: &str) -> Vec<u8> {
+        let host = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 10911);
+        let props = vec![("a".to_string(), "0".to_string()), ("a".to_string(), a.to_string())];
+        let msg = MessageToStore {
+            topic: "T".into(),
+            queue_id: QueueId(0),
+            flag: 0,
+            body: b"body".to_vec(),
+            properties: encode_properties(&props),
+            sys_flag: 0,
+            born_timestamp_ms: 1,
+            born_host: host,
+            store_host: host,
+            reconsume_times: 0,
+            prepared_transaction_offset: 0,
+        };
+        let mut out = Vec::new();
+        encode_record(&msg, &mut out).expect("encodes");
+        out
+    }
+
+    fn result_of(values: &[&str]) -> GetResult {
+        let mut messages = Vec::new();
+        let mut message_infos = Vec::new();
+        for (i, a) in values.iter().enumerate() {
+            let rec = record(a);
+            message_infos.push(MessageInfo {
+                queue_offset: QueueOffset(i as u64),
+                phys_offset: PhysOffset(messages.len() as u64),
+                size: rec.len() as u32,
+                tags_code: 0,
+                store_timestamp_ms: 0,
+            });
+            messages.extend_from_slice(&rec);
+        }
+        GetResult {
+            status: GetStatus::Found,
+            message_count: values.len() as u32,
+            messages,
+            next_begin_offset: QueueOffset(values.len() as u64),
+            min_offset: QueueOffset(0),
+            max_offset: QueueOffset(values.len() as u64),
+            message_infos,
+        }
+    }
+
+    #[test]
+    fn filter_keeps_matching_records_and_the_offset_reached() {
+        let selector = Selector::parse("a > 1").unwrap();
+        let mut result = result_of(&["1", "2", "abc", "3"]);
+        filter_records(&mut result, &selector);
+        assert_eq!(result.status, GetStatus::Found);
+        assert_eq!(result.message_count, 2, "the last duplicate counts; 'abc' fails to convert");
+        let offsets: Vec<u64> = result.message_infos.iter().map(|i| i.queue_offset.0).collect();
+        assert_eq!(offsets, [1, 3]);
+        assert_eq!(result.messages.len(), 2 * record("2").len());
+        assert_eq!(result.next_begin_offset, QueueOffset(4));
+
+        let mut none = result_of(&["0", "1"]);
+        filter_records(&mut none, &selector);
+        assert_eq!(none.status, GetStatus::NoMatchedMessage);
+        assert_eq!((none.message_count, none.messages.len()), (0, 0));
+        assert_eq!(none.next_begin_offset, QueueOffset(2));
+    }
+
+    #[test]
+    fn cache_compiles_once_keeps_failures_and_stays_bounded() {
+        let cache = SelectorCache::default();
+        let first = cache.compile("a = 1").unwrap();
+        assert!(Arc::ptr_eq(&first, &cache.compile("a = 1").unwrap()));
+        assert!(cache.compile("a =").is_err());
+        assert!(cache.compile("a =").is_err());
+        for i in 0..3 * CACHE_CAPACITY {
+            cache.compile(&format!("a = {i}")).unwrap();
+        }
+        assert!(cache.entries.lock().len() <= CACHE_CAPACITY);
+    }
+}
