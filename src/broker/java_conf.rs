@@ -135,8 +135,18 @@ pub const BROKER_KEYS: &[JavaKey] = &[
     JavaKey::ignored("brokerFastFailureEnable", "full queues answer SYSTEM_BUSY at once"),
     JavaKey::ignored("waitTimeMillsInSendQueue", "full queues answer SYSTEM_BUSY at once"),
     JavaKey::ignored("waitTimeMillsInPullQueue", "full queues answer SYSTEM_BUSY at once"),
-    JavaKey::ignored("enableCalcFilterBitMap", "property filters are not built yet"),
-    JavaKey::ignored("enableConsumeQueueExt", "property filters are not built yet"),
+    JavaKey::ignored(
+        "enableCalcFilterBitMap",
+        "SQL92 filters evaluate every record read; the bloom-filter bitmap is not built",
+    ),
+    JavaKey::ignored(
+        "enableConsumeQueueExt",
+        "SQL92 filters evaluate every record read; ConsumeQueueExt is not built",
+    ),
+    JavaKey::ignored(
+        "filterSupportRetry",
+        "retry topics are subscribed by TAG, where Java's retry filter passes every message too",
+    ),
     JavaKey::ignored("timerWheelEnable", "timer messages are not built yet"),
     JavaKey::ignored("timerMaxDelaySec", "timer messages are not built yet"),
     JavaKey::ignored("timerPrecisionMs", "timer messages are not built yet"),

@@ -2,8 +2,9 @@
 //! BETWEEN, IS NOT NULL …) and is evaluated with Java's desugared semantics (`<>` is NOT `=`,
 //! BETWEEN is `>=` AND `<=`, …; see `eval`).
 //!
-//! [`Display`](fmt::Display) prints every operand in parentheses, so printing a tree and
-//! parsing the text again gives the same tree (property-tested).
+//! [`Display`](fmt::Display) puts every operand that is not an atom or a unary operator in
+//! parentheses, so printing a tree and parsing the text again gives the same tree
+//! (property-tested), within the same depth limit.
 
 use std::fmt;
 
@@ -154,12 +155,31 @@ fn not_word(negated: bool) -> &'static str {
     }
 }
 
+/// An operand as it must be printed to parse back in an operator's place: atoms and unary
+/// operators (which bind tightest) bare, everything else in parentheses. Parentheses only
+/// where needed keep the printed nesting within the tree's depth, so every tree the parser
+/// accepts prints to a text it accepts again.
+struct Operand<'a>(&'a Expr);
+
+impl fmt::Display for Operand<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Expr::Literal(_)
+            | Expr::Property(_)
+            | Expr::BoolCast(_)
+            | Expr::Negate(_)
+            | Expr::Not(_) => write!(f, "{}", self.0),
+            other => write!(f, "({other})"),
+        }
+    }
+}
+
 fn join(f: &mut fmt::Formatter<'_>, operands: &[Expr], separator: &str) -> fmt::Result {
     for (i, operand) in operands.iter().enumerate() {
         if i > 0 {
             f.write_str(separator)?;
         }
-        write!(f, "({operand})")?;
+        write!(f, "{}", Operand(operand))?;
     }
     Ok(())
 }
@@ -169,19 +189,25 @@ impl fmt::Display for Expr {
         match self {
             Expr::Literal(lit) => write!(f, "{lit}"),
             Expr::Property(name) | Expr::BoolCast(name) => f.write_str(name),
-            Expr::Negate(operand) => write!(f, "-({operand})"),
-            Expr::Not(operand) => write!(f, "NOT ({operand})"),
+            // The space keeps `- -5` from reading as a `--` comment.
+            Expr::Negate(operand) => write!(f, "- {}", Operand(operand)),
+            Expr::Not(operand) => write!(f, "NOT {}", Operand(operand)),
             Expr::And(operands) => join(f, operands, " AND "),
             Expr::Or(operands) => join(f, operands, " OR "),
             Expr::Compare { op, left, right } => {
-                write!(f, "({left}) {} ({right})", op.symbol())
+                write!(f, "{} {} {}", Operand(left), op.symbol(), Operand(right))
             }
             Expr::IsNull { operand, negated } => {
-                write!(f, "({operand}) IS {}NULL", not_word(*negated))
+                write!(f, "{} IS {}NULL", Operand(operand), not_word(*negated))
             }
-            Expr::Between { value, low, high, negated } => {
-                write!(f, "({value}) {}BETWEEN ({low}) AND ({high})", not_word(*negated))
-            }
+            Expr::Between { value, low, high, negated } => write!(
+                f,
+                "{} {}BETWEEN {} AND {}",
+                Operand(value),
+                not_word(*negated),
+                Operand(low),
+                Operand(high)
+            ),
             Expr::In { property, list, negated } => {
                 write!(f, "{property} {}IN (", not_word(*negated))?;
                 for (i, item) in list.iter().enumerate() {
@@ -194,7 +220,8 @@ impl fmt::Display for Expr {
             }
             Expr::Match { op, operand, pattern, negated } => write!(
                 f,
-                "({operand}) {}{} {}",
+                "{} {}{} {}",
+                Operand(operand),
                 not_word(*negated),
                 op.keyword(),
                 Literal::Str(pattern.clone())

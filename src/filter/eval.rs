@@ -50,36 +50,57 @@ pub(crate) fn truth<P: Properties + ?Sized>(expr: &Expr, props: &P) -> Truth {
     }
 }
 
+// `evaluate` and `truth` are the recursive path: each arm is one call, so that their
+// frames stay small and a MAX_DEPTH-deep tree evaluates in a small stack.
 fn evaluate<'a, P: Properties + ?Sized>(expr: &'a Expr, props: &'a P) -> Evaluated<'a> {
-    let truth_value = |t: Option<bool>| t.map(Value::Bool);
-    Ok(match expr {
-        Expr::Literal(literal) => literal_value(literal),
-        Expr::Property(name) => props.get(name).map(Value::Str),
+    match expr {
+        Expr::Literal(literal) => Ok(literal_value(literal)),
+        Expr::Property(name) => Ok(props.get(name).map(Value::Str)),
         // A property value is always a String, which a boolean cast turns into FALSE.
-        Expr::BoolCast(name) => props.get(name).map(|_| Value::Bool(false)),
-        Expr::Negate(operand) => evaluate(operand, props)?.and_then(negate),
-        Expr::Not(operand) => truth_value(truth(operand, props)?.map(|b| !b)),
-        Expr::And(operands) => truth_value(all(operands, props)?),
-        Expr::Or(operands) => truth_value(any(operands, props)?),
-        Expr::Compare { op, left, right } => truth_value(compare(*op, left, right, props)?),
-        Expr::IsNull { operand, negated } => {
-            Some(Value::Bool(evaluate(operand, props)?.is_none() != *negated))
+        Expr::BoolCast(name) => Ok(props.get(name).map(|_| Value::Bool(false))),
+        Expr::Negate(operand) => Ok(evaluate(operand, props)?.and_then(negate)),
+        Expr::Not(operand) => as_value(truth(operand, props).map(|t| t.map(|b| !b))),
+        Expr::And(operands) => as_value(all(operands, props)),
+        Expr::Or(operands) => as_value(any(operands, props)),
+        Expr::Compare { op, left, right } => as_value(compare(*op, left, right, props)),
+        Expr::IsNull { operand, negated } => as_value(is_null(operand, *negated, props)),
+        Expr::Between { value, low, high, negated } => {
+            as_value(between(value, low, high, *negated, props))
         }
-        Expr::Between { value, low, high, negated: false } => {
-            let first = compare(CompareOp::Ge, value, low, props)?;
-            truth_value(and2(first, || compare(CompareOp::Le, value, high, props))?)
-        }
-        Expr::Between { value, low, high, negated: true } => {
-            let first = compare(CompareOp::Lt, value, low, props)?;
-            truth_value(or2(first, || compare(CompareOp::Gt, value, high, props))?)
-        }
-        Expr::In { property, list, negated } => {
-            props.get(property).map(|v| Value::Bool(list.iter().any(|item| item == v) != *negated))
-        }
+        Expr::In { property, list, negated } => Ok(props
+            .get(property)
+            .map(|v| Value::Bool(list.iter().any(|item| item == v) != *negated))),
         Expr::Match { op, operand, pattern, negated } => {
-            Some(Value::Bool(string_match(*op, operand, pattern, *negated, props)?))
+            as_value(string_match(*op, operand, pattern, *negated, props).map(Some))
         }
-    })
+    }
+}
+
+fn as_value<'a>(truth: Truth) -> Evaluated<'a> {
+    truth.map(|t| t.map(Value::Bool))
+}
+
+/// Java's `createIsNull` (an `=` against NULL), and NOT of it for IS NOT NULL.
+fn is_null<P: Properties + ?Sized>(operand: &Expr, negated: bool, props: &P) -> Truth {
+    Ok(Some(evaluate(operand, props)?.is_none() != negated))
+}
+
+/// `v >= l AND v <= h`, or `v < l OR v > h` for NOT BETWEEN (Java's `createBetween` and
+/// `createNotBetween`).
+fn between<P: Properties + ?Sized>(
+    value: &Expr,
+    low: &Expr,
+    high: &Expr,
+    negated: bool,
+    props: &P,
+) -> Truth {
+    if negated {
+        let first = compare(CompareOp::Lt, value, low, props)?;
+        or2(first, || compare(CompareOp::Gt, value, high, props))
+    } else {
+        let first = compare(CompareOp::Ge, value, low, props)?;
+        and2(first, || compare(CompareOp::Le, value, high, props))
+    }
 }
 
 /// Java's `negate`: numbers change sign (integers wrap as Java's do), anything else is

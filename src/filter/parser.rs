@@ -207,21 +207,29 @@ impl<'a> Parser<'a> {
         }
     }
 
+    // The functions on the recursive path (or, and, eq, cmp, unary, primary) keep their own
+    // frames small and hand the rest of a chain to a separate function, which bounds the stack
+    // a MAX_DEPTH-deep input needs.
+
     fn or_expr(&mut self) -> Result<Node, ParseError> {
-        self.logic_chain(Keyword::Or)
+        let first = self.and_expr()?;
+        if self.peek_kind(0) != Some(&TokenKind::Keyword(Keyword::Or)) {
+            return Ok(first);
+        }
+        self.logic_chain(Keyword::Or, first)
     }
 
     fn and_expr(&mut self) -> Result<Node, ParseError> {
-        self.logic_chain(Keyword::And)
-    }
-
-    /// `operand ( keyword operand )*` for AND (operands: eqExpr) and OR (operands: andExpr),
-    /// kept flat: one node with all the operands of one chain, in order.
-    fn logic_chain(&mut self, keyword: Keyword) -> Result<Node, ParseError> {
-        let first = self.logic_operand(keyword)?;
-        if self.peek_kind(0) != Some(&TokenKind::Keyword(keyword)) {
+        let first = self.eq_expr()?;
+        if self.peek_kind(0) != Some(&TokenKind::Keyword(Keyword::And)) {
             return Ok(first);
         }
+        self.logic_chain(Keyword::And, first)
+    }
+
+    /// The rest of `operand ( keyword operand )*` for AND (operands: eqExpr) and OR (operands:
+    /// andExpr), kept flat: one node with all the operands of one chain, in order.
+    fn logic_chain(&mut self, keyword: Keyword, first: Node) -> Result<Node, ParseError> {
         let at = first.at;
         let mut first = Some(first);
         let mut operands = Vec::new();
@@ -255,7 +263,16 @@ impl<'a> Parser<'a> {
     }
 
     fn eq_expr(&mut self) -> Result<Node, ParseError> {
-        let mut left = self.cmp_expr()?;
+        let first = self.cmp_expr()?;
+        match self.peek_kind(0) {
+            Some(TokenKind::Eq | TokenKind::Ne | TokenKind::Keyword(Keyword::Is)) => {
+                self.eq_chain(first)
+            }
+            _ => Ok(first),
+        }
+    }
+
+    fn eq_chain(&mut self, mut left: Node) -> Result<Node, ParseError> {
         loop {
             let op = match self.peek_kind(0) {
                 Some(TokenKind::Eq) => CompareOp::Eq,
@@ -430,6 +447,18 @@ impl<'a> Parser<'a> {
     }
 
     fn primary(&mut self) -> Result<Node, ParseError> {
+        if self.peek_kind(0) != Some(&TokenKind::LParen) {
+            return self.atom();
+        }
+        let at = self.position();
+        self.bump();
+        let inner = self.or_expr()?;
+        self.expect(TokenKind::RParen, "')'")?;
+        Ok(Node { at, ..inner })
+    }
+
+    /// A literal or a property.
+    fn atom(&mut self) -> Result<Node, ParseError> {
         const EXPECTED: &str = "a literal, a property or '('";
         let token = self.next(EXPECTED)?;
         let at = token.position;
@@ -442,11 +471,6 @@ impl<'a> Parser<'a> {
             TokenKind::Keyword(Keyword::Null) => Literal::Null,
             TokenKind::Identifier => {
                 return node(Expr::Property(token.text.to_string()), 0, at);
-            }
-            TokenKind::LParen => {
-                let inner = self.or_expr()?;
-                self.expect(TokenKind::RParen, "')'")?;
-                return Ok(Node { at, ..inner });
             }
             _ => return Err(Self::unexpected(&token, EXPECTED)),
         };

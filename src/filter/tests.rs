@@ -604,3 +604,27 @@ proptest! {
         exercise(&sql, &props)?;
     }
 }
+
+#[test]
+fn the_deepest_accepted_selectors_fit_in_a_small_stack() {
+    // Parsing, evaluating, printing and dropping at the depth limit, on a thread with half of
+    // the default stack, unoptimized (optimized frames are several times smaller).
+    let n = MAX_DEPTH - 3;
+    let inputs = [
+        format!("{}a = 1{}", "(".repeat(n), ")".repeat(n)),
+        format!("{}a = 1", "NOT ".repeat(n)),
+        format!("a = {}1", "- ".repeat(n)),
+        format!("a IS NULL{}", " IS NULL".repeat(n)),
+        format!("{}a = 1{}", "(NOT ".repeat(n / 2), ")".repeat(n / 2)),
+    ];
+    let worker = std::thread::Builder::new().stack_size(1024 * 1024).spawn(move || {
+        let props = HashMap::from([("a".to_string(), "1".to_string())]);
+        for sql in inputs {
+            let selector = Selector::parse(&sql).unwrap_or_else(|e| panic!("{sql:.40}…: {e}"));
+            let _ = selector.evaluate(&props);
+            let again = Selector::parse(&selector.to_string()).expect("printed form parses");
+            assert_eq!(again, selector);
+        }
+    });
+    worker.expect("spawn").join().expect("no stack overflow");
+}
