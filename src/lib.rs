@@ -12,7 +12,8 @@
 //!   the global allocator).
 //!
 //! An application that only produces and consumes depends on this crate with
-//! `default-features = false` and compiles only [`client`], [`protocol`] and `rocketmq-net`.
+//! `default-features = false` and compiles only [`client`], [`protocol`], [`filter`] (SQL92
+//! selectors) and `rocketmq-net`.
 
 pub use rocketmq_net as net;
 #[cfg(feature = "server")]
@@ -24,6 +25,7 @@ pub mod broker;
 pub mod client;
 #[cfg(feature = "server")]
 pub mod config;
+pub mod filter;
 #[cfg(feature = "binaries")]
 pub mod logging;
 #[cfg(feature = "server")]

@@ -141,6 +141,8 @@ pub struct RawBrokerConfig {
     pub max_transfer_bytes: u32,
     pub region_id: String,
     pub trace_on: bool,
+    /// SQL92 property filters on (enablePropertyFilter). Our default is true; Java's is false.
+    pub enable_property_filter: bool,
     /// A half message older than this is checked back with its producer.
     pub transaction_timeout_ms: u64,
     /// Checks before a half message is given up (moved to TRANS_CHECK_MAX_TIME_TOPIC).
@@ -205,6 +207,7 @@ impl Default for RawBrokerConfig {
             max_transfer_bytes: 256 * 1024,
             region_id: crate::protocol::constants::DEFAULT_REGION.into(),
             trace_on: true,
+            enable_property_filter: true,
             transaction_timeout_ms: 6_000,
             transaction_check_max: 15,
             transaction_check_interval_ms: 30_000,
@@ -248,6 +251,8 @@ pub struct BrokerConfig {
     pub max_transfer_bytes: u32,
     pub region_id: String,
     pub trace_on: bool,
+    /// SQL92 subscriptions are accepted and applied (enablePropertyFilter).
+    pub enable_property_filter: bool,
     pub flush_disk_type_name: String,
     /// The transaction check-back settings.
     pub txn: TxnConfig,
@@ -493,6 +498,7 @@ impl RawBrokerConfig {
             max_transfer_bytes: self.max_transfer_bytes,
             region_id: self.region_id.clone(),
             trace_on: self.trace_on,
+            enable_property_filter: self.enable_property_filter,
             flush_disk_type_name: self.flush_disk_type.clone(),
             txn: TxnConfig {
                 timeout_ms: self.transaction_timeout_ms,

@@ -202,8 +202,21 @@ pub enum PullError {
         /// The group.
         group: String,
     },
-    /// A SQL92 subscription (not supported yet).
-    Sql92NotSupported,
+    /// The SQL92 expression sent with the pull does not compile.
+    SubscriptionParseFailed {
+        /// Why, with the place.
+        error: crate::filter::ParseError,
+    },
+    /// The registered SQL92 expression of (group, topic) does not compile, so there is no
+    /// filter for it.
+    FilterDataNotExist {
+        /// The group.
+        group: String,
+        /// The topic.
+        topic: String,
+    },
+    /// A SQL92 subscription while `enable_property_filter` is off.
+    PropertyFilterDisabled,
 }
 
 /// Consumer offset and queue offset calls (QUERY/UPDATE_CONSUMER_OFFSET, GET_MAX/MIN_OFFSET,
@@ -248,6 +261,15 @@ pub enum ClientManageError {
         client_id: String,
         /// The transport error.
         source: rocketmq_net::NetError,
+    },
+    /// The CheckClientRequestBody does not decode.
+    BadCheckClientBody(BodyError),
+    /// CHECK_CLIENT_CONFIG with a SQL92 subscription while `enable_property_filter` is off.
+    PropertyFilterDisabled,
+    /// CHECK_CLIENT_CONFIG with a SQL92 expression that does not compile.
+    SubscriptionParseFailed {
+        /// Why, with the place.
+        error: crate::filter::ParseError,
     },
 }
 
@@ -722,6 +744,10 @@ fn put(e: &PutError) -> (ResponseCode, String) {
     }
 }
 
+/// Java's remark when SQL92 filtering is switched off.
+const PROPERTY_FILTER_DISABLED: &str =
+    "The broker does not support consumer to filter message by SQL92";
+
 fn pull(e: &PullError) -> (ResponseCode, String) {
     use ResponseCode::*;
     match e {
@@ -756,10 +782,18 @@ fn pull(e: &PullError) -> (ResponseCode, String) {
             SubscriptionNotLatest,
             format_args!("the consumer's subscription not latest, group: {group}"),
         ),
-        PullError::Sql92NotSupported => with(
-            SystemError,
-            "SQL92 filtering is not supported by this broker yet; subscribe by TAG",
+        PullError::SubscriptionParseFailed { error } => with(
+            SubscriptionParseFailed,
+            format_args!("parse the consumer's subscription failed: {error}"),
         ),
+        PullError::FilterDataNotExist { group, topic } => with(
+            FilterDataNotExist,
+            format_args!(
+                "The broker's consumer filter data is not exist!Your expression may be wrong! \
+                 group: {group} topic: {topic}"
+            ),
+        ),
+        PullError::PropertyFilterDisabled => with(SystemError, PROPERTY_FILTER_DISABLED),
     }
 }
 
@@ -780,6 +814,15 @@ fn client_manage(e: &ClientManageError) -> (ResponseCode, String) {
     match e {
         ClientManageError::BadHeader(h) => bad_header(h),
         ClientManageError::Persist(p) => persist_failed(p),
+        ClientManageError::BadCheckClientBody(b) => {
+            with(ResponseCode::SystemError, format_args!("bad CheckClientRequestBody: {b}"))
+        }
+        ClientManageError::PropertyFilterDisabled => {
+            with(ResponseCode::SystemError, PROPERTY_FILTER_DISABLED)
+        }
+        ClientManageError::SubscriptionParseFailed { error } => {
+            with(ResponseCode::SubscriptionParseFailed, format_args!("{error}"))
+        }
         ClientManageError::BadHeartbeat(b) => {
             with(ResponseCode::SystemError, format_args!("bad HeartbeatData body: {b}"))
         }
@@ -1020,7 +1063,14 @@ mod tests {
             (PullError::QueueOffsetIllegal { queue_offset: -1 }, InvalidParameter),
             (PullError::SubscriptionNotExist { group: g(), topic: t() }, SubscriptionNotExist),
             (PullError::SubscriptionNotLatest { group: g() }, SubscriptionNotLatest),
-            (PullError::Sql92NotSupported, SystemError),
+            (PullError::PropertyFilterDisabled, SystemError),
+            (PullError::FilterDataNotExist { group: g(), topic: t() }, FilterDataNotExist),
+            (
+                PullError::SubscriptionParseFailed {
+                    error: crate::filter::Selector::parse("a >").unwrap_err(),
+                },
+                SubscriptionParseFailed,
+            ),
         ];
         for (e, want) in cases {
             let shown = format!("{e:?}");
@@ -1037,6 +1087,12 @@ mod tests {
         assert_eq!(code(ClientManageError::BadHeader(header())), SystemError);
         assert_eq!(code(ClientManageError::Persist(io())), SystemError);
         assert_eq!(code(ClientManageError::BadHeartbeat("eof".into())), SystemError);
+        assert_eq!(code(ClientManageError::PropertyFilterDisabled), SystemError);
+        let error = crate::filter::Selector::parse("a >").unwrap_err();
+        assert_eq!(
+            code(ClientManageError::SubscriptionParseFailed { error }),
+            SubscriptionParseFailed
+        );
         assert_eq!(code(ClientManageError::NoConsumer { group: g() }), SystemError);
         let client_id = "c1".to_string();
         assert_eq!(code(ClientManageError::ConsumerNotOnline { client_id }), SystemError);

@@ -63,6 +63,7 @@ pub const BROKER_KEYS: &[JavaKey] = &[
     JavaKey::mapped("maxTransferBytesOnMessageInMemory", "max_transfer_bytes", Int),
     JavaKey::mapped("regionId", "region_id", Str),
     JavaKey::mapped("traceOn", "trace_on", Bool),
+    JavaKey::mapped("enablePropertyFilter", "enable_property_filter", Bool),
     JavaKey::mapped("transactionTimeOut", "transaction_timeout_ms", Int),
     JavaKey::mapped("transactionCheckMax", "transaction_check_max", Int),
     JavaKey::mapped("transactionCheckInterval", "transaction_check_interval_ms", Int),
@@ -136,8 +137,18 @@ pub const BROKER_KEYS: &[JavaKey] = &[
     JavaKey::ignored("brokerFastFailureEnable", "full queues answer SYSTEM_BUSY at once"),
     JavaKey::ignored("waitTimeMillsInSendQueue", "full queues answer SYSTEM_BUSY at once"),
     JavaKey::ignored("waitTimeMillsInPullQueue", "full queues answer SYSTEM_BUSY at once"),
-    JavaKey::ignored("enableCalcFilterBitMap", "property filters are not built yet"),
-    JavaKey::ignored("enableConsumeQueueExt", "property filters are not built yet"),
+    JavaKey::ignored(
+        "enableCalcFilterBitMap",
+        "SQL92 filters evaluate every record read; the bloom-filter bitmap is not built",
+    ),
+    JavaKey::ignored(
+        "enableConsumeQueueExt",
+        "SQL92 filters evaluate every record read; ConsumeQueueExt is not built",
+    ),
+    JavaKey::ignored(
+        "filterSupportRetry",
+        "retry topics are subscribed by TAG, where Java's retry filter passes every message too",
+    ),
     JavaKey::mapped("timerWheelEnable", "timer_wheel_enable", Bool),
     JavaKey::mapped("timerMaxDelaySec", "timer_max_delay_sec", Int),
     JavaKey::mapped("timerPrecisionMs", "timer_precision_ms", Int),
@@ -158,7 +169,6 @@ pub const BROKER_KEYS: &[JavaKey] = &[
     // Switches whose `true` would promise what this broker does not do.
     JavaKey::mapped("aclEnable", "acl_enable", Bool),
     JavaKey::mapped("aclFile", "acl_file", Str),
-    JavaKey::checked("enablePropertyFilter", property_filter),
     JavaKey::checked("enableControllerMode", controller_mode),
     JavaKey::checked("enableDLegerCommitLog", dledger),
 ];
@@ -209,10 +219,6 @@ fn only_off(value: &str, why: &str) -> Result<Value, String> {
         "true" => Err(format!("{why}; set it to false or remove it")),
         _ => Err("expected true or false".into()),
     }
-}
-
-fn property_filter(value: &str) -> Result<Value, String> {
-    only_off(value, "SQL92 property filters are not built yet")
 }
 
 fn controller_mode(value: &str) -> Result<Value, String> {

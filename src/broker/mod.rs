@@ -23,6 +23,7 @@ mod register;
 pub mod role;
 mod runtime_conf;
 mod schedule;
+mod sql_filter;
 mod stats;
 mod timer;
 pub mod topics;
@@ -113,6 +114,8 @@ pub(crate) struct BrokerCtx {
     pub timer: Arc<timer::TimerStats>,
     /// Settings as configured, UPDATE_BROKER_CONFIG's overrides included, and the live ones.
     pub runtime: runtime_conf::RuntimeConf,
+    /// Compiled SQL92 selectors of subscriptions, by expression text.
+    pub selectors: sql_filter::SelectorCache,
 }
 
 impl BrokerCtx {
@@ -231,6 +234,7 @@ impl Broker {
             stats: Arc::default(),
             flush_waits: flush_tx,
             txn: txn_log,
+            selectors: sql_filter::SelectorCache::default(),
         });
         ctx.stats.start_ms.store(crate::remoting::now_ms(), Ordering::Relaxed);
         // The listener holds only the pull hold: holding the context here would make

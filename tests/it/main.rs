@@ -14,6 +14,7 @@ mod orderly;
 mod request_reply;
 mod route_recovery;
 mod service;
+mod sql92;
 mod stock_bodies;
 mod support;
 mod timers;

@@ -45,7 +45,8 @@ impl Processor for AdminProcessor {
             RequestCode::HeartBeat
             | RequestCode::UnregisterClient
             | RequestCode::GetConsumerListByGroup
-            | RequestCode::GetConsumerRunningInfo => client_call(ctx, rc, &req).map_err(into),
+            | RequestCode::GetConsumerRunningInfo
+            | RequestCode::CheckClientConfig => client_call(ctx, rc, &req).map_err(into),
             RequestCode::QueryConsumerOffset
             | RequestCode::UpdateConsumerOffset
             | RequestCode::GetMaxOffset
@@ -76,6 +77,7 @@ fn client_call(
         RequestCode::HeartBeat => client_manage::heartbeat(ctx, rc, req),
         RequestCode::UnregisterClient => client_manage::unregister(ctx, req),
         RequestCode::GetConsumerRunningInfo => client_manage::running_info(ctx, req),
+        RequestCode::CheckClientConfig => client_manage::check_client_config(ctx, req),
         _ => client_manage::consumer_list(ctx, req),
     }
 }

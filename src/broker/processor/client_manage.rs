@@ -1,7 +1,8 @@
 //! Client management: HEART_BEAT (producer and consumer groups, subscriptions, channels),
 //! UNREGISTER_CLIENT, GET_CONSUMER_LIST_BY_GROUP, and GET_CONSUMER_RUNNING_INFO, which is
 //! forwarded to the consumer named (its answer says, among other things, whether it consumes
-//! orderly: PROP_CONSUMEORDERLY).
+//! orderly: PROP_CONSUMEORDERLY), and CHECK_CLIENT_CONFIG, which compiles a consumer's SQL92
+//! subscription before it starts.
 
 use rocketmq_net::{RemotingCommand, RequestContext};
 
@@ -10,12 +11,33 @@ use crate::broker::clients::ClientChannel;
 use crate::broker::error::{persist, ClientManageError, MetadataFile};
 use crate::broker::BrokerCtx;
 use crate::protocol::body::admin::ConsumerIdList;
-use crate::protocol::body::heartbeat::HeartbeatData;
+use crate::protocol::body::heartbeat::{CheckClientRequestBody, HeartbeatData};
 use crate::protocol::body::{from_json, to_json};
 use crate::protocol::header::client::{
     ConsumerGroupRequestHeader, GetConsumerRunningInfoRequestHeader, UnregisterClientRequestHeader,
 };
 use crate::remoting::{now_ms, success};
+
+/// CHECK_CLIENT_CONFIG (Java's `ClientManageProcessor.checkClientConfig`): a TAG
+/// subscription passes; a SQL92 one passes if it compiles and the filter is on.
+pub(super) fn check_client_config(
+    ctx: &BrokerCtx,
+    req: &RemotingCommand,
+) -> Handled<ClientManageError> {
+    let body: CheckClientRequestBody =
+        from_json(&req.body).map_err(ClientManageError::BadCheckClientBody)?;
+    let sub = &body.subscription_data;
+    if !sub.is_sql92() {
+        return Ok(success());
+    }
+    if !ctx.config.enable_property_filter {
+        return Err(ClientManageError::PropertyFilterDisabled);
+    }
+    ctx.selectors
+        .compile(&sub.sub_string)
+        .map_err(|error| ClientManageError::SubscriptionParseFailed { error })?;
+    Ok(success())
+}
 
 pub(super) fn heartbeat(
     ctx: &BrokerCtx,

@@ -1,5 +1,6 @@
 //! PULL_MESSAGE and LITE_PULL_MESSAGE: checks in the stock order (group, topic, queue,
-//! subscription), a store read with the tag filter, the status-to-code table of PROTOCOL.md
+//! subscription), a store read with the tag filter, then for SQL92 subscriptions the
+//! property filter over the records read (`broker::sql_filter`), the status-to-code table of PROTOCOL.md
 //! §8.3, the commit-offset flag, and long polling (a pull that finds nothing is parked in
 //! `hold` and answered later with its original opaque).
 
@@ -11,7 +12,9 @@ use rocketmq_store::{GetResult, GetStatus, QueueId, QueueOffset};
 use super::header;
 use crate::broker::error::{persist, response, MetadataFile, PullError};
 use crate::broker::hold::Held;
+use crate::broker::sql_filter::filter_records;
 use crate::broker::BrokerCtx;
+use crate::filter::{Selector, EXPRESSION_TYPE_SQL92};
 use crate::protocol::body::heartbeat::SubscriptionData;
 use crate::protocol::constants::perm;
 use crate::protocol::header::pull::{
@@ -83,6 +86,7 @@ fn pull(
 ) -> Result<PullOutcome, PullError> {
     let h: PullMessageRequestHeader = header(req)?;
     let (queue, subscription) = check(ctx, &h)?;
+    let selector = sql92_selector(ctx, &h, &subscription)?;
     // Converted once here: a negative offset is refused, never read as offset 0 (stock
     // clients never send one; they resolve "no offset" before pulling).
     let offset = u64::try_from(h.queue_offset)
@@ -96,9 +100,14 @@ fn pull(
         .unwrap_or(u32::MAX)
         .clamp(1, ctx.config.max_transfer_bytes);
     let filter = |code: i64| subscription.matches_tag_code(code);
+    // A SQL92 subscription has no tag stage (its tag set is empty): every entry reaches the
+    // commit-log stage.
     let filter: Option<&dyn Fn(i64) -> bool> =
-        if subscription.is_all() { None } else { Some(&filter) };
-    let result = ctx.store.get_messages(&h.topic, queue, offset, max_count, max_bytes, filter);
+        if subscription.is_all() || selector.is_some() { None } else { Some(&filter) };
+    let mut result = ctx.store.get_messages(&h.topic, queue, offset, max_count, max_bytes, filter);
+    if let Some(selector) = &selector {
+        filter_records(&mut result, selector);
+    }
     // A negative commitOffset means the client has none to commit (it sends -1 then).
     let commit = u64::try_from(h.commit_offset).ok().map(QueueOffset);
     if let Some(commit) = commit.filter(|_| first_time && h.sys_flag & sys_flag::COMMIT_OFFSET != 0)
@@ -174,13 +183,24 @@ fn subscription(
     h: &PullMessageRequestHeader,
 ) -> Result<SubscriptionData, PullError> {
     let sub = if h.sys_flag & sys_flag::SUBSCRIPTION != 0 {
-        let mut s = SubscriptionData::from_tag_expression(
-            &h.topic,
-            h.subscription.as_deref().unwrap_or("*"),
-            h.sub_version,
-        );
-        s.expression_type.clone_from(&h.expression_type);
-        s
+        let expression = h.subscription.as_deref().unwrap_or("*");
+        let sql92 = h
+            .expression_type
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case(EXPRESSION_TYPE_SQL92));
+        if sql92 {
+            SubscriptionData {
+                topic: h.topic.clone(),
+                sub_string: expression.to_string(),
+                sub_version: h.sub_version,
+                expression_type: h.expression_type.clone(),
+                ..Default::default()
+            }
+        } else {
+            let mut s = SubscriptionData::from_tag_expression(&h.topic, expression, h.sub_version);
+            s.expression_type.clone_from(&h.expression_type);
+            s
+        }
     } else {
         let s = ctx.clients.subscription(&h.consumer_group, &h.topic).ok_or_else(|| {
             PullError::SubscriptionNotExist {
@@ -193,10 +213,34 @@ fn subscription(
         }
         s
     };
-    if sub.is_sql92() {
-        return Err(PullError::Sql92NotSupported);
-    }
     Ok(sub)
+}
+
+/// The compiled selector of a SQL92 subscription (`None` for TAG), in Java's order: an
+/// expression sent with the pull that does not compile is SUBSCRIPTION_PARSE_FAILED, a
+/// registered one FILTER_DATA_NOT_EXIST; then SQL92 while switched off is SYSTEM_ERROR.
+fn sql92_selector(
+    ctx: &BrokerCtx,
+    h: &PullMessageRequestHeader,
+    sub: &SubscriptionData,
+) -> Result<Option<Arc<Selector>>, PullError> {
+    if !sub.is_sql92() {
+        return Ok(None);
+    }
+    let selector = ctx.selectors.compile(&sub.sub_string).map_err(|error| {
+        if h.sys_flag & sys_flag::SUBSCRIPTION != 0 {
+            PullError::SubscriptionParseFailed { error }
+        } else {
+            PullError::FilterDataNotExist {
+                group: h.consumer_group.clone(),
+                topic: h.topic.clone(),
+            }
+        }
+    })?;
+    if !ctx.config.enable_property_filter {
+        return Err(PullError::PropertyFilterDisabled);
+    }
+    Ok(Some(selector))
 }
 
 /// PROTOCOL.md §8.3.

@@ -1,4 +1,5 @@
-//! HEART_BEAT body: HeartbeatData with producer and consumer groups and subscriptions.
+//! HEART_BEAT body: HeartbeatData with producer and consumer groups and subscriptions; and
+//! CHECK_CLIENT_CONFIG's body, which carries one subscription.
 
 use serde::{Deserialize, Serialize};
 
@@ -89,6 +90,26 @@ pub struct SubscriptionData {
     pub topic: String,
 }
 
+/// CHECK_CLIENT_CONFIG (46) body (Java's `CheckClientRequestBody`): a consumer asks whether
+/// the broker accepts one of its subscriptions before it starts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CheckClientRequestBody {
+    /// The asking client's id.
+    #[serde(deserialize_with = "de")]
+    pub client_id: String,
+    /// Its consumer group.
+    #[serde(deserialize_with = "de")]
+    pub group: String,
+    /// The subscription to check.
+    #[serde(deserialize_with = "de")]
+    pub subscription_data: SubscriptionData,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The client's namespace, if any.
+    #[serde(deserialize_with = "de")]
+    pub namespace: Option<String>,
+}
+
 /// `*` (or empty) subscribes to every tag.
 pub const SUB_ALL: &str = "*";
 
@@ -118,7 +139,7 @@ impl SubscriptionData {
         s.is_empty() || s == SUB_ALL
     }
 
-    /// Whether this is a SQL92 subscription (not supported yet by our broker).
+    /// Whether this is a SQL92 subscription.
     pub fn is_sql92(&self) -> bool {
         self.expression_type.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("SQL92"))
     }
@@ -129,7 +150,13 @@ impl SubscriptionData {
     }
 }
 
-lenient_struct!(HeartbeatData, ConsumerData, ProducerData, SubscriptionData);
+lenient_struct!(
+    HeartbeatData,
+    ConsumerData,
+    ProducerData,
+    SubscriptionData,
+    CheckClientRequestBody
+);
 
 #[cfg(test)]
 mod tests {
