@@ -76,11 +76,11 @@ fn a_misspelled_key_refuses_to_start_and_names_it() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("line 2: unknown key `brokerNmae`"), "{stderr}");
 
-    std::fs::write(&conf, "aclEnable=true\n").unwrap();
+    std::fs::write(&conf, "enableControllerMode=true\n").unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_broker")).arg("-c").arg(&conf).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("`aclEnable`"), "{stderr}");
+    assert!(stderr.contains("`enableControllerMode`"), "{stderr}");
 }
 
 #[test]
