@@ -48,11 +48,38 @@ pub(crate) struct Appender {
 }
 
 impl MappedFile {
-    /// Creates a new zero-filled file of `size` bytes and maps it. Nothing is published.
+    /// Creates a new zero-filled file of `size` bytes, reserves its blocks and maps it.
+    /// Nothing is published.
+    ///
+    /// The blocks are reserved (`posix_fallocate`) before the file is mapped, so a write
+    /// into the mapping never needs a block the file system may not have: a full disk is
+    /// this call's error (`ENOSPC`, see [`is_no_space`]), never a `SIGBUS` in the writer.
+    /// On any failure the half-made file is deleted.
     pub(crate) fn create(path: &Path, start: u64, size: usize) -> io::Result<MappedFile> {
         let file = OpenOptions::new().read(true).write(true).create_new(true).open(path)?;
-        file.set_len(u64::try_from(size).map_err(io::Error::other)?)?;
-        Self::map(path, &file, start, size, 0)
+        let made = crate::fault::simulated_no_space(path)
+            .and_then(|()| reserve(&file, 0, size))
+            .and_then(|()| Self::map(path, &file, start, size, 0));
+        if made.is_err() {
+            drop(file);
+            if let Err(e) = std::fs::remove_file(path) {
+                log::warn!("failed to remove half-made {}: {e}", path.display());
+            }
+        }
+        made
+    }
+
+    /// Reserves the blocks of the bytes from the published end to the end of the file, so
+    /// that appends there cannot fault on a full disk. For files made before segments were
+    /// reserved at creation (sparse); on a reserved file the call only walks its extents.
+    pub(crate) fn reserve_unwritten(&self) -> io::Result<()> {
+        let from = self.published();
+        if from >= self.size() {
+            return Ok(());
+        }
+        let file = OpenOptions::new().write(true).open(&self.path)?;
+        crate::fault::simulated_no_space(&self.path)?;
+        reserve(&file, from, self.size() - from)
     }
 
     /// Maps an existing file, which must be exactly `size` bytes. Everything is published
@@ -277,6 +304,42 @@ impl Appender {
     }
 }
 
+/// Whether `e` says the file system (or the user's quota) has no room left.
+pub(crate) fn is_no_space(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::StorageFull
+        || matches!(e.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT))
+}
+
+/// Allocates the blocks of `[offset, offset + len)` of `file` (`posix_fallocate`), growing
+/// the file to cover the range. File systems without fallocate (`EOPNOTSUPP`, `EINVAL`) get
+/// the range written with zeros instead, which allocates it just as well.
+fn reserve(file: &File, offset: usize, len: usize) -> io::Result<()> {
+    let off = libc::off_t::try_from(offset).map_err(io::Error::other)?;
+    let n = libc::off_t::try_from(len).map_err(io::Error::other)?;
+    // SAFETY: plain syscall on a descriptor that is valid while `file` lives.
+    let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), off, n) };
+    match rc {
+        0 => Ok(()),
+        libc::EOPNOTSUPP | libc::EINVAL => write_zeros(file, offset, len),
+        rc => Err(io::Error::from_raw_os_error(rc)),
+    }
+}
+
+/// Writes zeros over `[offset, offset + len)` of `file` (the fallback of [`reserve`]).
+fn write_zeros(file: &File, offset: usize, len: usize) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    const CHUNK: usize = 1 << 20;
+    let zeros = vec![0u8; CHUNK.min(len)];
+    let mut at = offset;
+    let end = offset + len;
+    while at < end {
+        let n = CHUNK.min(end - at);
+        file.write_all_at(&zeros[..n], at as u64)?;
+        at += n;
+    }
+    Ok(())
+}
+
 /// `[pos, pos + len)` widened to whole pages and clamped to `size`.
 fn page_range_outward(pos: usize, len: usize, size: usize) -> (usize, usize) {
     let from = pos / PAGE_SIZE * PAGE_SIZE;
@@ -329,7 +392,15 @@ pub(crate) fn lock_exclusive(file: &File) -> io::Result<()> {
 }
 
 /// Percentage (0..=100) of the filesystem holding `path` that is used, as `df` reports it.
+/// Honours a simulated disk (testing builds).
 pub(crate) fn disk_used_percent(path: &Path) -> io::Result<u8> {
+    if let Some(pct) = crate::fault::simulated_used_percent(path) {
+        return Ok(pct);
+    }
+    statvfs_used_percent(path)
+}
+
+fn statvfs_used_percent(path: &Path) -> io::Result<u8> {
     use std::os::unix::ffi::OsStrExt;
     let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(io::Error::other)?;
     // SAFETY: all-zero bytes are a valid `statvfs` (plain integers).
