@@ -441,6 +441,7 @@ pub(crate) fn local_hour(ms: i64) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fault::SimulatedDisk;
 
     #[test]
     fn append_publish_read() {
@@ -504,6 +505,69 @@ mod tests {
             assert_eq!(resident[..6], [false, false, false, false, true, true], "flushed pages go");
         }
         assert_eq!(shared.read(0, data.len()), Some(&data[..]));
+    }
+
+    fn on_tmpfs(dir: &Path) -> bool {
+        // SAFETY: all-zero bytes are a valid `statfs`.
+        let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+        let c = std::ffi::CString::new(dir.to_str().unwrap()).unwrap();
+        // SAFETY: valid NUL-terminated path and out-pointer.
+        assert_eq!(unsafe { libc::statfs(c.as_ptr(), &mut st) }, 0);
+        st.f_type == libc::TMPFS_MAGIC
+    }
+
+    /// Issue #23: segments were created sparse (`set_len`), so an append into an unbacked
+    /// page on a full disk died by SIGBUS. `create` now reserves every block up front.
+    #[test]
+    fn create_reserves_every_block() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("seg");
+        let size = 4 << 20;
+        let f = MappedFile::create(&path, 0, size).unwrap();
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!(meta.len(), size as u64);
+        assert!(meta.blocks() * 512 >= size as u64, "{} blocks of 512 bytes", meta.blocks());
+        assert_eq!(f.read_from(0).len(), 0, "nothing published");
+        let (shared, mut app) = f.share();
+        app.append(b"x");
+        assert_eq!(shared.read(0, 1), Some(&b"x"[..]));
+    }
+
+    /// A create that cannot reserve its blocks fails with the error and leaves no file.
+    #[test]
+    fn failed_create_leaves_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        if !on_tmpfs(dir.path()) {
+            // Past the file system's largest file: fallocate refuses (EFBIG) before it
+            // allocates anything. (tmpfs would try to allocate it, so it is skipped there.)
+            let path = dir.path().join("huge");
+            let err = MappedFile::create(&path, 0, 1 << 62).unwrap_err();
+            assert!(!path.exists(), "a failed create removes its file ({err})");
+        }
+        let full = SimulatedDisk { used_percent: 100, no_space: true };
+        crate::fault::simulate_disk(dir.path(), Some(full));
+        let path = dir.path().join("seg");
+        let err = MappedFile::create(&path, 0, 8192).unwrap_err();
+        assert!(is_no_space(&err), "{err}");
+        assert!(!path.exists(), "a failed create removes its file");
+        assert_eq!(disk_used_percent(dir.path()).unwrap(), 100);
+        crate::fault::simulate_disk(dir.path(), None);
+        assert!(MappedFile::create(&path, 0, 8192).is_ok());
+    }
+
+    /// Files made sparse by older versions get their unwritten part reserved at open.
+    #[test]
+    fn reserve_unwritten_fills_holes_after_the_published_end() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old");
+        std::fs::File::create(&path).unwrap().set_len(1 << 20).unwrap();
+        let mut f = MappedFile::open(&path, 0, 1 << 20).unwrap();
+        f.set_published(4096);
+        f.reserve_unwritten().unwrap();
+        let blocks = std::fs::metadata(&path).unwrap().blocks();
+        assert!(blocks * 512 >= (1 << 20) - 4096, "{blocks} blocks of 512 bytes");
     }
 
     #[test]

@@ -635,7 +635,7 @@ mod proptests {
 
     use super::*;
     use crate::record::arb::{encode_log, message};
-    use crate::record::{blank_trailer, POS_BODY};
+    use crate::record::{blank_trailer, POS_BODY, POS_BODY_CRC};
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(128))]
@@ -670,6 +670,54 @@ mod proptests {
                 let crc = matches!(scan.error, Some(RecordError::CrcMismatch { .. }));
                 prop_assert!(crc);
             }
+        }
+
+        #[test]
+        fn resync_over_random_bytes_never_panics(
+            buf in prop::collection::vec(any::<u8>(), 0..600),
+            start: u32,
+            from in 0usize..700,
+            window in 0usize..700,
+        ) {
+            if let Some(p) = resync(&buf, u64::from(start), from, window) {
+                prop_assert!(p >= from && p < buf.len());
+            }
+        }
+
+        /// Damage anywhere in record `k` (flipped bytes, zeros, a torn stretch) is stepped
+        /// over: the scan resyncs exactly at record `k + 1` and keeps every later record.
+        #[test]
+        fn scan_resyncs_at_the_record_after_the_damage(
+            msgs in prop::collection::vec(message(), 3..8),
+            start_seg in 0u64..1000,
+            damage in any::<prop::sample::Index>(),
+            at in any::<prop::sample::Index>(),
+            len in 1usize..40,
+            zero: bool,
+            in_body: bool,
+        ) {
+            let start = start_seg * 65536;
+            let (mut buf, starts) = encode_log(&msgs, start);
+            let end = buf.len();
+            buf.extend_from_slice(&blank_trailer(64));
+            buf.resize(end + 64, 0);
+            let k = damage.index(msgs.len() - 1);
+            // Only what a record's checks cover: size, magic, body CRC and body (the other
+            // header fields carry no check, in Java neither).
+            let body_len = msgs[k].body.len();
+            let checked = if in_body && body_len > 0 { body_len } else { POS_BODY_CRC + 4 };
+            let base = if in_body && body_len > 0 { starts[k] + POS_BODY } else { starts[k] };
+            let from = base + at.index(checked);
+            let to = (from + len).min(base + checked);
+            let before = buf[from..to].to_vec();
+            for b in &mut buf[from..to] {
+                *b = if zero { 0 } else { !*b };
+            }
+            prop_assume!(buf[from..to] != before[..], "zeros over zeros change nothing");
+            let scan = scan_segment(&buf, start);
+            prop_assert_eq!(scan.valid_len, starts[k]);
+            let next = resync(&buf, start, starts[k] + 1, 1 << 20);
+            prop_assert_eq!(next, Some(starts[k + 1]));
         }
 
         /// A record from an earlier life of the segment (another offset) ends the scan.

@@ -122,3 +122,61 @@ fn issue_23_watermark_is_checked_by_write_volume() {
     assert_eq!(store.runtime_stats().disk_full_cause, Some(DiskFullCause::Watermark));
     simulate_disk(dir.path(), None);
 }
+
+/// Unmounts the tmpfs of a test when dropped.
+struct Mounted(std::path::PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// Issue #23 on a real file system: a producer fills a 64 MiB tmpfs at full speed. Every
+/// refusal is `DiskFull`, the process never dies of SIGBUS, reads continue, and writes resume
+/// once space is freed. The watermark is set to 100 % so that only the real `ENOSPC` stops
+/// the writes.
+#[test]
+#[ignore = "needs root: mounts a 64 MiB tmpfs"]
+fn issue_23_full_tmpfs_refuses_writes_without_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let ok = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64m", "tmpfs"])
+        .arg(dir.path())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "mount -t tmpfs failed");
+    let _mounted = Mounted(dir.path().to_path_buf());
+    let filler = dir.path().join("filler");
+    std::fs::write(&filler, vec![1u8; 24 << 20]).unwrap();
+    let mut cfg = StoreConfig::new(dir.path().join("store"));
+    cfg.commitlog_file_size_bytes = 4 << 20;
+    cfg.consume_queue_entries_per_file = 20_000;
+    cfg.index_enable = false;
+    cfg.disk_warning_ratio_percent = 100;
+    cfg.disk_hard_limit_ratio_percent = 100;
+    let store = MessageStore::open(cfg.clone()).unwrap();
+    let big = |i: usize| format!("{i:08}-{}", "z".repeat(4000)).into_bytes();
+    let mut stored = Vec::new();
+    let err = loop {
+        match store.put_message(msg("D", 0, &big(stored.len()), None, None)) {
+            Ok(_) => stored.push(big(stored.len())),
+            Err(e) => break e,
+        }
+        assert!(stored.len() < 100_000, "a 64 MiB file system never filled");
+    };
+    assert!(matches!(err, PutError::DiskFull { .. }), "{err}");
+    assert!(stored.len() > 1_000, "only {} puts before the disk was full", stored.len());
+    assert_eq!(bodies(&read_all(&store, "D", 0, 0)), stored, "reads continue");
+    std::fs::remove_file(&filler).unwrap();
+    assert!(!store.run_cleanup(0, None).disk_full);
+    for _ in 0..2_000 {
+        store.put_message(msg("D", 0, &big(stored.len()), None, None)).unwrap();
+        stored.push(big(stored.len()));
+    }
+    store.shutdown();
+    let store = MessageStore::open(cfg).unwrap();
+    assert_eq!(bodies(&read_all(&store, "D", 0, 0)), stored);
+    store.shutdown();
+}
