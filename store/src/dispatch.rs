@@ -175,9 +175,11 @@ impl Dispatcher {
                 RecordCheck::Invalid(e) => {
                     // Bytes below the confirm offset are complete records we wrote, so this
                     // means memory or disk corruption (or a range recovery quarantined).
-                    // Go on at the next record that validates, else at the next segment.
-                    let next =
-                        resync(buf, reput, 1, buf.len()).map_or(file.end(), |p| reput + p as u64);
+                    // Go on at the next record that validates, else at the next segment (or
+                    // at `end` inside the segment being written: every record below `end` is
+                    // complete, so `end` is a boundary and later records start there).
+                    let next = resync(buf, reput, 1, buf.len())
+                        .map_or(file.end().min(end), |p| reput + p as u64);
                     log::error!(
                         "invalid record at {reput} during dispatch: {e}; {} bytes skipped, \
                          dispatch goes on at {next}",
