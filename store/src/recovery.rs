@@ -118,13 +118,16 @@ pub(crate) fn recover(
         // New records land from `end` on and must be indexed again.
         index.lower_end_phy(dispatch_from.min(end));
     }
+    // Recovery runs before any test can arm a fault. (`Faults` is a unit struct in
+    // production builds, where clippy would rather see `Faults`.)
+    #[allow(clippy::default_constructed_unit_structs)]
+    let no_faults = Faults::default();
     let targets = DispatchTargets {
         commit_log: &commit_log,
         queues: &queues,
         index: index.as_ref(),
         delay_levels_ms: &config.delay_levels_ms,
-        // Recovery runs before any test can arm a fault.
-        faults: &Faults::default(),
+        faults: &no_faults,
     };
     let cq_err = |source| OpenError::io(root.join(CONSUME_QUEUE_DIR), source);
     let (dispatcher, redispatched, stopped) = redispatch(&targets, dispatch_from, end);

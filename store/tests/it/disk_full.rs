@@ -180,3 +180,48 @@ fn issue_23_full_tmpfs_refuses_writes_without_a_crash() {
     assert_eq!(bodies(&read_all(&store, "D", 0, 0)), stored);
     store.shutdown();
 }
+
+/// Issue #23: a consume-queue file that cannot be created is a full disk, not a sticky
+/// store failure: puts are refused with `DiskFull`, what was dispatched stays readable, and
+/// dispatch catches up (nothing lost) once space is freed.
+#[test]
+fn issue_23_no_space_for_a_consume_queue_file_refuses_puts_until_space_is_freed() {
+    let dir = tempfile::tempdir().unwrap();
+    // 100 entries per consume-queue file: entry 100 needs a new file.
+    let store = MessageStore::open(small_config(dir.path())).unwrap();
+    let mut stored: Vec<_> = (0..50).map(body).collect();
+    for b in &stored {
+        store.put_message(msg("D", 0, b, None, None)).unwrap();
+    }
+    read_all(&store, "D", 0, 0);
+    simulate_disk(dir.path(), Some(SimulatedDisk { used_percent: 70, no_space: true }));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let err = loop {
+        let b = body(stored.len());
+        match store.put_message(msg("D", 0, &b, None, None)) {
+            Ok(_) => stored.push(b),
+            Err(e) => break e,
+        }
+        assert!(std::time::Instant::now() < deadline, "dispatch never found the disk full");
+        if stored.len() >= 100 {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    };
+    assert!(matches!(err, PutError::DiskFull { used_percent: 70 }), "{err}");
+    assert!(store.failure().is_none(), "not a sticky failure");
+    assert_eq!(store.runtime_stats().disk_full_cause, Some(DiskFullCause::NoSpace));
+    let r = store.get_messages(
+        "D",
+        rocketmq_store::QueueId(0),
+        Default::default(),
+        1000,
+        u32::MAX,
+        None,
+    );
+    assert_eq!(bodies(&r), stored[..100].to_vec(), "what was dispatched stays readable");
+    simulate_disk(dir.path(), None);
+    assert!(!store.run_cleanup(0, Some(50)).disk_full);
+    store.put_message(msg("D", 0, b"resumed", None, None)).unwrap();
+    stored.push(b"resumed".to_vec());
+    assert_eq!(bodies(&read_all(&store, "D", 0, 0)), stored, "dispatch caught up");
+}
