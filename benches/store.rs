@@ -5,9 +5,12 @@
 //! * `group`: sync-flush group commit with 1, 16 and 64 writer threads, beside a raw
 //!   write + fdatasync group commit of the same shape;
 //! * `recovery`: crash-recovery scan speed (a child process writes and exits without
-//!   shutdown; the parent reopens with the checkpoint removed, forcing a full CRC scan).
+//!   shutdown; the parent reopens with the checkpoint removed, forcing a full CRC scan);
+//! * `read`: queue reads (`get_messages`, 32 per call, as pulls ask) of 128 B and 1 KiB
+//!   bodies from the page cache, beside the cost of the body CRC every read verifies, timed
+//!   alone over the same bodies (issue #23).
 //!
-//! Usage: `cargo bench --bench store [append|group|recovery]` (all by default). Set
+//! Usage: `cargo bench --bench store [append|group|recovery|read]` (all by default). Set
 //! `RMQ_BENCH_DIR` to choose the scratch directory (default: the system temp dir).
 
 use std::fs::File;
@@ -19,7 +22,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use rocketmq_store::{
-    encode_properties, FlushDiskType, MessageStore, MessageToStore, QueueId, StoreConfig,
+    encode_properties, FlushDiskType, MessageStore, MessageToStore, QueueId, QueueOffset,
+    StoreConfig,
 };
 
 const CHILD_ENV: &str = "RMQ_BENCH_RECOVERY_CHILD";
@@ -40,6 +44,76 @@ fn main() {
     }
     if run("recovery") {
         bench_recovery();
+    }
+    if run("read") {
+        bench_read();
+    }
+}
+
+/// Reads every message of one queue with 32-message `get_messages` calls (several passes,
+/// the data in the page cache), then times the body CRC alone over the same bodies.
+fn bench_read() {
+    println!("## read (get_messages, 32 per call, page cache warm; body CRC verified per record)");
+    for (body, count) in [(128usize, 400_000u64), (1024, 200_000)] {
+        let dir = scratch();
+        let mut cfg = config(dir.path(), FlushDiskType::Async);
+        cfg.commitlog_cache_window_bytes = None;
+        let store = MessageStore::open(cfg).expect("open");
+        let template = message(body, 0);
+        let mut done = 0;
+        while done < count {
+            store.put_messages(vec![template.clone(); 32]).expect("put");
+            done += 32;
+        }
+        assert!(store.wait_dispatched(Duration::from_secs(60)), "dispatched");
+        let passes = 5;
+        let mut bodies: Vec<Vec<u8>> = Vec::new();
+        let start = Instant::now();
+        let mut read = 0u64;
+        for pass in 0..passes {
+            let mut at = 0;
+            while at < done {
+                let r = store.get_messages(
+                    "BenchmarkTest",
+                    QueueId(0),
+                    QueueOffset(at),
+                    32,
+                    u32::MAX,
+                    None,
+                );
+                assert!(r.message_count > 0, "read at {at}");
+                if pass == 0 && bodies.len() < 100_000 {
+                    collect_bodies(&r.messages, &mut bodies);
+                }
+                at = r.next_begin_offset.0;
+                read += u64::from(r.message_count);
+            }
+        }
+        let secs = start.elapsed().as_secs_f64();
+        let ns_read = secs * 1e9 / read as f64;
+        let crc_start = Instant::now();
+        let mut acc = 0u32;
+        let crc_rounds = 20;
+        for _ in 0..crc_rounds {
+            for b in &bodies {
+                acc ^= rocketmq_store::record::crc32_masked(std::hint::black_box(b));
+            }
+        }
+        std::hint::black_box(acc);
+        let ns_crc = crc_start.elapsed().as_secs_f64() * 1e9 / (crc_rounds * bodies.len()) as f64;
+        println!(
+            "body {body:>5} B: {:>10.0} msg/s read ({ns_read:.0} ns/msg); body CRC alone \
+             {ns_crc:.1} ns/msg = {:.1} % of a read",
+            1e9 / ns_read,
+            ns_crc / ns_read * 100.0,
+        );
+        store.shutdown();
+    }
+}
+
+fn collect_bodies(records: &[u8], out: &mut Vec<Vec<u8>>) {
+    for r in rocketmq_store::record::split_records(records) {
+        out.push(r.expect("record").body.to_vec());
     }
 }
 

@@ -7,6 +7,12 @@
 //! * usage <= warning: accept writes again (hysteresis between 85 and 90 %);
 //! * usage > max used (75 %) or the hour is one of `delete_when_hours`: delete expired files.
 //!
+//! The same hard limit is checked by putting threads every few MiB written
+//! ([`check_disk_after_write`], a counter compare per put) and by the allocator before it
+//! creates a segment; a file creation that fails with `ENOSPC` refuses writes too
+//! ([`note_no_space`]). Either is cleared like the watermark, once usage is at or below the
+//! warning ratio.
+//!
 //! [`run_thread`] is the `rmq-store-clean` thread; [`clean_once`] one pass of it. Invariant:
 //! no commitlog segment is deleted before it is flushed and dispatched.
 
@@ -18,7 +24,7 @@ use crate::config::StoreConfig;
 use crate::fsutil::{now_ms, system_time_ms};
 use crate::mmap::{disk_used_percent, local_hour};
 use crate::state::Shared;
-use crate::types::CleanupReport;
+use crate::types::{CleanupReport, DiskFullCause};
 
 /// Body of the `rmq-store-clean` thread.
 pub(crate) fn run_thread(s: &Shared) {
@@ -66,16 +72,42 @@ pub(crate) fn clean_once(s: &Shared, now: i64, used: Option<u8>) -> CleanupRepor
 }
 
 fn update_disk_state(s: &Shared, used: u8, full: Option<bool>) {
-    s.disk.used_percent.store(used, Ordering::Relaxed);
     match full {
-        Some(true) if !s.disk.full.swap(true, Ordering::AcqRel) => {
-            log::error!("disk {used}% full: refusing writes");
-        }
-        Some(false) if s.disk.full.swap(false, Ordering::AcqRel) => {
-            log::warn!("disk {used}% full: accepting writes again");
-        }
-        _ => {}
+        Some(true) => s.disk.set_full(used, DiskFullCause::Watermark),
+        Some(false) => s.disk.clear(used),
+        None => s.disk.used_percent.store(used, Ordering::Relaxed),
     }
+}
+
+/// The write-volume check: called by a putting thread whose append ended at `written`
+/// once it reached `DiskState::next_check`. One thread wins the turn and measures the disk
+/// (one `statvfs`), so the watermark follows the write rate, not only the cleanup period.
+pub(crate) fn check_disk_after_write(s: &Shared, written: u64) {
+    let due = s.disk.next_check.load(Ordering::Relaxed);
+    if written < due {
+        return;
+    }
+    let next = written.saturating_add(s.disk.check_every);
+    let won =
+        s.disk.next_check.compare_exchange(due, next, Ordering::AcqRel, Ordering::Relaxed).is_ok();
+    if !won {
+        return;
+    }
+    match disk_used_percent(&s.config.store_path) {
+        Ok(used) => update_disk_state(s, used, policy(&s.config, used, 0).disk_full),
+        Err(e) => log::warn!("cannot read disk usage: {e}"),
+    }
+}
+
+/// Refuses writes after a file could not be created or reserved for lack of space
+/// (`ENOSPC`), with the measured usage. Returns that usage, for the error.
+pub(crate) fn note_no_space(s: &Shared, what: &str) -> u8 {
+    let used = disk_used_percent(&s.config.store_path).unwrap_or(100);
+    if !s.disk.full.load(Ordering::Acquire) {
+        log::error!("{what}: no space left on the store's disk");
+    }
+    s.disk.set_full(used, DiskFullCause::NoSpace);
+    used
 }
 
 /// What one cleanup run should do.

@@ -21,7 +21,7 @@ use parking_lot::Mutex;
 
 use crate::error::PutError;
 use crate::file_queue::SegmentQueue;
-use crate::mmap::{Appender, MappedFile};
+use crate::mmap::{disk_used_percent, is_no_space, Appender, MappedFile};
 use crate::offset::PhysOffset;
 use crate::page_cache::NewSegment;
 use crate::record::{
@@ -339,7 +339,18 @@ impl CommitLog {
             }
             None => self.written.load(Ordering::Acquire),
         };
-        let (arc, app) = self.next_file(w, next_start).map_err(PutError::Io)?;
+        let (arc, app) = match self.next_file(w, next_start) {
+            Ok(seg) => seg,
+            Err(e) if is_no_space(&e) => {
+                // The closed segment stays closed; the next put rolls again and asks the
+                // allocator for a fresh attempt.
+                request_alloc(w, next_start);
+                let used = disk_used_percent(self.files.dir()).unwrap_or(100);
+                log::warn!("cannot create commitlog segment {next_start}: {e}");
+                return Err(PutError::DiskFull { used_percent: used });
+            }
+            Err(e) => return Err(PutError::Io(e)),
+        };
         self.files.push(arc);
         w.appender = Some(app);
         let following = next_start + self.files.file_size() as u64;
@@ -347,18 +358,35 @@ impl CommitLog {
         Ok(())
     }
 
-    /// Takes the pre-created file for `start` from the allocator, or creates it here.
+    /// Takes the pre-created file for `start` from the allocator, or creates it here. A
+    /// pre-creation that failed (maybe long ago, when it was asked for) is asked for once
+    /// more, since space may have been freed meanwhile; a second failure for lack of space
+    /// is returned (no segment is created past the allocator's watermark check).
     fn next_file(&self, w: &mut Writer, start: u64) -> io::Result<NewSegment> {
-        if w.pending_alloc == Some(start) {
+        for retry in [false, true] {
+            if retry {
+                request_alloc(w, start);
+            }
+            if w.pending_alloc != Some(start) {
+                break;
+            }
             w.pending_alloc = None;
-            if let Some(link) = w.alloc.as_ref() {
-                match link.ready.recv() {
-                    Ok(Ok(seg)) if seg.0.start() == start => return Ok(seg),
-                    Ok(Ok(seg)) => {
-                        log::error!("allocator returned {} for {start}", seg.0.start());
-                    }
-                    Ok(Err(e)) => log::warn!("segment pre-allocation failed: {e}"),
-                    Err(_) => log::warn!("segment allocator is gone"),
+            let Some(link) = w.alloc.as_ref() else { break };
+            match link.ready.recv() {
+                Ok(Ok(seg)) if seg.0.start() == start => return Ok(seg),
+                Ok(Ok(seg)) => {
+                    log::error!("allocator returned {} for {start}", seg.0.start());
+                    break;
+                }
+                Ok(Err(e)) if retry && is_no_space(&e) => return Err(e),
+                Ok(Err(e)) if retry => {
+                    log::warn!("segment pre-allocation failed: {e}");
+                    break;
+                }
+                Ok(Err(e)) => log::warn!("segment pre-allocation failed: {e}; asking again"),
+                Err(_) => {
+                    log::warn!("segment allocator is gone");
+                    break;
                 }
             }
         }

@@ -75,6 +75,8 @@ pub(crate) enum EntryMismatch {
         /// QUEUEID of the record.
         stored: u32,
     },
+    /// The record the entry points at fails its body CRC (record damage, not entry damage).
+    BodyCrc,
     /// The entry does not point past the previous entry (a queue's records are appended in
     /// log order).
     OutOfOrder {
@@ -94,11 +96,33 @@ impl std::fmt::Display for EntryMismatch {
                 write!(f, "the record there says it is at {stored}")
             }
             EntryMismatch::QueueId { stored } => write!(f, "the record is of queue {stored}"),
+            EntryMismatch::BodyCrc => write!(f, "the record there fails its body CRC"),
             EntryMismatch::OutOfOrder { previous } => {
                 write!(f, "not after the previous entry at {previous}")
             }
         }
     }
+}
+
+/// What a consume-queue slot below `max_offset` holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Slot {
+    /// A valid entry (maybe a blank filler).
+    Entry(CqEntry),
+    /// Bytes that are no valid entry (negative offset, size 0 or negative): damage.
+    Invalid {
+        /// The offset field.
+        phys: i64,
+        /// The size field.
+        size: i32,
+    },
+    /// Past `max_offset`, or the file is gone (cleanup).
+    Missing,
+}
+
+/// Whether `bytes` (whole entries) hold a valid entry that is not a blank filler.
+fn holds_entries(bytes: &[u8]) -> bool {
+    bytes.chunks_exact(CQ_ENTRY_SIZE).any(|e| CqEntry::decode(e).is_some_and(|e| !e.is_blank()))
 }
 
 /// One consume-queue entry.
@@ -226,8 +250,12 @@ impl LoadedQueue {
                 .count();
             end = f.start() + (valid * CQ_ENTRY_SIZE) as u64;
             if valid * CQ_ENTRY_SIZE < f.size() {
-                let next = buf.get((valid + 1) * CQ_ENTRY_SIZE..(valid + 2) * CQ_ENTRY_SIZE);
-                if next.and_then(CqEntry::decode).is_some_and(|e| !e.is_blank()) {
+                // Any real entry after the invalid one means damage, not the end of the
+                // written entries: cutting there would lose them (and hand their queue
+                // offsets to new messages).
+                let after = buf.get((valid + 1) * CQ_ENTRY_SIZE..).unwrap_or(&[]);
+                let mut later = self.files.iter().filter(|g| g.start() > f.start());
+                if holds_entries(after) || later.any(|g| holds_entries(g.read_from(0))) {
                     log::warn!(
                         "consume queue {}/{}: invalid entry at byte {end} before valid ones; \
                          rebuilding the rest from the commitlog",
@@ -315,6 +343,11 @@ impl LoadedQueue {
         self.truncate_at(bad);
         assert!(self.end() <= bad, "a cut queue ends at or before the damaged entry");
         Some(self.max_phys_end().max(cl_min))
+    }
+
+    /// The last file (the one the writer appends into).
+    pub(crate) fn last_file(&self) -> Option<&MappedFile> {
+        self.files.last()
     }
 
     fn entry_at(&self, byte: u64) -> Option<CqEntry> {
@@ -425,15 +458,27 @@ impl ConsumeQueue {
         self.min_offset.load(Ordering::Acquire).min(self.max_offset())
     }
 
-    /// Entry `offset`, if written and still on disk.
+    /// Entry `offset`, if written, still on disk and valid.
     pub(crate) fn entry(&self, offset: u64) -> Option<CqEntry> {
+        match self.entry_slot(offset) {
+            Slot::Entry(e) => Some(e),
+            Slot::Missing | Slot::Invalid { .. } => None,
+        }
+    }
+
+    /// Slot `offset`: an entry, bytes that are no entry (damage), or nothing there.
+    pub(crate) fn entry_slot(&self, offset: u64) -> Slot {
         if offset >= self.max_offset() {
-            return None;
+            return Slot::Missing;
         }
         let byte = offset * CQ_ENTRY_SIZE as u64;
-        let f = self.files.find(byte)?;
-        let pos = usize::try_from(byte - f.start()).ok()?;
-        f.read(pos, CQ_ENTRY_SIZE).and_then(CqEntry::decode)
+        let Some(f) = self.files.find(byte) else { return Slot::Missing };
+        let Ok(pos) = usize::try_from(byte - f.start()) else { return Slot::Missing };
+        let Some(b) = f.read(pos, CQ_ENTRY_SIZE) else { return Slot::Missing };
+        match CqEntry::decode(b) {
+            Some(e) => Slot::Entry(e),
+            None => Slot::Invalid { phys: read_i64(b, 0), size: read_i32(b, 8) },
+        }
     }
 
     /// Writes entry `offset`. Entries below `max_offset` already exist and are skipped

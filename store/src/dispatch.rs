@@ -4,7 +4,9 @@
 //!
 //! Invariants: `reput` is always at a record boundary (or a segment start); it only reads
 //! bytes below the confirm offset given by the caller (the written end, or under sync flush
-//! the flushed end); every record it dispatches passed the structure and CRC checks.
+//! the flushed end); every record it dispatches passed the structure checks (readers check
+//! the body CRC before handing a record out). After bytes that are no record (damage, or a
+//! range recovery quarantined) it goes on at the next record that validates (`resync`).
 //! Consume-queue writes are idempotent, so dispatching a record twice is harmless.
 //!
 //! The driver of the `rmq-store-dispatch` thread ([`run_thread`]) and the wake-up handshake
@@ -20,7 +22,7 @@ use crate::consume_queue::{ConsumeQueue, ConsumeQueueTable};
 use crate::error::StoreFailure;
 use crate::fault::{FaultPoint, Faults};
 use crate::index::{IndexKeys, IndexService};
-use crate::mmap::MappedFile;
+use crate::mmap::{is_no_space, MappedFile};
 use crate::offset::PhysOffset;
 use crate::offset::{QueueId, QueueOffset};
 use crate::record::{
@@ -28,6 +30,7 @@ use crate::record::{
     RecordCheck, RecordError, RecordView, PROPERTY_DELAY_TIME_LEVEL, PROPERTY_KEYS, PROPERTY_TAGS,
     PROPERTY_UNIQ_KEY, SYS_FLAG_TRANSACTION_ROLLBACK,
 };
+use crate::recovery::resync;
 use crate::state::{Phase, Shared};
 
 /// Records one dispatch round handles before notifying listeners.
@@ -171,9 +174,19 @@ impl Dispatcher {
                 RecordCheck::Invalid(RecordError::Truncated { .. }) if cut_by_end => break,
                 RecordCheck::Invalid(e) => {
                     // Bytes below the confirm offset are complete records we wrote, so this
-                    // means memory or disk corruption. Skip the rest of the segment.
-                    log::error!("invalid record at {} during dispatch: {e}", self.reput);
-                    self.reput = file.end();
+                    // means memory or disk corruption (or a range recovery quarantined).
+                    // Go on at the next record that validates, else at the next segment (or
+                    // at `end` inside the segment being written: every record below `end` is
+                    // complete, so `end` is a boundary and later records start there).
+                    let next = resync(buf, reput, 1, buf.len())
+                        .map_or(file.end().min(end), |p| reput + p as u64);
+                    log::error!(
+                        "invalid record at {reput} during dispatch: {e}; {} bytes skipped, \
+                         dispatch goes on at {next}",
+                        next - reput
+                    );
+                    assert!(next > reput, "dispatch moves forward");
+                    self.reput = next;
                 }
             }
         }
@@ -301,6 +314,18 @@ pub(crate) fn run_thread(s: &Shared) {
         let end = s.confirm_offset();
         let n = match d.run(&targets, end, DISPATCH_BATCH) {
             Ok(n) => n,
+            Err(DispatchError::Io(e)) if is_no_space(&e) => {
+                // A consume-queue or index file could not be created: nothing was written
+                // (entries are idempotent), so refuse puts as for a full disk and retry.
+                crate::cleanup::note_no_space(s, &format!("dispatch at {}: {e}", d.reput));
+                publish_progress(s, &d);
+                notify_arrivals(s, d.take_grown());
+                // A stopping store finishes with `dispatch_rest`, which reports the failure.
+                if s.lifecycle.sleep(FAILED_RETRY) {
+                    return;
+                }
+                continue;
+            }
             Err(DispatchError::Io(e)) => {
                 s.fail(StoreFailure::ConsumeQueueWrite { source: Arc::new(e) });
                 // Retrying would fail again; a stopping store must not wait for it.

@@ -1,5 +1,7 @@
 //! Fault injection for tests: makes the store's msync, fsync and consume-queue writes fail
-//! on demand, so tests can drive the sticky-failure path without a broken disk.
+//! on demand, so tests can drive the sticky-failure path without a broken disk, and
+//! simulates a full disk under a store directory (`simulate_disk`: the usage the
+//! watermark checks read, and `ENOSPC` from file creation).
 //!
 //! Production builds (neither `cfg(test)` nor the `testing` feature) get a zero-sized
 //! [`Faults`] whose [`Faults::check`] is an inlined `Ok(())`: the seam costs nothing there.
@@ -36,9 +38,13 @@ impl FaultPoint {
 }
 
 #[cfg(any(test, feature = "testing"))]
-pub use armed::Faults;
+pub use armed::{simulate_disk, Faults, SimulatedDisk};
+#[cfg(any(test, feature = "testing"))]
+pub(crate) use armed::{simulated_no_space, simulated_used_percent};
 #[cfg(not(any(test, feature = "testing")))]
 pub use disarmed::Faults;
+#[cfg(not(any(test, feature = "testing")))]
+pub(crate) use disarmed::{simulated_no_space, simulated_used_percent};
 
 #[cfg(not(any(test, feature = "testing")))]
 mod disarmed {
@@ -55,10 +61,23 @@ mod disarmed {
             Ok(())
         }
     }
+
+    /// Production stand-in: the disk is what `statvfs` says.
+    #[inline(always)]
+    pub(crate) fn simulated_used_percent(_path: &std::path::Path) -> Option<u8> {
+        None
+    }
+
+    /// Production stand-in: file creation is never refused here.
+    #[inline(always)]
+    pub(crate) fn simulated_no_space(_path: &std::path::Path) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 #[cfg(any(test, feature = "testing"))]
 mod armed {
+    use std::path::{Path, PathBuf};
     use std::sync::atomic::{AtomicU64, Ordering};
 
     use super::*;
@@ -106,6 +125,47 @@ mod armed {
                     Err(now) => left = now,
                 }
             }
+        }
+    }
+
+    /// A simulated file system under a store directory (see [`simulate_disk`]).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct SimulatedDisk {
+        /// What disk-usage checks read instead of `statvfs`.
+        pub used_percent: u8,
+        /// Creating or reserving a file fails with `ENOSPC`, as on a full file system.
+        pub no_space: bool,
+    }
+
+    /// Simulated disks by directory. Process-wide (file creation has no store at hand), so
+    /// each entry is keyed by the store directory it applies to.
+    static DISKS: parking_lot::Mutex<Vec<(PathBuf, SimulatedDisk)>> =
+        parking_lot::const_mutex(Vec::new());
+
+    /// Makes every file under `root` live on a simulated disk (`None`: the real one again).
+    /// Applies to stores opened later too, so a test can open a store on a "full disk".
+    pub fn simulate_disk(root: &Path, disk: Option<SimulatedDisk>) {
+        let mut disks = DISKS.lock();
+        disks.retain(|(p, _)| p != root);
+        if let Some(d) = disk {
+            disks.push((root.to_path_buf(), d));
+        }
+    }
+
+    fn simulated(path: &Path) -> Option<SimulatedDisk> {
+        DISKS.lock().iter().find(|(root, _)| path.starts_with(root)).map(|(_, d)| *d)
+    }
+
+    /// The simulated usage of the disk holding `path`, if one is simulated.
+    pub(crate) fn simulated_used_percent(path: &Path) -> Option<u8> {
+        simulated(path).map(|d| d.used_percent)
+    }
+
+    /// `ENOSPC` if `path` lies on a simulated full disk.
+    pub(crate) fn simulated_no_space(path: &Path) -> io::Result<()> {
+        match simulated(path) {
+            Some(d) if d.no_space => Err(io::Error::from_raw_os_error(libc::ENOSPC)),
+            _ => Ok(()),
         }
     }
 

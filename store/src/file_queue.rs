@@ -84,6 +84,11 @@ impl SegmentQueue {
         self.flushed_where.store(offset, Ordering::Release);
     }
 
+    /// Directory of the files.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// Size of each file.
     pub(crate) fn file_size(&self) -> usize {
         self.file_size

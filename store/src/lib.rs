@@ -54,7 +54,7 @@ pub use config::{default_delay_levels_ms, ConfigError, FlushDiskType, StoreConfi
 pub use dispatch::SCHEDULE_TOPIC;
 pub use error::{OpenError, PutError, ReplicaAppendError, ReplicaReadError, StoreFailure};
 #[cfg(any(test, feature = "testing"))]
-pub use fault::{FaultPoint, Faults};
+pub use fault::{simulate_disk, FaultPoint, Faults, SimulatedDisk};
 pub use fsutil::write_file_atomically;
 pub use offset::{PhysOffset, QueueId, QueueOffset};
 pub use record::{
@@ -64,5 +64,6 @@ pub use record::{
 pub use state::ArrivalListener;
 pub use store::{MessageStore, PendingPut};
 pub use types::{
-    CleanupReport, GetResult, GetStatus, MessageInfo, PutResult, RecoveryReport, StoreStats,
+    CleanupReport, DiskFullCause, GetResult, GetStatus, MessageInfo, PutResult, RecoveryReport,
+    StoreStats,
 };

@@ -48,11 +48,38 @@ pub(crate) struct Appender {
 }
 
 impl MappedFile {
-    /// Creates a new zero-filled file of `size` bytes and maps it. Nothing is published.
+    /// Creates a new zero-filled file of `size` bytes, reserves its blocks and maps it.
+    /// Nothing is published.
+    ///
+    /// The blocks are reserved (`posix_fallocate`) before the file is mapped, so a write
+    /// into the mapping never needs a block the file system may not have: a full disk is
+    /// this call's error (`ENOSPC`, see [`is_no_space`]), never a `SIGBUS` in the writer.
+    /// On any failure the half-made file is deleted.
     pub(crate) fn create(path: &Path, start: u64, size: usize) -> io::Result<MappedFile> {
         let file = OpenOptions::new().read(true).write(true).create_new(true).open(path)?;
-        file.set_len(u64::try_from(size).map_err(io::Error::other)?)?;
-        Self::map(path, &file, start, size, 0)
+        let made = crate::fault::simulated_no_space(path)
+            .and_then(|()| reserve(&file, 0, size))
+            .and_then(|()| Self::map(path, &file, start, size, 0));
+        if made.is_err() {
+            drop(file);
+            if let Err(e) = std::fs::remove_file(path) {
+                log::warn!("failed to remove half-made {}: {e}", path.display());
+            }
+        }
+        made
+    }
+
+    /// Reserves the blocks of the bytes from the published end to the end of the file, so
+    /// that appends there cannot fault on a full disk. For files made before segments were
+    /// reserved at creation (sparse); on a reserved file the call only walks its extents.
+    pub(crate) fn reserve_unwritten(&self) -> io::Result<()> {
+        let from = self.published();
+        if from >= self.size() {
+            return Ok(());
+        }
+        let file = OpenOptions::new().write(true).open(&self.path)?;
+        crate::fault::simulated_no_space(&self.path)?;
+        reserve(&file, from, self.size() - from)
     }
 
     /// Maps an existing file, which must be exactly `size` bytes. Everything is published
@@ -277,6 +304,42 @@ impl Appender {
     }
 }
 
+/// Whether `e` says the file system (or the user's quota) has no room left.
+pub(crate) fn is_no_space(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::StorageFull
+        || matches!(e.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT))
+}
+
+/// Allocates the blocks of `[offset, offset + len)` of `file` (`posix_fallocate`), growing
+/// the file to cover the range. File systems without fallocate (`EOPNOTSUPP`, `EINVAL`) get
+/// the range written with zeros instead, which allocates it just as well.
+fn reserve(file: &File, offset: usize, len: usize) -> io::Result<()> {
+    let off = libc::off_t::try_from(offset).map_err(io::Error::other)?;
+    let n = libc::off_t::try_from(len).map_err(io::Error::other)?;
+    // SAFETY: plain syscall on a descriptor that is valid while `file` lives.
+    let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), off, n) };
+    match rc {
+        0 => Ok(()),
+        libc::EOPNOTSUPP | libc::EINVAL => write_zeros(file, offset, len),
+        rc => Err(io::Error::from_raw_os_error(rc)),
+    }
+}
+
+/// Writes zeros over `[offset, offset + len)` of `file` (the fallback of [`reserve`]).
+fn write_zeros(file: &File, offset: usize, len: usize) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    const CHUNK: usize = 1 << 20;
+    let zeros = vec![0u8; CHUNK.min(len)];
+    let mut at = offset;
+    let end = offset + len;
+    while at < end {
+        let n = CHUNK.min(end - at);
+        file.write_all_at(&zeros[..n], at as u64)?;
+        at += n;
+    }
+    Ok(())
+}
+
 /// `[pos, pos + len)` widened to whole pages and clamped to `size`.
 fn page_range_outward(pos: usize, len: usize, size: usize) -> (usize, usize) {
     let from = pos / PAGE_SIZE * PAGE_SIZE;
@@ -329,7 +392,15 @@ pub(crate) fn lock_exclusive(file: &File) -> io::Result<()> {
 }
 
 /// Percentage (0..=100) of the filesystem holding `path` that is used, as `df` reports it.
+/// Honours a simulated disk (testing builds).
 pub(crate) fn disk_used_percent(path: &Path) -> io::Result<u8> {
+    if let Some(pct) = crate::fault::simulated_used_percent(path) {
+        return Ok(pct);
+    }
+    statvfs_used_percent(path)
+}
+
+fn statvfs_used_percent(path: &Path) -> io::Result<u8> {
     use std::os::unix::ffi::OsStrExt;
     let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(io::Error::other)?;
     // SAFETY: all-zero bytes are a valid `statvfs` (plain integers).
@@ -370,6 +441,7 @@ pub(crate) fn local_hour(ms: i64) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fault::SimulatedDisk;
 
     #[test]
     fn append_publish_read() {
@@ -433,6 +505,69 @@ mod tests {
             assert_eq!(resident[..6], [false, false, false, false, true, true], "flushed pages go");
         }
         assert_eq!(shared.read(0, data.len()), Some(&data[..]));
+    }
+
+    fn on_tmpfs(dir: &Path) -> bool {
+        // SAFETY: all-zero bytes are a valid `statfs`.
+        let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+        let c = std::ffi::CString::new(dir.to_str().unwrap()).unwrap();
+        // SAFETY: valid NUL-terminated path and out-pointer.
+        assert_eq!(unsafe { libc::statfs(c.as_ptr(), &mut st) }, 0);
+        st.f_type == libc::TMPFS_MAGIC
+    }
+
+    /// Issue #23: segments were created sparse (`set_len`), so an append into an unbacked
+    /// page on a full disk died by SIGBUS. `create` now reserves every block up front.
+    #[test]
+    fn create_reserves_every_block() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("seg");
+        let size = 4 << 20;
+        let f = MappedFile::create(&path, 0, size).unwrap();
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!(meta.len(), size as u64);
+        assert!(meta.blocks() * 512 >= size as u64, "{} blocks of 512 bytes", meta.blocks());
+        assert_eq!(f.read_from(0).len(), 0, "nothing published");
+        let (shared, mut app) = f.share();
+        app.append(b"x");
+        assert_eq!(shared.read(0, 1), Some(&b"x"[..]));
+    }
+
+    /// A create that cannot reserve its blocks fails with the error and leaves no file.
+    #[test]
+    fn failed_create_leaves_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        if !on_tmpfs(dir.path()) {
+            // Past the file system's largest file: fallocate refuses (EFBIG) before it
+            // allocates anything. (tmpfs would try to allocate it, so it is skipped there.)
+            let path = dir.path().join("huge");
+            let err = MappedFile::create(&path, 0, 1 << 62).unwrap_err();
+            assert!(!path.exists(), "a failed create removes its file ({err})");
+        }
+        let full = SimulatedDisk { used_percent: 100, no_space: true };
+        crate::fault::simulate_disk(dir.path(), Some(full));
+        let path = dir.path().join("seg");
+        let err = MappedFile::create(&path, 0, 8192).unwrap_err();
+        assert!(is_no_space(&err), "{err}");
+        assert!(!path.exists(), "a failed create removes its file");
+        assert_eq!(disk_used_percent(dir.path()).unwrap(), 100);
+        crate::fault::simulate_disk(dir.path(), None);
+        assert!(MappedFile::create(&path, 0, 8192).is_ok());
+    }
+
+    /// Files made sparse by older versions get their unwritten part reserved at open.
+    #[test]
+    fn reserve_unwritten_fills_holes_after_the_published_end() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old");
+        std::fs::File::create(&path).unwrap().set_len(1 << 20).unwrap();
+        let mut f = MappedFile::open(&path, 0, 1 << 20).unwrap();
+        f.set_published(4096);
+        f.reserve_unwritten().unwrap();
+        let blocks = std::fs::metadata(&path).unwrap().blocks();
+        assert!(blocks * 512 >= (1 << 20) - 4096, "{blocks} blocks of 512 bytes");
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! The commitlog's page-cache keeper: the `rmq-store-alloc` thread.
 //!
 //! It owns three jobs that all move commitlog pages into or out of memory:
-//! * **Create ahead.** On the writer's request it creates the next segment file, shares it and
-//!   hands it over at once, so a roll never creates a 1 GiB file on the append path.
+//! * **Create ahead.** On the writer's request it creates the next segment file (its blocks
+//!   reserved, see `MappedFile::create`), shares it and hands it over at once, so a roll never
+//!   creates a 1 GiB file on the append path. It refuses while the disk is above the hard
+//!   limit; a failure is handed to the writer and reported (`alloc_failed`), never a panic.
 //! * **Populate ahead** (`warm_mapped_file`). It keeps the `POPULATE_AHEAD_BYTES` after the
 //!   write position faulted in (`MADV_POPULATE_WRITE`), crossing into the handed-over next
 //!   segment before the writer rolls into it, so appends do not page-fault.
@@ -21,7 +23,7 @@
 //! it back from the file.
 
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,7 +31,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use crate::commit_log::CommitLog;
 use crate::file_queue::SegmentQueue;
-use crate::mmap::{Appender, MappedFile};
+use crate::mmap::{disk_used_percent, Appender, MappedFile};
 
 /// How far ahead of the write position pages are kept populated. 64 MiB is ~200 ms of
 /// appends at 300 MB/s, far more than the thread's nap.
@@ -62,18 +64,20 @@ pub(crate) struct KeeperConfig {
     pub warm: bool,
     /// Evict flushed bytes this far behind the write position (`None`: leave it to the kernel).
     pub window_bytes: Option<u64>,
+    /// No segment is created while disk usage is above this (`disk_hard_limit_ratio_percent`).
+    pub hard_limit_percent: u8,
 }
 
 /// Body of the `rmq-store-alloc` thread. Runs until the request channel disconnects
 /// (`CommitLog::close`).
 pub(crate) fn run(
     log: &CommitLog,
-    evicted: &AtomicU64,
+    state: KeeperState<'_>,
     cfg: KeeperConfig,
     requests: Receiver<u64>,
     ready: Sender<io::Result<NewSegment>>,
 ) {
-    let mut keeper = Keeper::new(log, evicted, cfg);
+    let mut keeper = Keeper::new(log, state, cfg);
     let mut nap = NAP_BUSY;
     loop {
         match requests.recv_timeout(nap) {
@@ -90,10 +94,20 @@ pub(crate) fn run(
     }
 }
 
+/// The shared state the keeper reports to.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct KeeperState<'a> {
+    /// Published copy of the keeper's eviction end, for statistics.
+    pub evicted: &'a AtomicU64,
+    /// Set while the last pre-creation failed (a reported state, never a panic).
+    pub alloc_failed: &'a AtomicBool,
+}
+
 struct Keeper<'a> {
     log: &'a CommitLog,
     /// Published copy of `dropped`, for statistics.
     evicted: &'a AtomicU64,
+    alloc_failed: &'a AtomicBool,
     cfg: KeeperConfig,
     /// The segment handed over but maybe not yet in the queue (the writer has not rolled).
     next: Option<Arc<MappedFile>>,
@@ -108,11 +122,12 @@ struct Keeper<'a> {
 }
 
 impl<'a> Keeper<'a> {
-    fn new(log: &'a CommitLog, evicted: &'a AtomicU64, cfg: KeeperConfig) -> Self {
+    fn new(log: &'a CommitLog, state: KeeperState<'a>, cfg: KeeperConfig) -> Self {
         let written = log.max_offset();
         Keeper {
             log,
-            evicted,
+            evicted: state.evicted,
+            alloc_failed: state.alloc_failed,
             cfg,
             next: None,
             populated: written,
@@ -126,12 +141,43 @@ impl<'a> Keeper<'a> {
     /// populating. Returns false once the writer is gone.
     fn create(&mut self, start: u64, ready: &Sender<io::Result<NewSegment>>) -> bool {
         let files = self.log.files();
-        let created = files.create_file(start).map(MappedFile::share);
+        let created = self.check_watermark().and_then(|()| files.create_file(start));
+        let created = created.map(MappedFile::share);
         self.next = created.as_ref().ok().map(|(file, _)| Arc::clone(file));
-        if let Err(e) = &created {
-            log::warn!("pre-creating commitlog segment {start} failed: {e}");
+        match &created {
+            Ok(_) => {
+                if self.alloc_failed.swap(false, Ordering::AcqRel) {
+                    log::info!("commitlog segment {start} pre-created after earlier failures");
+                }
+            }
+            Err(e) => {
+                if !self.alloc_failed.swap(true, Ordering::AcqRel) {
+                    log::error!("pre-creating commitlog segment {start} failed: {e}");
+                }
+            }
         }
         ready.send(created).is_ok()
+    }
+
+    /// Refuses to create a segment while the disk is above the hard limit (`StorageFull`,
+    /// which the writer turns into `DiskFull`). A disk that cannot be measured does not stop
+    /// the creation: the reservation itself fails on a full disk.
+    fn check_watermark(&self) -> io::Result<()> {
+        let used = match disk_used_percent(self.log.files().dir()) {
+            Ok(used) => used,
+            Err(e) => {
+                log::warn!("cannot read disk usage: {e}");
+                return Ok(());
+            }
+        };
+        if used > self.cfg.hard_limit_percent {
+            let limit = self.cfg.hard_limit_percent;
+            return Err(io::Error::new(
+                io::ErrorKind::StorageFull,
+                format!("disk {used}% full, above the {limit}% limit"),
+            ));
+        }
+        Ok(())
     }
 
     /// One round of populating and dropping. Returns whether the log moved since the last.

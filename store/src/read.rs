@@ -3,7 +3,9 @@
 //! Readers take no store-wide lock: they read consume-queue entries below the queue's
 //! `max_offset` and commitlog bytes below the published end. Consume-queue entries carry no
 //! CRC, so every entry is checked against the record it points at (size, magic, offset,
-//! queue id) before its size is trusted; a damaged entry is logged and skipped.
+//! queue id) before its size is trusted; a damaged entry is logged and skipped. Every
+//! record handed out passed its body CRC; one that fails is logged (`error!`, with its
+//! offsets) and skipped, so the consumer moves past the gap instead of stalling.
 //!
 //! Invariant: a reader never returns bytes past the confirm offset (dispatch only writes
 //! entries below it, and lookups by offset check it).
@@ -11,11 +13,11 @@
 use std::collections::HashSet;
 
 use crate::consume_queue::{
-    ConsumeQueue, CqEntry, EntryMismatch, CHECKED_HEADER_BYTES, MIN_RECORD_SIZE,
+    ConsumeQueue, CqEntry, EntryMismatch, Slot, CHECKED_HEADER_BYTES, MIN_RECORD_SIZE,
 };
 use crate::offset::{PhysOffset, QueueId, QueueOffset};
 use crate::record::{
-    check_record, read_i64, RecordCheck, RecordView, END_FILE_MIN_BLANK_LENGTH,
+    check_record, read_i64, verify_body_crc, RecordCheck, RecordView, END_FILE_MIN_BLANK_LENGTH,
     POS_STORE_TIMESTAMP, PROPERTY_KEYS, PROPERTY_UNIQ_KEY,
 };
 use crate::state::Shared;
@@ -149,7 +151,20 @@ fn read_entries(
     let mut filtered = false;
     let mut at = from;
     while at < max && at - from < scan_limit && res.message_count < max_count {
-        let Some(e) = q.entry(at) else { break };
+        let e = match q.entry_slot(at) {
+            Slot::Entry(e) => e,
+            Slot::Invalid { phys, size } => {
+                log::warn!(
+                    "skipping damaged consume-queue entry {}/{} offset {at} (commitlog {phys} \
+                     size {size}): not an entry",
+                    q.topic(),
+                    q.queue_id()
+                );
+                at += 1;
+                continue;
+            }
+            Slot::Missing => break,
+        };
         if e.is_blank() || e.phys < cl_min {
             at += 1;
             continue;
@@ -201,6 +216,9 @@ fn copy_entry(s: &Shared, q: &ConsumeQueue, at: u64, e: &CqEntry, out: &mut Vec<
             .with_bytes(e.phys, e.size as usize, |b| {
                 e.check_header(b, q.queue_id())?;
                 assert_eq!(b.len(), e.size as usize, "copied exactly the entry's record");
+                // The CRC of bytes that are in cache anyway: a damaged record is never
+                // handed out.
+                verify_body_crc(b).map_err(|_| EntryMismatch::BodyCrc)?;
                 out.extend_from_slice(b);
                 Ok(())
             })
@@ -208,6 +226,17 @@ fn copy_entry(s: &Shared, q: &ConsumeQueue, at: u64, e: &CqEntry, out: &mut Vec<
     });
     match checked {
         Ok(()) => true,
+        Err(EntryMismatch::BodyCrc) => {
+            log::error!(
+                "commitlog record [{}, {}) of {}/{} offset {at} fails its body CRC: not \
+                 served, the consumer skips it (gap)",
+                e.phys,
+                e.phys + u64::from(e.size),
+                q.topic(),
+                q.queue_id()
+            );
+            false
+        }
         // The segment may have been deleted since the caller compared with its start.
         Err(EntryMismatch::OutOfBounds) if e.phys < s.commit_log.min_offset() => false,
         Err(m) => {

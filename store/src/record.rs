@@ -692,6 +692,23 @@ pub fn check_record(buf: &[u8], expected_phys: PhysOffset, check_crc: bool) -> R
     RecordCheck::Record(view)
 }
 
+/// Checks the body CRC of the record at the start of `rec` without parsing the rest: the
+/// body length is bounds-checked against `rec`. For readers that already matched the
+/// record's header (the CRC of bytes in cache is the only cost).
+pub fn verify_body_crc(rec: &[u8]) -> Result<(), RecordError> {
+    need(rec, POS_BODY)?;
+    let body_len = non_negative_u32(rec, POS_BODY_LEN, "body length")?;
+    let body_end = POS_BODY.saturating_add(usize::try_from(body_len).unwrap_or(usize::MAX));
+    need(rec, body_end)?;
+    let stored = read_u32(rec, POS_BODY_CRC);
+    let computed = crc32_masked(&rec[POS_BODY..body_end]);
+    if stored == computed {
+        Ok(())
+    } else {
+        Err(RecordError::CrcMismatch { stored, computed })
+    }
+}
+
 /// Reads the store timestamp of an encoded record, if the buffer is long enough.
 pub fn store_timestamp_of(rec: &[u8]) -> Option<i64> {
     (rec.len() >= POS_STORE_TIMESTAMP + 8).then(|| read_i64(rec, POS_STORE_TIMESTAMP))

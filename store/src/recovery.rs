@@ -9,9 +9,12 @@
 //!   is taken from the checkpoint and nothing is scanned.
 //! * Crash: start at the newest segment whose first record is valid and older than the
 //!   checkpoint's minimum timestamp (everything before it is durable in commitlog, consume
-//!   queues and index), walk records with CRC checks, and stop at the first bad one. Stale
-//!   bytes after that point are zeroed so they can never come back, later segments are
-//!   deleted, and the recovered range is msynced before anything is served.
+//!   queues and index), walk records with CRC checks. At a bad record, look ahead for the
+//!   next record that validates ([`resync`]); if there is one, the damaged range between
+//!   is copied to a quarantine file, zeroed in place and logged, and the walk goes on. If
+//!   there is none, the log ends at the bad record (a torn tail). Stale bytes after the
+//!   end are zeroed so they can never come back, later segments are deleted, and the
+//!   recovered range is msynced before anything is served.
 //!
 //! Invariants after recovery: the commitlog ends at the last valid record; no consume-queue
 //! entry points past it; every valid record is in its consume queue; the next queue offset of
@@ -30,9 +33,12 @@ use crate::error::OpenError;
 use crate::fault::Faults;
 use crate::file_queue::load_owned;
 use crate::index::IndexService;
-use crate::mmap::MappedFile;
+use crate::mmap::{is_no_space, MappedFile};
 use crate::offset::PhysOffset;
-use crate::record::{check_record, RecordCheck, RecordError, END_FILE_MIN_BLANK_LENGTH};
+use crate::record::{
+    check_record, read_u32, RecordCheck, RecordError, BLANK_MAGIC, END_FILE_MIN_BLANK_LENGTH,
+    MAGIC_V1, MAGIC_V2,
+};
 use crate::types::RecoveryReport;
 
 /// Everything recovery hands to the store.
@@ -45,6 +51,12 @@ pub(crate) struct Recovered {
     pub dispatched: u64,
     pub dispatched_ts: i64,
     pub report: RecoveryReport,
+    /// Reserving the last files, or creating a consume-queue or index file during
+    /// re-dispatch, found no space: the store opens read-only.
+    pub no_space: Option<std::io::Error>,
+    /// Re-dispatch stopped early for lack of space: the queue offsets of new puts would not
+    /// be known, so writes stay refused until a restart.
+    pub partial_dispatch: bool,
 }
 
 /// Subdirectory names.
@@ -79,11 +91,14 @@ pub(crate) fn recover(
         None
     };
     let mut report = RecoveryReport::default();
-    let (found_end, scan_start) =
-        find_end(&cl_files, &checkpoint, clean, index.is_some(), &mut report);
+    let window = resync_window_bytes(config);
+    let (found_end, scan_start, damaged) =
+        find_end(&cl_files, &checkpoint, clean, index.is_some(), window, &mut report);
+    quarantine_all(&mut cl_files, &damaged, &mut report);
     let end = cut_commitlog(&mut cl_files, found_end, scan_start, truncate_to)
         .map_err(|e| e.at(&cl_dir))?;
     let rebuild_from = check_consume_queues(&mut cqs, &cl_files, end, file_size);
+    let mut no_space = reserve_last_files(&cl_files, &cqs);
     let cl_min = cl_files.first().map_or(0, MappedFile::start);
     let no_queues = cqs.is_empty();
     let live: Vec<_> = cqs.into_iter().map(|q| q.into_queue(cl_min)).collect();
@@ -103,56 +118,188 @@ pub(crate) fn recover(
         // New records land from `end` on and must be indexed again.
         index.lower_end_phy(dispatch_from.min(end));
     }
+    // Recovery runs before any test can arm a fault. (`Faults` is a unit struct in
+    // production builds, where clippy would rather see `Faults`.)
+    #[allow(clippy::default_constructed_unit_structs)]
+    let no_faults = Faults::default();
     let targets = DispatchTargets {
         commit_log: &commit_log,
         queues: &queues,
         index: index.as_ref(),
         delay_levels_ms: &config.delay_levels_ms,
-        // Recovery runs before any test can arm a fault.
-        faults: &Faults::default(),
+        faults: &no_faults,
     };
     let cq_err = |source| OpenError::io(root.join(CONSUME_QUEUE_DIR), source);
-    let (dispatcher, redispatched) = redispatch(&targets, dispatch_from, end).map_err(cq_err)?;
+    let (dispatcher, redispatched, stopped) = redispatch(&targets, dispatch_from, end);
+    let partial_dispatch = match stopped {
+        Some(e) if is_no_space(&e) => {
+            log::error!(
+                "re-dispatch stopped at {} of {end} for lack of space: {e}; the store opens \
+                 read-only until restarted, consume queues catch up once space is freed",
+                dispatcher.reput
+            );
+            no_space = Some(e);
+            true
+        }
+        Some(e) => return Err(cq_err(e)),
+        None => false,
+    };
     report.redispatched_records = redispatched;
     report.commitlog_end = PhysOffset(end);
     commit_log.set_queue_offsets(offset_table(&queues), last_ts.max(dispatcher.last_store_ts));
+    let dispatched = if partial_dispatch { dispatcher.reput } else { dispatcher.reput.max(end) };
     Ok(Recovered {
         commit_log,
         queues,
         index,
         checkpoint,
-        dispatched: dispatcher.reput.max(end),
+        dispatched,
         dispatched_ts: dispatcher.last_store_ts.max(last_ts),
         report,
+        no_space,
+        partial_dispatch,
     })
 }
 
 /// Finds the commitlog end: from the checkpoint after a clean shutdown, else by scanning
-/// from the newest segment older than the checkpoint. Returns the end and, after a scan, the
-/// index and start offset of the first scanned segment.
+/// from the newest segment older than the checkpoint. Returns the end, after a scan the
+/// index and start offset of the first scanned segment, and the damaged ranges it skipped.
 fn find_end(
     cl_files: &[MappedFile],
     checkpoint: &Checkpoint,
     clean: bool,
     with_index: bool,
+    window: usize,
     report: &mut RecoveryReport,
-) -> (u64, Option<(usize, u64)>) {
+) -> (u64, Option<(usize, u64)>, Vec<Damage>) {
     let clean_end = checkpoint.data.clean_cl_end.filter(|e| clean && end_fits(cl_files, *e));
     report.clean_shutdown = clean_end.is_some();
     if let Some(end) = clean_end {
-        return (end, None);
+        return (end, None, Vec::new());
     }
     let min_ts = checkpoint.data.min_timestamp(with_index);
     let idx = find_start_file(cl_files, min_ts);
-    let (end, scanned) = scan_commitlog(cl_files, idx);
-    report.scanned_bytes = scanned;
+    let scan = scan_commitlog(cl_files, idx, window);
+    report.scanned_bytes = scan.scanned;
     let start = cl_files.get(idx).map_or(0, MappedFile::start);
+    let end = scan.end;
     if cl_files.is_empty() {
         log::info!("new store: no commitlog yet");
     } else {
         log::warn!("store did not shut down cleanly; commitlog scanned from {start} to {end}");
     }
-    (end, Some((idx, start)))
+    (end, Some((idx, start)), scan.damaged)
+}
+
+/// How far past a damaged record the scan looks for the next valid one: twice the largest
+/// record, at least [`MIN_RESYNC_WINDOW_BYTES`]. Damage longer than that (a lost stretch of
+/// a segment) ends the log there, unless a later segment holds records.
+fn resync_window_bytes(config: &StoreConfig) -> usize {
+    let max_record = crate::record::record_len(
+        config.max_message_size_bytes as usize,
+        crate::record::MAX_TOPIC_BYTES,
+        crate::record::MAX_PROPERTIES_BYTES,
+    );
+    max_record.saturating_mul(2).max(MIN_RESYNC_WINDOW_BYTES)
+}
+
+/// Smallest resync window (see [`resync_window_bytes`]).
+const MIN_RESYNC_WINDOW_BYTES: usize = 16 << 20;
+
+/// Reserves the unwritten blocks of the last commitlog segment and of each queue's last
+/// file, which the writers append into. Files made before segments were reserved at
+/// creation are sparse, and a write into a hole on a full disk is a `SIGBUS`. Returns the
+/// first no-space error: the store then opens read-only.
+fn reserve_last_files(cl_files: &[MappedFile], cqs: &[LoadedQueue]) -> Option<std::io::Error> {
+    let lasts = cl_files.last().into_iter().chain(cqs.iter().filter_map(LoadedQueue::last_file));
+    let mut no_space = None;
+    for f in lasts {
+        match f.reserve_unwritten() {
+            Ok(()) => {}
+            Err(e) if is_no_space(&e) => {
+                log::error!("cannot reserve the unwritten part of {}: {e}", f.path().display());
+                no_space.get_or_insert(e);
+            }
+            Err(e) => {
+                log::warn!("cannot reserve the unwritten part of {}: {e}", f.path().display())
+            }
+        }
+    }
+    no_space
+}
+
+/// Moves each damaged range aside: its bytes are copied to `<segment>.quarantine-<offset>`
+/// (made durable first), then zeroed in the segment, so no later scan or reader takes them
+/// for records. A range that cannot be saved (no space, say) is left in place: the scan
+/// skips it again next time, dispatch steps over it and readers check CRCs.
+fn quarantine_all(files: &mut [MappedFile], damaged: &[Damage], report: &mut RecoveryReport) {
+    for d in damaged {
+        report.quarantined_ranges += 1;
+        report.quarantined_bytes += d.len as u64;
+        let Some(f) = files.iter_mut().find(|f| f.start() <= d.offset && d.offset < f.end()) else {
+            continue;
+        };
+        let Ok(pos) = usize::try_from(d.offset - f.start()) else { continue };
+        assert!(pos + d.len <= f.size(), "a damaged range stays inside its segment");
+        let end = d.offset + d.len as u64;
+        let target = quarantine_path(f.path(), d.offset);
+        let bytes = f.bytes_mut(pos, d.len);
+        if bytes.iter().all(|&b| b == 0) {
+            log::warn!(
+                "commitlog [{}, {end}): {} zero bytes between records skipped ({})",
+                d.offset,
+                d.len,
+                d.error
+            );
+            continue;
+        }
+        match write_quarantine(&target, bytes) {
+            Ok(()) => {
+                bytes.fill(0);
+                log::error!(
+                    "commitlog [{}, {end}): {} damaged bytes ({}) moved to {}; the records \
+                     after them are kept",
+                    d.offset,
+                    d.len,
+                    d.error,
+                    target.display()
+                );
+            }
+            Err(e) => log::error!(
+                "commitlog [{}, {end}): {} damaged bytes ({}) left in place, saving them to \
+                 {} failed: {e}; they are skipped",
+                d.offset,
+                d.len,
+                d.error,
+                target.display()
+            ),
+        }
+    }
+}
+
+/// `<segment>.quarantine-<commitlog offset>`.
+pub(crate) fn quarantine_path(segment: &Path, offset: u64) -> std::path::PathBuf {
+    let mut name = segment.as_os_str().to_owned();
+    name.push(format!(".quarantine-{offset}"));
+    name.into()
+}
+
+/// Writes `bytes` to `path` (sparse: all-zero pages are not written) and makes it durable.
+fn write_quarantine(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let file = fs::OpenOptions::new().write(true).create(true).truncate(true).open(path)?;
+    let page = crate::mmap::PAGE_SIZE;
+    for (i, chunk) in bytes.chunks(page).enumerate() {
+        if chunk.iter().any(|&b| b != 0) {
+            file.write_all_at(chunk, (i * page) as u64)?;
+        }
+    }
+    file.set_len(bytes.len() as u64)?;
+    file.sync_all()?;
+    if let Some(dir) = path.parent() {
+        crate::fsutil::fsync_dir(dir)?;
+    }
+    Ok(())
 }
 
 /// Why the commitlog could not be cut where asked.
@@ -210,20 +357,20 @@ fn cut_commitlog(
 }
 
 /// Dispatches `[from, end)` into consume queues and index and flushes the queues. Returns
-/// the dispatcher (its progress) and how many records it dispatched.
+/// the dispatcher (its progress), how many records it dispatched, and the error that
+/// stopped it early, if one did.
 fn redispatch(
     targets: &DispatchTargets<'_>,
     from: u64,
     end: u64,
-) -> Result<(Dispatcher, u64), std::io::Error> {
+) -> (Dispatcher, u64, Option<std::io::Error>) {
     let mut dispatcher = Dispatcher::new(from);
-    let n = dispatcher.run(targets, end, usize::MAX).map_err(|e| match e {
-        DispatchError::Io(source) => source,
-    })?;
-    for q in targets.queues.all() {
-        q.flush()?;
-    }
-    Ok((dispatcher, n as u64))
+    let (n, stopped) = match dispatcher.run(targets, end, usize::MAX) {
+        Ok(n) => (n as u64, None),
+        Err(DispatchError::Io(e)) => (0, Some(e)),
+    };
+    let flushed = targets.queues.all().iter().try_for_each(|q| q.flush());
+    (dispatcher, n, stopped.or(flushed.err()))
 }
 
 /// Cuts every consume queue at the commitlog end `end` and checks its tail against the
@@ -297,30 +444,133 @@ pub(crate) fn find_start_file(files: &[MappedFile], min_ts: i64) -> usize {
     0
 }
 
-/// Walks records from the start of `files[idx]` with CRC checks. Returns the end of the
-/// last valid record and the number of bytes checked.
-pub(crate) fn scan_commitlog(files: &[MappedFile], idx: usize) -> (u64, u64) {
-    let Some(first) = files.get(idx) else { return (0, 0) };
-    let mut scanned = 0u64;
+/// A damaged commitlog range the scan stepped over: from a record that fails its checks to
+/// the next record that validates.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Damage {
+    /// Commitlog offset of the first damaged byte (a record boundary).
+    pub offset: u64,
+    /// Bytes up to the next valid record (or the end of the segment).
+    pub len: usize,
+    /// What was wrong with the record at `offset`.
+    pub error: RecordError,
+}
+
+/// What scanning the commitlog found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct LogScan {
+    /// End of the last valid record (the log end).
+    pub end: u64,
+    /// Bytes checked.
+    pub scanned: u64,
+    /// Damaged ranges before the end, each followed by valid records.
+    pub damaged: Vec<Damage>,
+}
+
+/// Walks records from the start of `files[idx]` with CRC checks. At a record that fails,
+/// looks up to `window` bytes ahead for the next one that validates ([`resync`]) and goes
+/// on from there; when none is found in its segment but a later segment holds records, the
+/// rest of the segment is the damage. Otherwise the log ends at the failing record (a torn
+/// tail). Java's recovery ends the log at the first bad record in every case.
+pub(crate) fn scan_commitlog(files: &[MappedFile], idx: usize, window: usize) -> LogScan {
+    let Some(first) = files.get(idx) else {
+        return LogScan { end: 0, scanned: 0, damaged: Vec::new() };
+    };
+    let mut out = LogScan { end: first.start(), scanned: 0, damaged: Vec::new() };
     for (i, f) in files.iter().enumerate().skip(idx) {
-        let scan = scan_segment(f.read_from(0), f.start());
-        assert!(scan.valid_len <= f.size(), "a scan stays inside its segment");
-        let at = f.start() + scan.valid_len as u64;
-        match scan.error {
-            None if i + 1 < files.len() => scanned += f.size() as u64,
-            None => {
-                assert!(f.end() >= first.start(), "scan ends after its start");
-                return (f.end(), scanned + f.size() as u64);
-            }
-            Some(e) => {
+        let buf = f.read_from(0);
+        let mut pos = 0usize;
+        loop {
+            let scan = scan_segment(&buf[pos..], f.start() + pos as u64);
+            pos += scan.valid_len;
+            assert!(pos <= f.size(), "a scan stays inside its segment");
+            let Some(error) = scan.error else {
+                out.scanned += (f.size() - (pos - scan.valid_len)) as u64;
+                out.end = f.end();
+                break;
+            };
+            out.scanned += scan.valid_len as u64;
+            let at = f.start() + pos as u64;
+            let next = resync(buf, f.start(), pos + 1, window).or_else(|| {
+                let later = files.get(i + 1).is_some_and(|n| holds_records(n, window));
+                later.then_some(buf.len())
+            });
+            let Some(next) = next else {
                 if at > first.start() {
-                    log::warn!("commitlog ends at {at}: {e}");
+                    log::warn!("commitlog ends at {at}: {error}");
                 }
-                return (at, scanned + scan.valid_len as u64);
+                out.end = at;
+                return out;
+            };
+            assert!(next > pos, "a resync moves forward");
+            out.damaged.push(Damage { offset: at, len: next - pos, error });
+            out.scanned += (next - pos) as u64;
+            pos = next;
+            if pos == buf.len() {
+                out.end = f.end();
+                break;
             }
         }
     }
-    (first.start(), scanned)
+    assert!(out.end >= first.start(), "scan ends after its start");
+    out
+}
+
+/// Whether segment `f` starts with a valid record, or holds one within `window` bytes.
+fn holds_records(f: &MappedFile, window: usize) -> bool {
+    let buf = f.read_from(0);
+    matches!(check_record(buf, PhysOffset(f.start()), true), RecordCheck::Record(_))
+        || resync(buf, f.start(), 0, window).is_some()
+}
+
+/// First magic byte of the record magics and of the end-of-file trailer (big-endian).
+const MAGIC_FIRST_BYTES: [u8; 2] = [(MAGIC_V1 >> 24) as u8, (BLANK_MAGIC >> 24) as u8];
+const _: () = assert!(MAGIC_V1 >> 24 == MAGIC_V2 >> 24, "V1 and V2 share their first byte");
+
+/// The first position `p` in `from..from + window` of `buf` (a segment, or its part from
+/// commitlog offset `start`) where a record validates with every check (magic, length, its
+/// own offset, CRC) and what follows it is plausible (another record, the end-of-file
+/// trailer, zeros or the end of `buf`); or where an end-of-file trailer exactly fills the
+/// rest of `buf`. The record's own-offset field makes a false match practically
+/// impossible: stale or copied bytes name another offset. Pure; never panics.
+pub(crate) fn resync(buf: &[u8], start: u64, from: usize, window: usize) -> Option<usize> {
+    let limit = from.saturating_add(window).min(buf.len());
+    let mut at = from;
+    while at < limit && at + END_FILE_MIN_BLANK_LENGTH <= buf.len() {
+        let hay = &buf[at + 4..(limit + 4).min(buf.len())];
+        at += hay.iter().position(|b| MAGIC_FIRST_BYTES.contains(b))?;
+        if at >= limit {
+            return None;
+        }
+        if is_resync_point(buf, start, at) {
+            return Some(at);
+        }
+        at += 1;
+    }
+    None
+}
+
+fn is_resync_point(buf: &[u8], start: u64, at: usize) -> bool {
+    let rest = &buf[at..];
+    match check_record(rest, PhysOffset(start + at as u64), true) {
+        RecordCheck::Record(v) => follows_plausibly(buf, start, at + v.total_size as usize),
+        RecordCheck::EndOfFile => read_u32(rest, 0) as usize == rest.len(),
+        RecordCheck::Invalid(_) => false,
+    }
+}
+
+fn follows_plausibly(buf: &[u8], start: u64, next: usize) -> bool {
+    let Some(rest) = buf.get(next..) else { return false };
+    if rest.is_empty() {
+        return true;
+    }
+    if rest.len() >= END_FILE_MIN_BLANK_LENGTH && rest[..8].iter().all(|&b| b == 0) {
+        return true; // the end of the written log
+    }
+    matches!(
+        check_record(rest, PhysOffset(start + next as u64), false),
+        RecordCheck::Record(_) | RecordCheck::EndOfFile
+    )
 }
 
 /// What walking one segment's readable bytes found.
@@ -388,7 +638,7 @@ mod proptests {
 
     use super::*;
     use crate::record::arb::{encode_log, message};
-    use crate::record::{blank_trailer, POS_BODY};
+    use crate::record::{blank_trailer, POS_BODY, POS_BODY_CRC};
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(128))]
@@ -423,6 +673,54 @@ mod proptests {
                 let crc = matches!(scan.error, Some(RecordError::CrcMismatch { .. }));
                 prop_assert!(crc);
             }
+        }
+
+        #[test]
+        fn resync_over_random_bytes_never_panics(
+            buf in prop::collection::vec(any::<u8>(), 0..600),
+            start: u32,
+            from in 0usize..700,
+            window in 0usize..700,
+        ) {
+            if let Some(p) = resync(&buf, u64::from(start), from, window) {
+                prop_assert!(p >= from && p < buf.len());
+            }
+        }
+
+        /// Damage anywhere in record `k` (flipped bytes, zeros, a torn stretch) is stepped
+        /// over: the scan resyncs exactly at record `k + 1` and keeps every later record.
+        #[test]
+        fn scan_resyncs_at_the_record_after_the_damage(
+            msgs in prop::collection::vec(message(), 3..8),
+            start_seg in 0u64..1000,
+            damage in any::<prop::sample::Index>(),
+            at in any::<prop::sample::Index>(),
+            len in 1usize..40,
+            zero: bool,
+            in_body: bool,
+        ) {
+            let start = start_seg * 65536;
+            let (mut buf, starts) = encode_log(&msgs, start);
+            let end = buf.len();
+            buf.extend_from_slice(&blank_trailer(64));
+            buf.resize(end + 64, 0);
+            let k = damage.index(msgs.len() - 1);
+            // Only what a record's checks cover: size, magic, body CRC and body (the other
+            // header fields carry no check, in Java neither).
+            let body_len = msgs[k].body.len();
+            let checked = if in_body && body_len > 0 { body_len } else { POS_BODY_CRC + 4 };
+            let base = if in_body && body_len > 0 { starts[k] + POS_BODY } else { starts[k] };
+            let from = base + at.index(checked);
+            let to = (from + len).min(base + checked);
+            let before = buf[from..to].to_vec();
+            for b in &mut buf[from..to] {
+                *b = if zero { 0 } else { !*b };
+            }
+            prop_assume!(buf[from..to] != before[..], "zeros over zeros change nothing");
+            let scan = scan_segment(&buf, start);
+            prop_assert_eq!(scan.valid_len, starts[k]);
+            let next = resync(&buf, start, starts[k] + 1, 1 << 20);
+            prop_assert_eq!(next, Some(starts[k + 1]));
         }
 
         /// A record from an earlier life of the segment (another offset) ends the scan.

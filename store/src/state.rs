@@ -6,7 +6,8 @@
 //!   fails first; puts read it to refuse writes.
 //! * [`Counters`]: put statistics, written by putting threads.
 //! * [`Progress`]: how far dispatch and flush got, written by their threads.
-//! * [`DiskState`]: disk usage, written by the cleanup thread.
+//! * [`DiskState`]: disk usage and the disk-full refusal, written by the cleanup thread, by
+//!   putting threads every few MiB written and on a segment allocation that found no space.
 //!
 //! Invariants: the phase only moves away from `Running`, once; the failure is set at most
 //! once; `progress.dispatched` never exceeds the commitlog end.
@@ -28,6 +29,7 @@ use crate::flush::GroupCommit;
 use crate::index::IndexService;
 use crate::offset::{QueueId, QueueOffset};
 use crate::replication::ConfirmWatermark;
+use crate::types::DiskFullCause;
 
 /// Called by the dispatch thread with (topic, queue, new max offset) after a queue grew.
 pub type ArrivalListener = Arc<dyn Fn(&str, QueueId, QueueOffset) + Send + Sync>;
@@ -216,11 +218,82 @@ impl Progress {
     }
 }
 
-/// Disk usage as the cleanup thread last measured it.
+/// Disk usage as last measured (by the cleanup thread, by a putting thread every
+/// `check_every` bytes written, at segment allocation) and whether writes are refused for it.
 #[derive(Debug, Default)]
 pub(crate) struct DiskState {
     pub full: AtomicBool,
     pub used_percent: AtomicU8,
+    /// Why `full` is set: 0 not full, else a `DiskFullCause` code.
+    cause: AtomicU8,
+    /// Commitlog offset at which a putting thread measures the disk next.
+    pub next_check: AtomicU64,
+    /// Bytes written between two measurements by putting threads.
+    pub check_every: u64,
+    /// The allocator thread's last segment pre-creation failed.
+    pub alloc_failed: AtomicBool,
+    /// The store opened on a full disk (read-only until space is freed).
+    pub opened_full: AtomicBool,
+}
+
+impl DiskState {
+    /// A state measured at open: `used` percent, full if above `hard_limit`.
+    pub(crate) fn at_open(used: u8, hard_limit: u8, written: u64, check_every: u64) -> Self {
+        assert!(check_every > 0, "the disk is measured at some write volume");
+        let d = DiskState {
+            used_percent: AtomicU8::new(used),
+            next_check: AtomicU64::new(written.saturating_add(check_every)),
+            check_every,
+            ..DiskState::default()
+        };
+        if used > hard_limit {
+            d.set_full(used, DiskFullCause::Watermark);
+        }
+        d
+    }
+
+    /// Refuses writes from now on for `cause`, with the disk at `used` percent. Logs when
+    /// writes were accepted until now.
+    pub(crate) fn set_full(&self, used: u8, cause: DiskFullCause) {
+        self.used_percent.store(used, Ordering::Relaxed);
+        self.cause.store(cause_code(cause), Ordering::Relaxed);
+        if !self.full.swap(true, Ordering::AcqRel) {
+            match cause {
+                DiskFullCause::Watermark => log::error!("disk {used}% full: refusing writes"),
+                DiskFullCause::NoSpace => {
+                    log::error!("no space left on the store's disk ({used}% used): refusing writes")
+                }
+            }
+        }
+    }
+
+    /// Accepts writes again (usage dropped to `used` percent). Logs if they were refused.
+    pub(crate) fn clear(&self, used: u8) {
+        self.used_percent.store(used, Ordering::Relaxed);
+        if self.full.swap(false, Ordering::AcqRel) {
+            self.cause.store(0, Ordering::Relaxed);
+            self.opened_full.store(false, Ordering::Relaxed);
+            log::warn!("disk {used}% full: accepting writes again");
+        }
+    }
+
+    /// Why writes are refused, if they are.
+    pub(crate) fn cause(&self) -> Option<DiskFullCause> {
+        if !self.full.load(Ordering::Acquire) {
+            return None;
+        }
+        match self.cause.load(Ordering::Relaxed) {
+            2 => Some(DiskFullCause::NoSpace),
+            _ => Some(DiskFullCause::Watermark),
+        }
+    }
+}
+
+fn cause_code(cause: DiskFullCause) -> u8 {
+    match cause {
+        DiskFullCause::Watermark => 1,
+        DiskFullCause::NoSpace => 2,
+    }
 }
 
 #[cfg(test)]

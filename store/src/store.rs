@@ -18,7 +18,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -28,18 +28,18 @@ use parking_lot::{Mutex, RwLock};
 use crate::checkpoint::{create_abort_file, remove_abort_file};
 use crate::commit_log::AllocatorLink;
 use crate::config::{FlushDiskType, StoreConfig};
-use crate::error::{OpenError, PutError};
+use crate::error::{OpenError, PutError, StoreFailure};
 use crate::fsutil::now_ms;
 use crate::mmap::{disk_used_percent, lock_exclusive};
 use crate::offset::{PhysOffset, QueueId, QueueOffset};
-use crate::page_cache::{self, KeeperConfig};
+use crate::page_cache::{self, KeeperConfig, KeeperState};
 use crate::record::{
     check_encodable, encode_record, offset_msg_id, property_value, EncodeError, MessageToStore,
     MAX_PROPERTIES_BYTES, MAX_TOPIC_BYTES, PROPERTY_WAIT_STORE_MSG_OK,
 };
 use crate::recovery::{recover, Recovered, COMMITLOG_DIR};
 use crate::state::{ArrivalListener, DiskState, Phase, Progress, Shared};
-use crate::types::{CleanupReport, PutResult, RecoveryReport, StoreStats};
+use crate::types::{CleanupReport, DiskFullCause, PutResult, RecoveryReport, StoreStats};
 
 /// The storage engine. `Send + Sync`; share it in an `Arc`.
 pub struct MessageStore {
@@ -101,11 +101,14 @@ impl MessageStore {
         let keeper = KeeperConfig {
             warm: s.config.warm_mapped_file,
             window_bytes: s.config.commitlog_cache_window_bytes,
+            hard_limit_percent: s.config.disk_hard_limit_ratio_percent,
         };
         let mut threads = self.threads.lock();
         let i = Arc::clone(s);
         threads.push(spawn("rmq-store-alloc", move || {
-            page_cache::run(&i.commit_log, &i.cache_evicted, keeper, req_rx, ready_tx)
+            let state =
+                KeeperState { evicted: &i.cache_evicted, alloc_failed: &i.disk.alloc_failed };
+            page_cache::run(&i.commit_log, state, keeper, req_rx, ready_tx)
         })?);
         s.commit_log.attach_allocator(AllocatorLink { requests: req_tx, ready: ready_rx });
         let i = Arc::clone(s);
@@ -208,7 +211,17 @@ impl MessageStore {
         }
         assert_eq!(buf.len(), total, "encoded sizes match the checked sizes");
         let now = now_ms();
-        let a = s.commit_log.append(&first.topic, first.queue_id.0, &mut buf, &sizes, now)?;
+        let a = match s.commit_log.append(&first.topic, first.queue_id.0, &mut buf, &sizes, now) {
+            Ok(a) => a,
+            Err(PutError::DiskFull { .. }) => {
+                let used = crate::cleanup::note_no_space(s, "rolling the commitlog");
+                return Err(PutError::DiskFull { used_percent: used });
+            }
+            Err(e) => return Err(e),
+        };
+        if a.end >= s.disk.next_check.load(Ordering::Relaxed) {
+            crate::cleanup::check_disk_after_write(s, a.end);
+        }
         let mut msg_ids = Vec::with_capacity(msgs.len());
         let mut phys = a.phys;
         for (m, len) in msgs.iter().zip(&sizes) {
@@ -300,6 +313,9 @@ impl MessageStore {
             cache_evicted_offset: PhysOffset(s.cache_evicted.load(Ordering::Relaxed)),
             disk_used_percent: s.disk.used_percent.load(Ordering::Relaxed),
             disk_full: s.disk.full.load(Ordering::Relaxed),
+            disk_full_cause: s.disk.cause(),
+            opened_read_only: s.disk.opened_full.load(Ordering::Relaxed),
+            segment_alloc_failed: s.disk.alloc_failed.load(Ordering::Relaxed),
             store_failed: s.failure.is_set(),
             consume_queue_count: s.queues.all().len() as u64,
         }
@@ -399,11 +415,26 @@ impl Drop for MessageStore {
 
 fn shared_state(config: StoreConfig, rec: Recovered) -> Shared {
     let used = disk_used_percent(&config.store_path).unwrap_or(0);
-    Shared {
-        disk: DiskState {
-            full: (used > config.disk_hard_limit_ratio_percent).into(),
-            used_percent: AtomicU8::new(used),
-        },
+    let written = rec.commit_log.max_offset();
+    let check_every = disk_check_bytes(config.commitlog_file_size());
+    let disk = DiskState::at_open(used, config.disk_hard_limit_ratio_percent, written, check_every);
+    if let Some(e) = &rec.no_space {
+        disk.set_full(used, DiskFullCause::NoSpace);
+        log::error!("reserving space for the next writes at open failed: {e}");
+    }
+    if disk.full.load(Ordering::Acquire) {
+        disk.opened_full.store(true, Ordering::Relaxed);
+        log::error!(
+            "store {} opened on a full disk ({used}% used, limit {}%): read-only; writes are \
+             refused until usage is at or below {}%, reads continue",
+            config.store_path.display(),
+            config.disk_hard_limit_ratio_percent,
+            config.disk_warning_ratio_percent
+        );
+    }
+    let partial_dispatch = rec.partial_dispatch;
+    let shared = Shared {
+        disk,
         commit_log: rec.commit_log,
         queues: rec.queues,
         index: rec.index,
@@ -419,8 +450,24 @@ fn shared_state(config: StoreConfig, rec: Recovered) -> Shared {
         confirm: Default::default(),
         faults: Default::default(),
         config,
+    };
+    if partial_dispatch {
+        // The queue offsets of the records recovery could not dispatch are unknown to the
+        // writer: refuse writes until a restart (reads go on, dispatch catches up).
+        let source = Arc::new(io::Error::from_raw_os_error(libc::ENOSPC));
+        shared.failure.set(StoreFailure::ConsumeQueueWrite { source });
     }
+    shared
 }
+
+/// Bytes written between two disk measurements by putting threads: a quarter segment, at
+/// most [`DISK_CHECK_MAX_BYTES`].
+fn disk_check_bytes(segment_bytes: usize) -> u64 {
+    (segment_bytes as u64 / 4).clamp(crate::mmap::PAGE_SIZE as u64, DISK_CHECK_MAX_BYTES)
+}
+
+/// Longest write volume between two disk measurements: at 300 MB/s, about 20 per second.
+const DISK_CHECK_MAX_BYTES: u64 = 16 << 20;
 
 /// Refuses writes after a failure or while the disk is full.
 pub(crate) fn check_writable(s: &Shared) -> Result<(), PutError> {

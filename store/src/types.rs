@@ -107,10 +107,30 @@ pub struct StoreStats {
     pub disk_used_percent: u8,
     /// Writes are refused because the disk is full.
     pub disk_full: bool,
+    /// Why writes are refused for disk space (`None` while they are accepted).
+    pub disk_full_cause: Option<DiskFullCause>,
+    /// The store opened on a full disk and has refused writes since (cleared once space is
+    /// freed and writes are accepted again).
+    pub opened_read_only: bool,
+    /// The allocator thread's last pre-creation of the next commitlog segment failed (the
+    /// writer retries at the roll; a put that cannot roll gets `DiskFull`).
+    pub segment_alloc_failed: bool,
     /// Writes are refused because a flush or write failed.
     pub store_failed: bool,
     /// Number of consume queues.
     pub consume_queue_count: u64,
+}
+
+/// Why the store refuses writes for disk space.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DiskFullCause {
+    /// Usage is above `disk_hard_limit_ratio_percent` (cleared at or below the warning
+    /// ratio).
+    Watermark,
+    /// Creating or reserving a file failed with `ENOSPC` (segment roll, consume-queue or
+    /// index file, or reserving the last segment at open).
+    NoSpace,
 }
 
 /// What one cleanup run did.
@@ -137,4 +157,9 @@ pub struct RecoveryReport {
     pub redispatched_records: u64,
     /// End of the recovered commitlog.
     pub commitlog_end: PhysOffset,
+    /// Damaged commitlog ranges the scan skipped (each copied to a quarantine file next to
+    /// its segment and zeroed in place); the records after each were kept.
+    pub quarantined_ranges: u64,
+    /// Bytes in those ranges.
+    pub quarantined_bytes: u64,
 }

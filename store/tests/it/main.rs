@@ -3,7 +3,9 @@
 mod basic;
 mod cleanup;
 mod common;
+mod corruption;
 mod crash;
+mod disk_full;
 mod faults;
 mod model;
 mod recovery;

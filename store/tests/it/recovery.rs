@@ -67,19 +67,49 @@ fn torn_tail_is_truncated() {
     });
 }
 
+/// Issue #23: a flipped body byte used to end the log at the damaged record (every later
+/// record gone). Now only that record is lost: it is moved to a quarantine file and the
+/// records after it are kept, with their queue offsets.
 #[test]
-fn flipped_bit_is_truncated() {
-    crash_damage_reopen(|root, r| {
-        let f = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(segment_path(root, r.phys_offset.0))
-            .unwrap();
-        let pos = r.phys_offset.0 % SEG + POS_BODY as u64 + 1;
-        let mut b = [0u8; 1];
-        f.read_exact_at(&mut b, pos).unwrap();
-        f.write_all_at(&[b[0] ^ 0x10], pos).unwrap();
-    });
+fn issue_23_flipped_bit_is_quarantined_and_the_rest_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = small_config(dir.path());
+    let store = MessageStore::open(cfg.clone()).unwrap();
+    let written = write_some(&store, 700);
+    read_all(&store, "R", 0, 0);
+    store.simulate_crash();
+    let last_seg = written.last().unwrap().1.phys_offset.0 / SEG;
+    let k = written.iter().position(|(_, r)| r.phys_offset.0 / SEG == last_seg).unwrap() + 3;
+    assert!(k < written.len() - 2, "need records after the damaged one");
+    let r = &written[k].1;
+    let seg = segment_path(dir.path(), r.phys_offset.0);
+    let f = OpenOptions::new().read(true).write(true).open(&seg).unwrap();
+    let rec_pos = r.phys_offset.0 % SEG;
+    let mut damaged = vec![0u8; r.wrote_bytes as usize];
+    f.read_exact_at(&mut damaged, rec_pos).unwrap();
+    damaged[POS_BODY + 1] ^= 0x10;
+    f.write_all_at(&damaged[POS_BODY + 1..POS_BODY + 2], rec_pos + POS_BODY as u64 + 1).unwrap();
+    drop(f);
+
+    let store = MessageStore::open(cfg.clone()).unwrap();
+    let report = store.recovery_report();
+    assert_eq!((report.quarantined_ranges, report.quarantined_bytes), (1, damaged.len() as u64));
+    let quarantine =
+        std::path::PathBuf::from(format!("{}.quarantine-{}", seg.display(), r.phys_offset.0));
+    assert_eq!(std::fs::read(&quarantine).unwrap(), damaged, "the damaged bytes are kept aside");
+    assert_eq!(store.max_offset("R", QueueId(0)).0, written.len() as u64);
+    let mut want: Vec<_> = written.iter().map(|(b, _)| b.clone()).collect();
+    want.remove(k);
+    assert_eq!(bodies(&read_all(&store, "R", 0, 0)), want);
+    assert!(store.message_by_phys_offset(r.phys_offset).is_none());
+    assert_eq!(store.query_by_key("R", &format!("k{}", k + 1), 4, 0, i64::MAX).len(), 1);
+    let next = store.put_message(msg("R", 0, b"new", None, None)).unwrap();
+    assert_eq!(next.queue_offset.0, written.len() as u64);
+    want.push(b"new".to_vec());
+    store.shutdown();
+    let store = MessageStore::open(cfg).unwrap();
+    assert_eq!(store.recovery_report().quarantined_ranges, 0, "a clean restart scans nothing");
+    assert_eq!(bodies(&read_all(&store, "R", 0, 0)), want);
 }
 
 #[test]
