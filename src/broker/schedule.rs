@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crossbeam_channel::Receiver;
-use rocketmq_store::record::{self, MessageToStore, RecordView};
+use rocketmq_store::record::{self, RecordView};
 use rocketmq_store::{GetStatus, QueueId, QueueOffset};
 use serde::{Deserialize, Serialize};
 
@@ -131,19 +131,7 @@ fn redeliver(ctx: &Schedule, view: &RecordView<'_>) -> bool {
     for key in [record::PROPERTY_DELAY_TIME_LEVEL, "TIMER_DELIVER_MS", "TIMER_DELAY_SEC"] {
         remove_prop(&mut props, key);
     }
-    let msg = MessageToStore {
-        topic,
-        queue_id: QueueId(queue_id),
-        flag: view.flag,
-        body: view.body.to_vec(),
-        properties: record::encode_properties(&props),
-        sys_flag: view.sys_flag,
-        born_timestamp_ms: view.born_timestamp_ms,
-        born_host: view.born_host,
-        store_host: view.store_host,
-        reconsume_times: view.reconsume_times,
-        prepared_transaction_offset: view.prepared_transaction_offset,
-    };
+    let msg = view.to_message(topic, QueueId(queue_id), record::encode_properties(&props));
     match ctx.store.put_message(msg) {
         Ok(_) => true,
         Err(e) => {

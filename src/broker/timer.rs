@@ -255,19 +255,7 @@ fn real_message(view: &RecordView<'_>) -> Option<MessageToStore> {
     remove_prop(&mut props, record::PROPERTY_REAL_QUEUE_ID);
     set_prop(&mut props, timer::ENQUEUE_MS, view.store_timestamp_ms.to_string());
     set_prop(&mut props, timer::DEQUEUE_MS, now_ms().to_string());
-    Some(MessageToStore {
-        topic,
-        queue_id: QueueId(queue_id),
-        flag: view.flag,
-        body: view.body.to_vec(),
-        properties: record::encode_properties(&props),
-        sys_flag: view.sys_flag,
-        born_timestamp_ms: view.born_timestamp_ms,
-        born_host: view.born_host,
-        store_host: view.store_host,
-        reconsume_times: view.reconsume_times,
-        prepared_transaction_offset: view.prepared_transaction_offset,
-    })
+    Some(view.to_message(topic, QueueId(queue_id), record::encode_properties(&props)))
 }
 
 fn publish_stats(svc: &TimerService, wheel: &Wheel) {

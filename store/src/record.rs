@@ -523,6 +523,30 @@ pub struct DecodedRecord {
 }
 
 impl<'a> RecordView<'a> {
+    /// This record re-addressed to `topic` / `queue_id` with `properties` (already encoded),
+    /// everything else as stored: what the broker's schedule, timer and transaction services
+    /// put back into the commitlog.
+    pub fn to_message(
+        &self,
+        topic: String,
+        queue_id: QueueId,
+        properties: String,
+    ) -> MessageToStore {
+        MessageToStore {
+            topic,
+            queue_id,
+            flag: self.flag,
+            body: self.body.to_vec(),
+            properties,
+            sys_flag: self.sys_flag,
+            born_timestamp_ms: self.born_timestamp_ms,
+            born_host: self.born_host,
+            store_host: self.store_host,
+            reconsume_times: self.reconsume_times,
+            prepared_transaction_offset: self.prepared_transaction_offset,
+        }
+    }
+
     /// Parses the record at the start of `buf` (which may hold more bytes after it).
     /// Checks the structure but not the CRC; see [`RecordView::verify_crc`].
     pub fn parse(buf: &'a [u8]) -> Result<RecordView<'a>, RecordError> {

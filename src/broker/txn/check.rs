@@ -202,19 +202,7 @@ fn copy_of(view: &RecordView<'_>, half: &Half, topic: &str, check_times: u32) ->
     let mut props = half.props.clone();
     set_prop(&mut props, record::PROPERTY_TRANSACTION_CHECK_TIMES, check_times.to_string());
     set_prop(&mut props, PROPERTY_ORIGIN_OFFSET, half.origin.to_string());
-    MessageToStore {
-        topic: topic.to_string(),
-        queue_id: HALF_QUEUE,
-        flag: view.flag,
-        body: view.body.to_vec(),
-        properties: record::encode_properties(&props),
-        sys_flag: view.sys_flag,
-        born_timestamp_ms: view.born_timestamp_ms,
-        born_host: view.born_host,
-        store_host: view.store_host,
-        reconsume_times: view.reconsume_times,
-        prepared_transaction_offset: view.prepared_transaction_offset,
-    }
+    view.to_message(topic.to_string(), HALF_QUEUE, record::encode_properties(&props))
 }
 
 /// CHECK_TRANSACTION_STATE for the stored copy `put`: the header names the copy, the body is
