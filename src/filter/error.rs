@@ -53,7 +53,7 @@ pub enum ParseErrorKind {
     /// An operand of `>`, `>=`, `<`, `<=` or BETWEEN that is a string, boolean or NULL
     /// constant, or a boolean expression.
     NotComparable(String),
-    /// `=` or `<>` with a NULL literal (use IS [NOT] NULL).
+    /// `=` or `<>` with a NULL literal (use `IS [NOT] NULL`).
     NullComparison,
     /// A boolean constant compared with a non-boolean constant.
     IncompatibleComparison {
