@@ -209,7 +209,9 @@ pub(crate) fn pull_command(spec: &PullSpec<'_>) -> RemotingCommand {
         suspend_timeout_millis: i64::try_from(PULL_SUSPEND.as_millis()).unwrap_or(15_000),
         subscription: Some(spec.subscription.sub_string.clone()),
         sub_version: spec.subscription.sub_version,
-        expression_type: Some("TAG".into()),
+        expression_type: Some(
+            spec.subscription.expression_type.clone().unwrap_or_else(|| "TAG".into()),
+        ),
         max_msg_bytes: None,
     };
     RemotingCommand::request(RequestCode::PullMessage.to_i32()).with_header(&header)
@@ -257,7 +259,13 @@ fn prepare_messages(
     let retry_topic = format!("{RETRY_GROUP_TOPIC_PREFIX}{}", spec.group);
     messages
         .into_iter()
-        .filter(|m| sub.is_all() || m.tags().is_some_and(|t| sub.tags_set.iter().any(|s| s == t)))
+        // The broker filtered SQL92 already; tags are re-checked exactly (the broker compares
+        // hashes), as the Java client does.
+        .filter(|m| {
+            sub.is_sql92()
+                || sub.is_all()
+                || m.tags().is_some_and(|t| sub.tags_set.iter().any(|s| s == t))
+        })
         .map(|mut m| {
             m.queue_id = spec.mq.queue_id;
             m.properties.insert(property::MIN_OFFSET.into(), header.min_offset.to_string());

@@ -53,6 +53,7 @@ mod push_consumer;
 mod rebalance;
 mod request;
 mod route;
+mod selector;
 mod sync;
 mod transaction_producer;
 
@@ -74,6 +75,7 @@ pub use push_consumer::{MessageListener, OrderlyListener, PushConsumer, PushCons
 pub use rebalance::AllocateStrategy;
 pub use request::{create_reply, ReplyCallback};
 pub use route::{queue_index_for_key, select_queue, FaultTolerance};
+pub use selector::MessageSelector;
 pub use transaction_producer::{
     LocalTransactionState, TransactionListener, TransactionProducer, TransactionSendResult,
 };

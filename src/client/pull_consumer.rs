@@ -302,12 +302,17 @@ impl PullConsumer {
 
     /// Subscribes to `topic` with a tag expression; the group divides the queues.
     pub fn subscribe(&self, topic: &str, expression: &str) -> Result<()> {
+        self.subscribe_with(topic, &super::MessageSelector::tag(expression))
+    }
+
+    /// Subscribes with a tag expression or a SQL92 selector ([`super::MessageSelector`]).
+    pub fn subscribe_with(&self, topic: &str, selector: &super::MessageSelector) -> Result<()> {
         self.inner.ensure_running()?;
         self.inner.set_mode(Mode::Subscribe)?;
         crate::protocol::constants::validate_topic(topic)
             .map_err(|e| ClientError::invalid(e.to_string()))?;
         let version = i64::try_from(super::message::now_unix_ms()).unwrap_or(0);
-        let data = SubscriptionData::from_tag_expression(topic, expression, version);
+        let data = selector.subscription(topic, version)?;
         self.inner.subscriptions.write().insert(topic.to_string(), data);
         if let Err(e) = self.inner.instance.route(topic) {
             info!("no route for {topic} yet ({e}); will retry");

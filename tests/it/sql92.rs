@@ -196,3 +196,98 @@ fn check_client_config_compiles_sql92_and_honours_the_switch() {
     let (code, remark) = pull_code(&c, &off.addr, &sql_header("sql_cg", "a > 15"));
     assert_eq!((code, remark.as_str()), (1, r.remark.as_deref().unwrap_or_default()));
 }
+
+/// The `a` values a consumer received, by body-independent property.
+fn a_values(msgs: &[rocketmq::client::MessageExt]) -> BTreeSet<i64> {
+    msgs.iter().filter_map(|m| m.property("a").and_then(|a| a.parse().ok())).collect()
+}
+
+#[test]
+fn push_and_lite_pull_consumers_subscribe_with_sql92_and_a_refused_selector_fails_the_start() {
+    use rocketmq::client::{
+        ConsumeFrom, ConsumeStatus, MessageSelector, PullConsumer, PushConsumer,
+    };
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().unwrap();
+    let ns = nameserver();
+    let b = broker(&ns.addr, dir.path(), &[]);
+    let c = client();
+    send_twenty(&c, &b.addr);
+    let wait = |what: &str, cond: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !cond() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let admin = rocketmq::client::Admin::builder().name_server(&ns.addr).build().unwrap();
+    wait("the route", &|| admin.topic_route(TOPIC).is_ok());
+
+    // Push: a > 15 gets 16..=20 and nothing else (the probe a=21 arrives after them).
+    let push = PushConsumer::builder()
+        .name_server(&ns.addr)
+        .group("sql_push_cg")
+        .consume_from(ConsumeFrom::FirstOffset)
+        .build()
+        .unwrap();
+    push.subscribe_with(TOPIC, &MessageSelector::sql92("a > 15")).unwrap();
+    let got: Arc<Mutex<BTreeSet<i64>>> = Arc::default();
+    let g = got.clone();
+    push.start(move |msgs, _| {
+        g.lock().unwrap().extend(a_values(msgs));
+        ConsumeStatus::Success
+    })
+    .unwrap();
+    wait("a = 16..=20", &|| got.lock().unwrap().len() >= 5);
+    let r = send_v2(&c, &b.addr, TOPIC, 0, b"probe", &[("a", "21"), ("b", "x")]);
+    assert_eq!(r.code, 0);
+    wait("the probe", &|| got.lock().unwrap().contains(&21));
+    assert_eq!(*got.lock().unwrap(), set(16..=21));
+    push.shutdown();
+
+    // Lite pull: b IN ('y') gets the even ones.
+    let lite = PullConsumer::builder()
+        .name_server(&ns.addr)
+        .group("sql_lite_cg")
+        .consume_from(ConsumeFrom::FirstOffset)
+        .build()
+        .unwrap();
+    lite.subscribe_with(TOPIC, &MessageSelector::sql92("b IN ('y')")).unwrap();
+    let mut seen = BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while seen.len() < 10 {
+        assert!(Instant::now() < deadline, "lite pull got only {seen:?}");
+        seen.extend(a_values(&lite.poll(Duration::from_millis(500)).unwrap()));
+    }
+    assert_eq!(seen, set((2..=20).step_by(2)));
+    lite.shutdown();
+
+    // A selector that does not parse is refused by subscribe; one the broker refuses (the
+    // filter switched off) fails the start with the broker's remark.
+    let bad = PushConsumer::builder().name_server(&ns.addr).group("sql_bad_cg").build().unwrap();
+    let err = bad.subscribe_with(TOPIC, &MessageSelector::sql92("a >")).unwrap_err();
+    assert!(err.to_string().contains("SQL92 selector"), "{err}");
+    let off_dir = tempfile::tempdir().unwrap();
+    let off_ns = nameserver();
+    let off = broker_with(
+        free_port(),
+        &off_ns.addr,
+        off_dir.path(),
+        "broker-off",
+        "enable_property_filter: false, ",
+        &[],
+    );
+    create_topic(&c, &off.addr, TOPIC, 1);
+    let off_admin = rocketmq::client::Admin::builder().name_server(&off_ns.addr).build().unwrap();
+    wait("the route on the second cluster", &|| off_admin.topic_route(TOPIC).is_ok());
+    let refused =
+        PushConsumer::builder().name_server(&off_ns.addr).group("sql_off_cg").build().unwrap();
+    refused.subscribe_with(TOPIC, &MessageSelector::sql92("a > 5")).unwrap();
+    let err = refused.start(|_, _| ConsumeStatus::Success).unwrap_err();
+    assert!(
+        err.to_string().contains("does not support consumer to filter message by SQL92"),
+        "{err}"
+    );
+}

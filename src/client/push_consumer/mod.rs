@@ -356,10 +356,17 @@ impl PushConsumer {
     /// Subscribes to `topic` with a tag expression: `"*"`, `"TagA"` or `"TagA || TagB"`. May be
     /// called before or after `start`.
     pub fn subscribe(&self, topic: &str, expression: &str) -> Result<()> {
+        self.subscribe_with(topic, &super::MessageSelector::tag(expression))
+    }
+
+    /// Subscribes to `topic` with a tag expression or a SQL92 selector
+    /// ([`super::MessageSelector`]); a SQL92 selector that does not parse is refused here, one
+    /// the broker refuses fails [`PushConsumer::start`].
+    pub fn subscribe_with(&self, topic: &str, selector: &super::MessageSelector) -> Result<()> {
         crate::protocol::constants::validate_topic(topic)
             .map_err(|e| ClientError::invalid(e.to_string()))?;
         let version = i64::try_from(super::message::now_unix_ms()).unwrap_or(0);
-        let data = SubscriptionData::from_tag_expression(topic, expression, version);
+        let data = selector.subscription(topic, version)?;
         self.inner.subscriptions.write().insert(topic.to_string(), data);
         if let Some(rt) = self.inner.runtime.get() {
             rt.shared.instance.send_heartbeat();
@@ -491,6 +498,10 @@ impl Inner {
                 info!("no route for {topic} yet ({e}); will retry");
             }
         }
+        if let Err(e) = self.check_in_brokers(&instance) {
+            instance.shutdown();
+            return Err(e);
+        }
         instance.send_heartbeat();
         let rt = match self.start_services(shared, listener) {
             Ok(rt) => rt,
@@ -505,6 +516,32 @@ impl Inner {
         }
         *state = State::Running;
         info!("push consumer {} of group {} started", instance.client_id, self.opts.group);
+        Ok(())
+    }
+
+    /// CHECK_CLIENT_CONFIG for every SQL92 subscription, at one broker of its topic (Java's
+    /// `checkClientInBroker`): a broker that refuses the selector fails the start with its
+    /// remark. A topic without a route yet is checked by nobody (its pulls will tell).
+    fn check_in_brokers(&self, instance: &Arc<ClientInstance>) -> Result<()> {
+        use crate::protocol::body::heartbeat::CheckClientRequestBody;
+        let subs: Vec<SubscriptionData> =
+            self.subscriptions.read().values().filter(|s| s.is_sql92()).cloned().collect();
+        for sub in subs {
+            let Some(addr) = instance.broker_addrs_of_topic(&sub.topic).into_iter().next() else {
+                continue;
+            };
+            let body = CheckClientRequestBody {
+                client_id: instance.client_id.clone(),
+                group: self.opts.group.clone(),
+                subscription_data: sub,
+                namespace: None,
+            };
+            let cmd = rocketmq_net::RemotingCommand::request(
+                rocketmq_net::RequestCode::CheckClientConfig.to_i32(),
+            )
+            .with_body(crate::protocol::body::to_json(&body));
+            instance.call_ok(&addr, cmd)?;
+        }
         Ok(())
     }
 
