@@ -64,6 +64,8 @@ pub const TRACE_TOPIC: &str = "RMQ_SYS_TRACE_TOPIC";
 pub struct Account {
     /// Its secret (never logged).
     pub secret_key: String,
+    /// The secret's prepared HMAC state.
+    pub key: sign::SigningKey,
     /// Requests from here skip the signature and the permissions.
     pub white_remote_address: AddrPattern,
     /// Every permission granted.
@@ -239,9 +241,10 @@ impl PlainAcl {
         }
         let old = req.version <= V4_9_3;
         let skip = move |k: &str| old && k == "_UNIQUE_KEY_QUERY";
-        let content = sign::content(req.ext.iter(), req.body, &skip);
-        let signed =
-            req.ext.get(SIGNATURE).is_some_and(|s| sign::verify(&account.secret_key, &content, s));
+        let signed = req
+            .ext
+            .get(SIGNATURE)
+            .is_some_and(|s| account.key.verify(req.ext.iter(), req.body, &skip, s));
         if !signed {
             return Err(Denied::BadSignature(access_key.to_string()));
         }
@@ -371,6 +374,7 @@ fn account(a: &Yaml) -> Result<(String, Account), String> {
     }
     let perm_of = |k: &str| scalar(&a[k]).map_or(perm::DENY, |s| perm::parse(&s));
     let account = Account {
+        key: sign::SigningKey::new(&secret),
         secret_key: secret,
         white_remote_address: white,
         admin,
