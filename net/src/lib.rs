@@ -21,5 +21,5 @@ pub use protocol::{
 };
 pub use server::{
     Admission, Connection, ConnectionId, Inline, PoolId, Processor, RequestContext, RequestHook,
-    RequestOutcome, Responder, Server, ServerBuilder, ServerConfig, ServerStats,
+    RequestOutcome, Responder, Server, ServerBuilder, ServerConfig, ServerObserver, ServerStats,
 };

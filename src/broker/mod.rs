@@ -112,6 +112,8 @@ pub(crate) struct BrokerCtx {
     pub txn: Arc<txn::TxnLog>,
     /// What the `timer` thread reports.
     pub timer: Arc<timer::TimerStats>,
+    /// The net server's counters (connections, refusals), once it runs.
+    pub server: std::sync::OnceLock<rocketmq_net::ServerObserver>,
     /// Settings as configured, UPDATE_BROKER_CONFIG's overrides included, and the live ones.
     pub runtime: runtime_conf::RuntimeConf,
     /// Compiled SQL92 selectors of subscriptions, by expression text.
@@ -221,6 +223,7 @@ impl Broker {
         let ctx = Arc::new(BrokerCtx {
             runtime: runtime_conf::RuntimeConf::new(&config, runtime_file),
             timer: Arc::default(),
+            server: std::sync::OnceLock::new(),
             role: RoleState::new(config.broker_role),
             registrar: Arc::new(Registrar::new(&config, client.clone())),
             config,
@@ -306,6 +309,7 @@ impl Broker {
             None => None,
         };
         let server = start_server(&ctx, acl).map_err(StartError::Io)?;
+        let _ = ctx.server.set(server.observer());
         // The first registration, before `boot success` (as Java's broker does): a nameserver
         // that says another live broker holds our name and id makes the start fail instead of
         // taking its route over.

@@ -142,6 +142,11 @@ fn a_timer_is_cancelled_by_its_uniq_key_and_bad_timers_are_refused() {
     assert!(!got.contains_key("doomed") && !got.contains_key("cancel"), "{got:?}");
     let info = admin.broker_runtime_info(&broker.addr).unwrap();
     assert_eq!(info["timerCancelled"], "1", "{info:?}");
+    // The store and connection states operators look at (issue #23).
+    assert_eq!(info["storeOpenedReadOnly"], "false", "{info:?}");
+    assert_eq!(info["storeDiskFullCause"], "", "{info:?}");
+    assert!(info["connectionsOpen"].parse::<u64>().unwrap() >= 2, "{info:?}");
+    assert_eq!(info["connectionsRefusedTotal"], "0", "{info:?}");
 
     // Further than timerMaxDelaySec (3 days), or not a number: MESSAGE_ILLEGAL, Java's remark.
     let far = Message::new(topic, "far").with_delay(Duration::from_secs(4 * 24 * 3600));

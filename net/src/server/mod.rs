@@ -327,7 +327,47 @@ pub struct Server {
     stats: Arc<Mutex<ServerStats>>,
 }
 
+/// A read-only view of a running server's counters that outlives no one: it can be handed to
+/// processors (an admin call reporting them) before or after the [`Server`] itself is stored.
+#[derive(Clone, Debug)]
+pub struct ServerObserver {
+    rejected: Arc<AtomicU64>,
+    refusals: Arc<Mutex<limits::RefusalBook>>,
+    stats: Arc<Mutex<ServerStats>>,
+}
+
+impl ServerObserver {
+    /// See [`Server::rejected_requests`].
+    pub fn rejected_requests(&self) -> u64 {
+        self.rejected.load(Ordering::Relaxed)
+    }
+
+    /// See [`Server::refused_connections_total`].
+    pub fn refused_connections_total(&self) -> u64 {
+        self.refusals.lock().total()
+    }
+
+    /// See [`Server::refused_connections`].
+    pub fn refused_connections(&self) -> Vec<(IpAddr, u64)> {
+        self.refusals.lock().by_addr()
+    }
+
+    /// See [`Server::stats`].
+    pub fn stats(&self) -> ServerStats {
+        *self.stats.lock()
+    }
+}
+
 impl Server {
+    /// A view of the counters for code that cannot hold the server.
+    pub fn observer(&self) -> ServerObserver {
+        ServerObserver {
+            rejected: Arc::clone(&self.rejected),
+            refusals: Arc::clone(&self.refusals),
+            stats: Arc::clone(&self.stats),
+        }
+    }
+
     /// Requests answered SYSTEM_BUSY because their pool's queue was full, since the start.
     /// (Oneway requests are never refused: their connection is paused until the pool has room.)
     pub fn rejected_requests(&self) -> u64 {

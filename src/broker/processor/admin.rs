@@ -319,6 +319,31 @@ fn runtime_info(ctx: &BrokerCtx) -> RemotingCommand {
     // For readiness checks (`broker -check ready`): sends would be accepted.
     let writable = !s.disk_full && !s.store_failed && ctx.role.get().accepts_writes();
     put("storeWritable", writable.to_string());
+    // Why not, when not (issue #23): the disk, a store opened on a full disk, the allocator.
+    let cause = match s.disk_full_cause {
+        Some(rocketmq_store::DiskFullCause::Watermark) => "watermark",
+        Some(rocketmq_store::DiskFullCause::NoSpace) => "no_space",
+        Some(_) => "other",
+        None => "",
+    };
+    put("storeDiskFullCause", cause.to_string());
+    put("storeOpenedReadOnly", s.opened_read_only.to_string());
+    put("storeSegmentAllocFailed", s.segment_alloc_failed.to_string());
+    put("storeFailed", s.store_failed.to_string());
+    if let Some(server) = ctx.server.get() {
+        let net = server.stats();
+        put("connectionsOpen", net.connections.to_string());
+        put("connectionBufferBytes", net.buffer_bytes.to_string());
+        put("connectionsRefusedTotal", server.refused_connections_total().to_string());
+        let top: Vec<String> = server
+            .refused_connections()
+            .iter()
+            .take(10)
+            .map(|(ip, n)| format!("{ip}:{n}"))
+            .collect();
+        put("connectionsRefusedByAddress", top.join(","));
+        put("requestsRejectedBusy", server.rejected_requests().to_string());
+    }
     put("consumerGroupsOnline", consumer_groups.to_string());
     put("producerGroupsOnline", producer_groups.to_string());
     put("flushDiskType", ctx.config.flush_disk_type_name.clone());
