@@ -44,6 +44,9 @@ pub struct ConsumeReport {
     pub store_to_receipt: Latency,
     /// Producer born time to receipt (millisecond precision).
     pub born_to_receipt: Latency,
+    /// Timer messages only: receipt minus their due time (TIMER_OUT_MS).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timer_lag: Option<Latency>,
     /// `count`, `duration` or `idle`.
     pub stopped_by: &'static str,
 }
@@ -59,6 +62,8 @@ struct Shared {
     born: Recorder,
     slots: usize,
     next_slot: AtomicUsize,
+    /// Receipt minus TIMER_OUT_MS of timer messages, ns (one lock per listener call).
+    timer_lag: Mutex<Histogram<u64>>,
 }
 
 thread_local! {
@@ -91,13 +96,31 @@ impl Shared {
         let age =
             |ts_ms: i64| Duration::from_micros(u64::try_from(now_us - ts_ms * 1000).unwrap_or(0));
         let mut bytes = 0u64;
+        let mut lags = Vec::new();
         for m in msgs {
             self.store.record(slot, age(m.store_timestamp));
             self.born.record(slot, age(m.born_timestamp));
             bytes += m.body.len() as u64;
+            if let Some(out) = m.property("TIMER_OUT_MS").and_then(|v| v.parse::<i64>().ok()) {
+                lags.push(age(out));
+            }
+        }
+        if !lags.is_empty() {
+            let mut h = self.timer_lag.lock();
+            for lag in lags {
+                let _ = h.record(u64::try_from(lag.as_nanos()).unwrap_or(u64::MAX).max(1));
+            }
         }
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
         self.received.fetch_add(msgs.len() as u64, Ordering::Release);
+    }
+}
+
+/// `--sql` when given, else the tag expression.
+fn selector(args: &ConsumeArgs) -> crate::client::MessageSelector {
+    match &args.sql {
+        Some(sql) => crate::client::MessageSelector::sql92(sql.as_str()),
+        None => crate::client::MessageSelector::tag(args.expression.as_str()),
     }
 }
 
@@ -134,6 +157,7 @@ pub fn run(
         born: Recorder::new(slots),
         slots,
         next_slot: AtomicUsize::new(0),
+        timer_lag: Mutex::new(new_histogram()),
     });
     let totals = Arc::new(Mutex::new((new_histogram(), new_histogram())));
     let ticker = start_reporter(opts, &shared, &totals)?;
@@ -175,7 +199,7 @@ fn start(
                 .pull_batch_size(args.pull_batch)
                 .pull_threshold_for_queue(args.queue_cache)
                 .build()?;
-            c.subscribe(&args.topic, &args.expression)?;
+            c.subscribe_with(&args.topic, &selector(args))?;
             let s = Arc::clone(shared);
             if args.client == ConsumerKind::Orderly {
                 c.start_orderly(move |msgs, _ctx| {
@@ -201,7 +225,7 @@ fn start(
                     .pull_threshold_for_queue(args.queue_cache)
                     .build()?,
             );
-            c.subscribe(&args.topic, &args.expression)?;
+            c.subscribe_with(&args.topic, &selector(args))?;
             let stop = Arc::new(AtomicBool::new(false));
             let mut threads = Vec::with_capacity(args.threads);
             for i in 0..args.threads {
@@ -313,6 +337,10 @@ fn report(
         mb_per_sec: if received > 1 { bytes as f64 / 1e6 / secs } else { 0.0 },
         store_to_receipt: Latency::of(store),
         born_to_receipt: Latency::of(born),
+        timer_lag: {
+            let h = shared.timer_lag.lock();
+            (!h.is_empty()).then(|| Latency::of(&h))
+        },
         stopped_by,
     }
 }
@@ -337,6 +365,6 @@ impl ConsumeReport {
             self.store_to_receipt.text(),
             self.born_to_receipt.text(),
             self.stopped_by
-        )
+        ) + &self.timer_lag.map_or_else(String::new, |l| format!("  timer lag   {}\n", l.text()))
     }
 }

@@ -134,6 +134,14 @@ pub struct ProduceArgs {
     /// Give every message a unique key (indexed by the broker)
     #[arg(long)]
     pub keys: bool,
+    /// Send timer messages (TIMER_DELIVER_MS) due 1 s to 1 s + this many ms from their send,
+    /// spread evenly (measure delivery lag with `consume`, which reports it)
+    #[arg(long = "deliver-spread-ms", value_name = "MS")]
+    pub deliver_spread_ms: Option<u64>,
+    /// Give every message a property `a` = its sequence number modulo N (for SQL92 filter
+    /// selectivity: `consume --sql "a < 10"` with N = 1000 matches 1 %)
+    #[arg(long = "prop-mod", value_name = "N")]
+    pub prop_mod: Option<u64>,
     /// Cap on messages per second over all threads (default: as fast as possible)
     #[arg(long)]
     pub rate: Option<f64>,
@@ -202,6 +210,9 @@ pub struct ConsumeArgs {
     /// Tag expression
     #[arg(short = 'e', long, default_value = "*")]
     pub expression: String,
+    /// A SQL92 selector instead of the tag expression (`a < 10`)
+    #[arg(long, value_name = "EXPR")]
+    pub sql: Option<String>,
     /// Stop after this many messages
     #[arg(short = 'c', long)]
     pub count: Option<u64>,

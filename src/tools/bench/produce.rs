@@ -446,6 +446,17 @@ impl Worker {
         if self.args.keys {
             m = m.with_keys([format!("mqbench-{}-{}-{seq}", std::process::id(), self.id)]);
         }
+        if let Some(n) = self.args.prop_mod {
+            m = m.with_property("a", (*seq % n.max(1)).to_string());
+        }
+        if let Some(spread) = self.args.deliver_spread_ms {
+            // Knuth's multiplicative hash spreads consecutive sequence numbers over the window.
+            let offset = seq.wrapping_mul(2_654_435_761) % spread.max(1);
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+            m = m.with_deliver_time_ms(now + 1_000 + offset);
+        }
         m
     }
 
