@@ -135,7 +135,8 @@ pub struct ProduceArgs {
     #[arg(long)]
     pub keys: bool,
     /// Send timer messages (TIMER_DELIVER_MS) due 1 s to 1 s + this many ms from their send,
-    /// spread evenly (measure delivery lag with `consume`, which reports it)
+    /// spread evenly (measure delivery lag with `consume`, which reports it; implies
+    /// --no-verify: they are not in the topic's queues yet when the run ends)
     #[arg(long = "deliver-spread-ms", value_name = "MS")]
     pub deliver_spread_ms: Option<u64>,
     /// Give every message a property `a` = its sequence number modulo N (for SQL92 filter
