@@ -288,9 +288,7 @@ impl ServerBuilder {
             workers,
             workers_done: done_rx,
             shutdown_timeout,
-            rejected,
-            refusals,
-            stats,
+            counters: ServerObserver { rejected, refusals, stats },
         })
     }
 
@@ -322,9 +320,8 @@ pub struct Server {
     workers: Vec<JoinHandle<()>>,
     workers_done: Receiver<()>,
     shutdown_timeout: Duration,
-    rejected: Arc<AtomicU64>,
-    refusals: Arc<Mutex<limits::RefusalBook>>,
-    stats: Arc<Mutex<ServerStats>>,
+    /// The counters, shared with every [`ServerObserver`].
+    counters: ServerObserver,
 }
 
 /// A read-only view of a running server's counters that outlives no one: it can be handed to
@@ -337,37 +334,6 @@ pub struct ServerObserver {
 }
 
 impl ServerObserver {
-    /// See [`Server::rejected_requests`].
-    pub fn rejected_requests(&self) -> u64 {
-        self.rejected.load(Ordering::Relaxed)
-    }
-
-    /// See [`Server::refused_connections_total`].
-    pub fn refused_connections_total(&self) -> u64 {
-        self.refusals.lock().total()
-    }
-
-    /// See [`Server::refused_connections`].
-    pub fn refused_connections(&self) -> Vec<(IpAddr, u64)> {
-        self.refusals.lock().by_addr()
-    }
-
-    /// See [`Server::stats`].
-    pub fn stats(&self) -> ServerStats {
-        *self.stats.lock()
-    }
-}
-
-impl Server {
-    /// A view of the counters for code that cannot hold the server.
-    pub fn observer(&self) -> ServerObserver {
-        ServerObserver {
-            rejected: Arc::clone(&self.rejected),
-            refusals: Arc::clone(&self.refusals),
-            stats: Arc::clone(&self.stats),
-        }
-    }
-
     /// Requests answered SYSTEM_BUSY because their pool's queue was full, since the start.
     /// (Oneway requests are never refused: their connection is paused until the pool has room.)
     pub fn rejected_requests(&self) -> u64 {
@@ -382,7 +348,7 @@ impl Server {
 
     /// Connections closed at accept since the start, by client address, most refused first.
     /// At most 4096 addresses are listed; refusals of further ones count only in
-    /// [`Server::refused_connections_total`].
+    /// [`ServerObserver::refused_connections_total`].
     pub fn refused_connections(&self) -> Vec<(IpAddr, u64)> {
         self.refusals.lock().by_addr()
     }
@@ -390,6 +356,33 @@ impl Server {
     /// The connection table as last published by `net-io` (at most 500 ms old).
     pub fn stats(&self) -> ServerStats {
         *self.stats.lock()
+    }
+}
+
+impl Server {
+    /// A view of the counters for code that cannot hold the server.
+    pub fn observer(&self) -> ServerObserver {
+        self.counters.clone()
+    }
+
+    /// See [`ServerObserver::rejected_requests`].
+    pub fn rejected_requests(&self) -> u64 {
+        self.counters.rejected_requests()
+    }
+
+    /// See [`ServerObserver::refused_connections_total`].
+    pub fn refused_connections_total(&self) -> u64 {
+        self.counters.refused_connections_total()
+    }
+
+    /// See [`ServerObserver::refused_connections`].
+    pub fn refused_connections(&self) -> Vec<(IpAddr, u64)> {
+        self.counters.refused_connections()
+    }
+
+    /// See [`ServerObserver::stats`].
+    pub fn stats(&self) -> ServerStats {
+        self.counters.stats()
     }
 
     /// Panics caught in processors and hooks (each answered SYSTEM_ERROR), since the start.
