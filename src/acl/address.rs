@@ -5,7 +5,9 @@
 //! later segments unchecked; anything else is one exact address.
 
 use std::collections::HashSet;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
+#[cfg(test)]
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// A parsed pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,17 +129,14 @@ fn range(p: &str) -> Option<AddrPattern> {
     (lo <= hi).then_some(AddrPattern::Range { prefix: prefix?, lo, hi, v6 })
 }
 
-/// The IP of a peer address as the checks see it.
-pub fn peer_ip(addr: std::net::SocketAddr) -> IpAddr {
-    addr.ip()
-}
-
-/// For tests and docs: a v4 address.
+/// For tests: a v4 address.
+#[cfg(test)]
 pub fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(a, b, c, d))
 }
 
-/// For tests and docs: a v6 address.
+/// For tests: a v6 address.
+#[cfg(test)]
 pub fn v6(s: [u16; 8]) -> IpAddr {
     IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]))
 }

@@ -62,9 +62,7 @@ pub const TRACE_TOPIC: &str = "RMQ_SYS_TRACE_TOPIC";
 /// One account of a `plain_acl.yml`.
 #[derive(Clone)]
 pub struct Account {
-    /// Its secret (never logged).
-    pub secret_key: String,
-    /// The secret's prepared HMAC state.
+    /// The secret's prepared HMAC state (the secret itself is not kept).
     pub key: sign::SigningKey,
     /// Requests from here skip the signature and the permissions.
     pub white_remote_address: AddrPattern,
@@ -81,7 +79,6 @@ pub struct Account {
 impl fmt::Debug for Account {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Account")
-            .field("secret_key", &"***")
             .field("admin", &self.admin)
             .field("resources", &self.resources.len())
             .finish()
@@ -375,7 +372,6 @@ fn account(a: &Yaml) -> Result<(String, Account), String> {
     let perm_of = |k: &str| scalar(&a[k]).map_or(perm::DENY, |s| perm::parse(&s));
     let account = Account {
         key: sign::SigningKey::new(&secret),
-        secret_key: secret,
         white_remote_address: white,
         admin,
         default_topic_perm: perm_of("defaultTopicPerm"),
@@ -481,7 +477,10 @@ accounts:
         let acl = acl();
         assert_eq!(acl.global_white.len(), 2);
         let a = &acl.accounts["RocketMQ"];
-        assert_eq!(a.secret_key, "12345678");
+        let probe = [("topic", "T")];
+        let signed_with_secret =
+            sign::signature("12345678", &sign::content(probe.into_iter(), b"", &|_| false));
+        assert_eq!(a.key.sign(probe.into_iter(), b""), signed_with_secret, "secretKey 12345678");
         assert!(!a.admin && a.white_remote_address == AddrPattern::Blank);
         assert_eq!((a.default_topic_perm, a.default_group_perm), (perm::DENY, perm::SUB));
         assert_eq!(a.resources["topicB"], perm::PUB | perm::SUB);

@@ -2,8 +2,8 @@
 //! the accounts of the ACL files before its processor runs (inline sends included), and the
 //! `acl-watch` thread that reloads the files when they change.
 //!
-//! This module owns the loaded [`PlainAcl`] (one `Arc`, swapped whole on reload, so a request
-//! sees either the old accounts or the new ones, never a mix) and the refusal counter. A file
+//! This module owns the loaded [`PlainAcl`] (replaced whole on reload under the write lock, so
+//! a request sees either the old accounts or the new ones, never a mix) and the refusal counter. A file
 //! that stops loading keeps the accounts loaded before, with an ERROR line naming it.
 //!
 //! A refusal answers as Java's ACL 1.0 does: SYSTEM_ERROR with the `AclException` text as
@@ -13,7 +13,6 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::Receiver;
@@ -86,7 +85,7 @@ fn create_empty(path: &Path) -> Result<(), LoadError> {
 /// The request hook; cheap to clone into the watcher.
 #[derive(Debug)]
 pub struct AclHook {
-    acl: RwLock<Arc<PlainAcl>>,
+    acl: RwLock<PlainAcl>,
     refused: AtomicU64,
     /// When the last refusal line was logged and how many were not logged since.
     log_state: Mutex<(Option<Instant>, u64)>,
@@ -95,11 +94,7 @@ pub struct AclHook {
 impl AclHook {
     /// A hook checking against `acl`.
     pub fn new(acl: PlainAcl) -> Self {
-        Self {
-            acl: RwLock::new(Arc::new(acl)),
-            refused: AtomicU64::new(0),
-            log_state: Mutex::new((None, 0)),
-        }
+        Self { acl: RwLock::new(acl), refused: AtomicU64::new(0), log_state: Mutex::new((None, 0)) }
     }
 
     /// Requests refused so far.
@@ -109,7 +104,7 @@ impl AclHook {
 
     /// Replaces the accounts (hot reload).
     pub fn replace(&self, acl: PlainAcl) {
-        *self.acl.write() = Arc::new(acl);
+        *self.acl.write() = acl;
     }
 
     fn log_refusal(&self, peer: SocketAddr, req: &RemotingCommand, denied: &Denied) {
@@ -139,8 +134,7 @@ impl AclHook {
 impl RequestHook for AclHook {
     fn before(&self, ctx: &RequestContext, request: &RemotingCommand) -> Admission {
         let peer = ctx.conn().peer_addr();
-        let acl = Arc::clone(&self.acl.read());
-        let checked = acl.validate(&Request {
+        let checked = self.acl.read().validate(&Request {
             code: request.code,
             version: request.version,
             remote: peer.ip(),

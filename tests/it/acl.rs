@@ -3,9 +3,10 @@
 //! hot reload of the file while the broker runs.
 
 use crate::support;
+use crate::support::wait_until;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rocketmq::acl::{AclRpcHook, SessionCredentials};
 use rocketmq::client::{Admin, Message, Producer, TopicSpec};
@@ -30,14 +31,6 @@ fn acl_file(app_topic_perm: &str) -> String {
          \x20   secretKey: admin_secret_1\n\
          \x20   admin: true\n"
     )
-}
-
-fn wait_until(what: &str, deadline: Duration, mut cond: impl FnMut() -> bool) {
-    let end = Instant::now() + deadline;
-    while !cond() {
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn signed_client(ak: &str, sk: &str) -> RemotingClient {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use rocketmq::net::{RemotingCommand, RequestCode, SerializeType};
 use rocketmq::protocol::body::from_json;
-use rocketmq::protocol::body::route::{ClusterInfo, TopicRouteData};
+use rocketmq::protocol::body::route::ClusterInfo;
 use rocketmq::protocol::header::namesrv::GetRouteInfoRequestHeader;
 use rocketmq::protocol::header::offset::{
     QueryConsumerOffsetRequestHeader, QueueRequestHeader, UpdateConsumerOffsetRequestHeader,
@@ -18,27 +18,6 @@ use rocketmq::protocol::header::query::ViewMessageRequestHeader;
 use rocketmq::protocol::header::send::ConsumerSendMsgBackRequestHeader;
 use rocketmq::protocol::message::{encode_batch_entry, format_properties};
 use support::*;
-
-fn route(c: &rocketmq::net::RemotingClient, ns: &str, topic: &str) -> Option<TopicRouteData> {
-    let h = GetRouteInfoRequestHeader { topic: topic.into(), accept_standard_json_only: None };
-    let r = call(
-        c,
-        ns,
-        RemotingCommand::request(RequestCode::GetRouteInfoByTopic.to_i32()).with_header(&h),
-    );
-    (r.code == 0).then(|| from_json(&r.body).expect("route body"))
-}
-
-fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 /// Sends one frame in the given header encoding over a raw socket and reads the reply.
 fn raw_call(addr: &str, cmd: &RemotingCommand, ser: SerializeType) -> RemotingCommand {

@@ -5,31 +5,9 @@
 
 use crate::support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use rocketmq::net::{RemotingClient, RemotingCommand, RequestCode};
-use rocketmq::protocol::body::from_json;
-use rocketmq::protocol::body::route::TopicRouteData;
-use rocketmq::protocol::header::namesrv::GetRouteInfoRequestHeader;
 use support::*;
-
-fn route(c: &RemotingClient, ns: &str, topic: &str) -> Option<TopicRouteData> {
-    let h = GetRouteInfoRequestHeader { topic: topic.into(), accept_standard_json_only: None };
-    let cmd = RemotingCommand::request(RequestCode::GetRouteInfoByTopic.to_i32()).with_header(&h);
-    let r = call(c, ns, cmd);
-    (r.code == 0).then(|| from_json(&r.body).expect("route body"))
-}
-
-fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 #[test]
 fn a_nameserver_restarted_on_its_port_has_the_routes_back_within_seconds() {

@@ -215,13 +215,8 @@ fn push_and_lite_pull_consumers_subscribe_with_sql92_and_a_refused_selector_fail
     let b = broker(&ns.addr, dir.path(), &[]);
     let c = client();
     send_twenty(&c, &b.addr);
-    let wait = |what: &str, cond: &dyn Fn() -> bool| {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !cond() {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    };
+    let wait =
+        |what: &str, cond: &dyn Fn() -> bool| wait_until(what, Duration::from_secs(60), cond);
     let admin = rocketmq::client::Admin::builder().name_server(&ns.addr).build().unwrap();
     wait("the route", &|| admin.topic_route(TOPIC).is_ok());
 

@@ -19,6 +19,39 @@ use rocketmq::protocol::message::{decode_messages, format_properties, MessageExt
 
 pub const TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Polls `f` until it gives a value, failing the test after `timeout` (a deadline for a
+/// condition, not a measurement).
+pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Polls `cond` until it holds, failing the test after `timeout`.
+pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    wait_for(what, timeout, || cond().then_some(()));
+}
+
+/// GET_ROUTEINFO_BY_TOPIC from nameserver `ns`: the route, or `None` when it has none.
+pub fn route(
+    c: &RemotingClient,
+    ns: &str,
+    topic: &str,
+) -> Option<rocketmq::protocol::body::route::TopicRouteData> {
+    let h = rocketmq::protocol::header::namesrv::GetRouteInfoRequestHeader {
+        topic: topic.into(),
+        accept_standard_json_only: None,
+    };
+    let cmd = RemotingCommand::request(RequestCode::GetRouteInfoByTopic.to_i32()).with_header(&h);
+    let r = call(c, ns, cmd);
+    (r.code == 0).then(|| rocketmq::protocol::body::from_json(&r.body).expect("route body"))
+}
+
 /// A port nothing listens on right now.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap()
